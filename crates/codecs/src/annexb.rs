@@ -55,7 +55,11 @@ fn next_start_code(data: &[u8], from: usize) -> Option<(usize, usize)> {
             // A start code cannot end here or at the two positions before: skip ahead.
             i += 3;
         } else if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            let start = if i > from && data[i - 1] == 0 { i - 1 } else { i };
+            let start = if i > from && data[i - 1] == 0 {
+                i - 1
+            } else {
+                i
+            };
             return Some((start, i + 3));
         } else {
             i += 1;
@@ -74,7 +78,10 @@ pub struct NalUnits<'a> {
 
 /// The NAL units of `data`.
 pub fn nal_units(data: &[u8]) -> NalUnits<'_> {
-    NalUnits { data, next: next_start_code(data, 0).map(|(_, body)| body) }
+    NalUnits {
+        data,
+        next: next_start_code(data, 0).map(|(_, body)| body),
+    }
 }
 
 impl<'a> Iterator for NalUnits<'a> {
@@ -147,7 +154,9 @@ mod tests {
 
     #[test]
     fn splits_three_and_four_byte_start_codes() {
-        let data = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 0x88, 0, 0];
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 0x88, 0, 0,
+        ];
         let units: Vec<&[u8]> = nal_units(&data).collect();
         assert_eq!(units, vec![&[0x67, 1, 2][..], &[0x68, 3], &[0x65, 0x88]]);
         assert_eq!(NalType::of(units[2]), Some(NalType::Idr));
@@ -172,7 +181,14 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for data in [&[][..], &[0], &[0, 0], &[0, 0, 1], &[1, 2, 3, 4], &[0, 0, 1, 0, 0, 1]] {
+        for data in [
+            &[][..],
+            &[0],
+            &[0, 0],
+            &[0, 0, 1],
+            &[1, 2, 3, 4],
+            &[0, 0, 1, 0, 0, 1],
+        ] {
             let _ = nal_units(data).count();
             let _ = access_units(data);
             let _ = is_keyframe(data);

@@ -75,8 +75,11 @@ pub trait AudioDecoder: Send {
     ) -> Result<(), CodecError>;
 
     /// Fills `out` with a concealment of one lost frame, continuing the signal.
-    fn conceal_into(&mut self, timestamp: MediaTime, out: &mut AudioFrame)
-    -> Result<(), CodecError>;
+    fn conceal_into(
+        &mut self,
+        timestamp: MediaTime,
+        out: &mut AudioFrame,
+    ) -> Result<(), CodecError>;
 
     /// Decodes one payload into a new frame.
     fn decode(&mut self, payload: &[u8], timestamp: MediaTime) -> Result<AudioFrame, CodecError> {

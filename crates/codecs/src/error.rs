@@ -35,7 +35,10 @@ pub enum OpusError {
 
 impl OpusError {
     pub(crate) fn library(op: &'static str) -> impl FnOnce(opus::Error) -> OpusError {
-        move |e| OpusError::Library { op, message: e.description().to_string() }
+        move |e| OpusError::Library {
+            op,
+            message: e.description().to_string(),
+        }
     }
 }
 
@@ -66,7 +69,10 @@ pub enum H264Error {
 
 impl H264Error {
     pub(crate) fn library(op: &'static str) -> impl FnOnce(openh264::Error) -> H264Error {
-        move |e| H264Error::Library { op, message: e.to_string() }
+        move |e| H264Error::Library {
+            op,
+            message: e.to_string(),
+        }
     }
 }
 

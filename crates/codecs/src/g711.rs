@@ -1,7 +1,8 @@
 //! G.711 (ITU-T, 1988): 8 kHz companded PCM, one byte per sample, as phone networks carry it.
 //!
 //! Encoding follows the recommendation's segment rules (µ-law on 14-bit magnitudes with a
-//! bias of 33, A-law on 13-bit magnitudes, even bits inverted); decoding returns the
+//! bias of 33, A-law on 13-bit magnitudes, even bits inverted), after rounding the 16-bit
+//! input to the nearest 14- or 13-bit value (as sox does); decoding returns the
 //! centre of each quantisation interval, scaled to 16 bits. Both directions are branch-light
 //! and table-free on encode, a 256-entry table on decode.
 
@@ -32,9 +33,9 @@ impl G711Law {
 const ULAW_CLIP: i32 = 8159;
 const ULAW_BIAS: i32 = 33;
 
-/// Encodes one 16-bit linear sample to µ-law.
+/// Encodes one 16-bit linear sample to µ-law (rounded to the nearest 14-bit value first).
 pub fn linear_to_ulaw(sample: i16) -> u8 {
-    let pcm = i32::from(sample) >> 2;
+    let pcm = (i32::from(sample) + 2) >> 2;
     let (magnitude, mask) = if pcm < 0 { (-pcm, 0x7F) } else { (pcm, 0xFF) };
     let biased = magnitude.min(ULAW_CLIP) + ULAW_BIAS;
     // Segment: how many places above bit 5 the highest set bit of the biased value sits.
@@ -47,15 +48,23 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
     (((segment << 4) | mantissa) ^ mask) as u8
 }
 
-/// Encodes one 16-bit linear sample to A-law.
+/// Encodes one 16-bit linear sample to A-law (rounded to the nearest 13-bit value first).
 pub fn linear_to_alaw(sample: i16) -> u8 {
-    let pcm = i32::from(sample) >> 3;
-    let (magnitude, mask) = if pcm >= 0 { (pcm, 0xD5) } else { (-pcm - 1, 0x55) };
+    let pcm = (i32::from(sample) + 4) >> 3;
+    let (magnitude, mask) = if pcm >= 0 {
+        (pcm, 0xD5)
+    } else {
+        (-pcm - 1, 0x55)
+    };
     let segment = (31 - (magnitude | 1).leading_zeros() as i32 - 4).max(0);
     if segment >= 8 {
         return (0x7F ^ mask) as u8;
     }
-    let mantissa = if segment < 2 { (magnitude >> 1) & 0x0F } else { (magnitude >> segment) & 0x0F };
+    let mantissa = if segment < 2 {
+        (magnitude >> 1) & 0x0F
+    } else {
+        (magnitude >> segment) & 0x0F
+    };
     (((segment << 4) | mantissa) ^ mask) as u8
 }
 
@@ -170,7 +179,10 @@ pub struct G711Decoder {
 impl G711Decoder {
     /// A decoder for `law`.
     pub fn new(law: G711Law) -> Self {
-        G711Decoder { law, last: Vec::new() }
+        G711Decoder {
+            law,
+            last: Vec::new(),
+        }
     }
 }
 
@@ -207,7 +219,11 @@ impl AudioDecoder for G711Decoder {
         timestamp: MediaTime,
         out: &mut AudioFrame,
     ) -> Result<(), CodecError> {
-        let len = if self.last.is_empty() { 160 } else { self.last.len() };
+        let len = if self.last.is_empty() {
+            160
+        } else {
+            self.last.len()
+        };
         if out.format() != AudioFormat::MONO_8K || out.samples().len() != len {
             let duration = AudioFormat::MONO_8K
                 .duration_of(len)
@@ -258,34 +274,52 @@ mod tests {
             if u != 0 {
                 assert_eq!(linear_to_ulaw(u), code, "µ-law {code:#04x} -> {u}");
             }
-            assert_eq!(linear_to_alaw(alaw_to_linear(code)), code, "A-law {code:#04x}");
+            assert_eq!(
+                linear_to_alaw(alaw_to_linear(code)),
+                code,
+                "A-law {code:#04x}"
+            );
         }
     }
 
     #[test]
     fn encoding_is_monotonic_over_all_samples() {
-        let mut previous = (i16::MIN, ulaw_to_linear(linear_to_ulaw(i16::MIN)), alaw_to_linear(linear_to_alaw(i16::MIN)));
+        let mut previous = (
+            i16::MIN,
+            ulaw_to_linear(linear_to_ulaw(i16::MIN)),
+            alaw_to_linear(linear_to_alaw(i16::MIN)),
+        );
         for s in i16::MIN..=i16::MAX {
             let u = ulaw_to_linear(linear_to_ulaw(s));
             let a = alaw_to_linear(linear_to_alaw(s));
             assert!(u >= previous.1 && a >= previous.2, "not monotonic at {s}");
             // The quantisation error stays within half of the largest step (1024 / 2).
-            assert!((i32::from(u) - i32::from(s)).abs() <= 1024, "µ-law error at {s}");
-            assert!((i32::from(a) - i32::from(s)).abs() <= 1024, "A-law error at {s}");
+            assert!(
+                (i32::from(u) - i32::from(s)).abs() <= 1024,
+                "µ-law error at {s}"
+            );
+            assert!(
+                (i32::from(a) - i32::from(s)).abs() <= 1024,
+                "A-law error at {s}"
+            );
             previous = (s, u, a);
         }
     }
 
     #[test]
     fn frames_round_trip_and_bad_payloads_are_refused() {
-        let samples: Vec<i16> = (0..160).map(|i| ((i as f64 * 0.3).sin() * 8000.0) as i16).collect();
+        let samples: Vec<i16> = (0..160)
+            .map(|i| ((i as f64 * 0.3).sin() * 8000.0) as i16)
+            .collect();
         let frame = AudioFrame::new(AudioFormat::MONO_8K, MediaTime::ZERO, samples).unwrap();
         for law in [G711Law::MuLaw, G711Law::ALaw] {
             let mut payload = Vec::new();
             assert!(G711Encoder::new(law).encode(&frame, &mut payload).unwrap());
             assert_eq!(payload.len(), 160);
             let mut decoder = G711Decoder::new(law);
-            let decoded = decoder.decode(&payload, MediaTime::from_millis(20)).unwrap();
+            let decoded = decoder
+                .decode(&payload, MediaTime::from_millis(20))
+                .unwrap();
             for (&a, &b) in decoded.samples().iter().zip(frame.samples()) {
                 assert!((i32::from(a) - i32::from(b)).abs() <= 256);
             }
@@ -296,7 +330,15 @@ mod tests {
                 Err(CodecError::G711(G711Error::PayloadLength(100)))
             ));
         }
-        let wideband = AudioFrame::silence(AudioFormat::MONO_16K, confab_media::FrameDuration::Ms20, MediaTime::ZERO);
-        assert!(G711Encoder::new(G711Law::ALaw).encode(&wideband, &mut Vec::new()).is_err());
+        let wideband = AudioFrame::silence(
+            AudioFormat::MONO_16K,
+            confab_media::FrameDuration::Ms20,
+            MediaTime::ZERO,
+        );
+        assert!(
+            G711Encoder::new(G711Law::ALaw)
+                .encode(&wideband, &mut Vec::new())
+                .is_err()
+        );
     }
 }

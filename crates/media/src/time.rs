@@ -72,8 +72,14 @@ mod tests {
 
     #[test]
     fn sample_positions_map_to_micros() {
-        assert_eq!(MediaTime::from_samples(960, 48_000), MediaTime::from_millis(20));
-        assert_eq!(MediaTime::from_samples(160, 8_000), MediaTime::from_millis(20));
+        assert_eq!(
+            MediaTime::from_samples(960, 48_000),
+            MediaTime::from_millis(20)
+        );
+        assert_eq!(
+            MediaTime::from_samples(160, 8_000),
+            MediaTime::from_millis(20)
+        );
         assert_eq!(
             MediaTime::from_millis(20) + Duration::from_millis(20),
             MediaTime::from_millis(40)

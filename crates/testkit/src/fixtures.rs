@@ -31,7 +31,9 @@ impl Speaker {
 
 /// The path of a file in the workspace's `fixtures/` directory.
 pub fn path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
 }
 
 /// The raw bytes of a fixture. Panics with the path if it is missing: fixtures are
@@ -46,7 +48,8 @@ pub fn bytes(name: &str) -> Vec<u8> {
 #[allow(clippy::panic)]
 pub fn wav(name: &str) -> (Vec<i16>, u32) {
     let p = path(name);
-    let reader = hound::WavReader::open(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()));
+    let reader =
+        hound::WavReader::open(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()));
     let spec = reader.spec();
     assert_eq!(
         (spec.channels, spec.bits_per_sample, spec.sample_format),
@@ -92,5 +95,8 @@ pub fn speech_frames(speaker: Speaker) -> Vec<AudioFrame> {
 
 /// Concatenates frames' samples.
 pub fn concat(frames: &[AudioFrame]) -> Vec<i16> {
-    frames.iter().flat_map(|f| f.samples().iter().copied()).collect()
+    frames
+        .iter()
+        .flat_map(|f| f.samples().iter().copied())
+        .collect()
 }

@@ -11,7 +11,11 @@ pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
         aa += x * x;
         bb += y * y;
     }
-    if aa == 0.0 || bb == 0.0 { 0.0 } else { ab / (aa * bb).sqrt() }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        ab / (aa * bb).sqrt()
+    }
 }
 
 /// Correlation of `reference` with `delayed` when `delayed` lags by `lag` samples.
@@ -77,6 +81,7 @@ pub fn tone_frequency(samples: &[i16], rate_hz: u32) -> Option<f64> {
 
 /// Residual of a least-squares fit of `a·cos + b·sin + c` at `freq_hz` to the samples:
 /// what is left when the tone is removed. Clicks and discontinuities show up in it.
+#[allow(clippy::needless_range_loop)]
 pub fn tone_residual(samples: &[i16], rate_hz: u32, freq_hz: f64) -> Vec<f64> {
     let w = 2.0 * std::f64::consts::PI * freq_hz / f64::from(rate_hz);
     // Normal equations of the 3-parameter fit.
@@ -102,6 +107,7 @@ pub fn tone_residual(samples: &[i16], rate_hz: u32, freq_hz: f64) -> Vec<f64> {
         .collect()
 }
 
+#[allow(clippy::needless_range_loop)] // Gaussian elimination reads best with indices.
 fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> [f64; 3] {
     for col in 0..3 {
         let pivot = (col..3)
@@ -145,14 +151,19 @@ mod tests {
 
     fn tone(freq: f64, amplitude: f64, len: usize, rate: u32) -> Vec<i16> {
         (0..len)
-            .map(|n| (amplitude * (2.0 * std::f64::consts::PI * freq * n as f64 / f64::from(rate)).sin()) as i16)
+            .map(|n| {
+                (amplitude * (2.0 * std::f64::consts::PI * freq * n as f64 / f64::from(rate)).sin())
+                    as i16
+            })
             .collect()
     }
 
     #[test]
     fn correlation_finds_a_delay() {
         let a = tone(440.0, 8000.0, 4800, 48_000);
-        let noise: Vec<i16> = (0..4800u32).map(|i| ((i.wrapping_mul(2_654_435_761) >> 20) as i16) - 2048).collect();
+        let noise: Vec<i16> = (0..4800u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) >> 20) as i16) - 2048)
+            .collect();
         let mixed: Vec<i16> = a.iter().zip(&noise).map(|(&x, &n)| x / 2 + n).collect();
         let mut delayed = vec![0i16; 37];
         delayed.extend_from_slice(&mixed);

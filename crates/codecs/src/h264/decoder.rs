@@ -37,14 +37,23 @@ impl H264Decoder {
         annexb: &[u8],
         timestamp: MediaTime,
     ) -> Result<Option<VideoFrame>, H264Error> {
-        let picture = self.inner.decode(annexb).map_err(H264Error::library("decode"))?;
+        let picture = self
+            .inner
+            .decode(annexb)
+            .map_err(H264Error::library("decode"))?;
         picture.map(|yuv| copy_picture(&yuv, timestamp)).transpose()
     }
 
     /// Pictures still held inside the decoder, at the end of a stream.
     pub fn flush(&mut self, timestamp: MediaTime) -> Result<Vec<VideoFrame>, H264Error> {
-        let pictures = self.inner.flush_remaining().map_err(H264Error::library("flush"))?;
-        pictures.iter().map(|yuv| copy_picture(yuv, timestamp)).collect()
+        let pictures = self
+            .inner
+            .flush_remaining()
+            .map_err(H264Error::library("flush"))?;
+        pictures
+            .iter()
+            .map(|yuv| copy_picture(yuv, timestamp))
+            .collect()
     }
 }
 

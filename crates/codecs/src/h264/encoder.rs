@@ -72,7 +72,9 @@ pub struct H264Encoder {
 
 impl std::fmt::Debug for H264Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H264Encoder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("H264Encoder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,8 +92,9 @@ impl H264Encoder {
             .usage_type(usage)
             .profile(Profile::Baseline)
             .sps_pps_strategy(SpsPpsStrategy::ConstantId)
-            // Never drop a picture: the caller paces frames; a dropped one looks like loss.
-            .skip_frames(false)
+            // Rate control may skip a picture to hold the bitrate (as browsers' encoders
+            // do); `encode` then returns `None` and the receiver simply sees a lower rate.
+            .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(
                 config.keyframe_interval.unwrap_or(0),
             ))
@@ -99,7 +102,11 @@ impl H264Encoder {
             .num_threads(1);
         let inner = Encoder::with_api_config(OpenH264API::from_source(), encoder_config)
             .map_err(H264Error::library("encoder_create"))?;
-        Ok(H264Encoder { inner, config, out: Vec::with_capacity(64 * 1024) })
+        Ok(H264Encoder {
+            inner,
+            config,
+            out: Vec::with_capacity(64 * 1024),
+        })
     }
 
     /// The settings in force.
@@ -115,7 +122,11 @@ impl H264Encoder {
         force_keyframe: bool,
     ) -> Result<Option<EncodedVideo>, H264Error> {
         let (width, height) = (frame.width(), frame.height());
-        if width % 2 != 0 || height % 2 != 0 || !(16..=3840).contains(&width) || !(16..=2160).contains(&height) {
+        if width % 2 != 0
+            || height % 2 != 0
+            || !(16..=3840).contains(&width)
+            || !(16..=2160).contains(&height)
+        {
             return Err(H264Error::Size { width, height });
         }
         if force_keyframe {

@@ -95,16 +95,22 @@ impl OpusDecoder {
         let per_channel = self
             .inner
             .decode(payload, &mut self.scratch[..capacity], fec)
-            .map_err(OpusError::library(if fec { "decode_fec" } else { "decode" }))?;
-        let duration = self
-            .format
-            .duration_of(per_channel * channels)
-            .ok_or(OpusError::UnsupportedDuration { samples: per_channel })?;
+            .map_err(OpusError::library(if fec {
+                "decode_fec"
+            } else {
+                "decode"
+            }))?;
+        let duration = self.format.duration_of(per_channel * channels).ok_or(
+            OpusError::UnsupportedDuration {
+                samples: per_channel,
+            },
+        )?;
         if out.format() != self.format || out.duration() != duration {
             *out = AudioFrame::silence(self.format, duration, timestamp);
         }
         out.set_timestamp(timestamp);
-        out.samples_mut().copy_from_slice(&self.scratch[..per_channel * channels]);
+        out.samples_mut()
+            .copy_from_slice(&self.scratch[..per_channel * channels]);
         if !payload.is_empty() && !fec {
             self.last_duration = duration;
         }
@@ -129,7 +135,11 @@ impl AudioDecoder for OpusDecoder {
     ) -> Result<(), CodecError> {
         if payload.is_empty() {
             // An empty payload would mean "lost" to libopus; on the wire it is malformed.
-            return Err(OpusError::Library { op: "decode", message: "empty packet".into() }.into());
+            return Err(OpusError::Library {
+                op: "decode",
+                message: "empty packet".into(),
+            }
+            .into());
         }
         let duration = self.last_duration;
         Ok(self.run(payload, false, duration, timestamp, out)?)

@@ -74,8 +74,11 @@ impl OpusEncoder {
         };
         let inner = opus::Encoder::new(format.rate.hz(), opus_channels(format), application)
             .map_err(OpusError::library("encoder_create"))?;
-        let mut encoder =
-            OpusEncoder { inner, format, config };
+        let mut encoder = OpusEncoder {
+            inner,
+            format,
+            config,
+        };
         encoder.apply(config)?;
         Ok(encoder)
     }
@@ -84,21 +87,32 @@ impl OpusEncoder {
     /// stays as created).
     pub fn apply(&mut self, config: OpusEncoderConfig) -> Result<(), OpusError> {
         if !(6_000..=510_000).contains(&config.bitrate_bps) {
-            return Err(OpusError::Config(format!("bitrate {} bps", config.bitrate_bps)));
+            return Err(OpusError::Config(format!(
+                "bitrate {} bps",
+                config.bitrate_bps
+            )));
         }
         if config.complexity > 10 {
-            return Err(OpusError::Config(format!("complexity {}", config.complexity)));
+            return Err(OpusError::Config(format!(
+                "complexity {}",
+                config.complexity
+            )));
         }
         if config.expected_loss_percent > 100 {
-            return Err(OpusError::Config(format!("loss {} %", config.expected_loss_percent)));
+            return Err(OpusError::Config(format!(
+                "loss {} %",
+                config.expected_loss_percent
+            )));
         }
         let e = &mut self.inner;
         e.set_bitrate(opus::Bitrate::Bits(config.bitrate_bps as i32))
             .map_err(OpusError::library("set_bitrate"))?;
         e.set_complexity(i32::from(config.complexity))
             .map_err(OpusError::library("set_complexity"))?;
-        e.set_inband_fec(config.inband_fec).map_err(OpusError::library("set_inband_fec"))?;
-        e.set_dtx(config.dtx).map_err(OpusError::library("set_dtx"))?;
+        e.set_inband_fec(config.inband_fec)
+            .map_err(OpusError::library("set_inband_fec"))?;
+        e.set_dtx(config.dtx)
+            .map_err(OpusError::library("set_dtx"))?;
         e.set_packet_loss_perc(i32::from(config.expected_loss_percent))
             .map_err(OpusError::library("set_packet_loss_perc"))?;
         self.config = config;
@@ -114,13 +128,18 @@ impl OpusEncoder {
     /// fewer is a DTX discontinuity marker: nothing worth sending.
     pub fn encode_into(&mut self, frame: &AudioFrame, out: &mut [u8]) -> Result<usize, OpusError> {
         check_format(self.format, frame.format())?;
-        self.inner.encode(frame.samples(), out).map_err(OpusError::library("encode"))
+        self.inner
+            .encode(frame.samples(), out)
+            .map_err(OpusError::library("encode"))
     }
 
     /// Algorithmic delay in samples per channel at the encoder's rate (what a decoded
     /// stream lags its input by).
     pub fn lookahead(&mut self) -> Result<usize, OpusError> {
-        let samples = self.inner.get_lookahead().map_err(OpusError::library("get_lookahead"))?;
+        let samples = self
+            .inner
+            .get_lookahead()
+            .map_err(OpusError::library("get_lookahead"))?;
         Ok(samples.max(0) as usize)
     }
 }

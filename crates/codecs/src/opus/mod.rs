@@ -18,5 +18,9 @@ pub(crate) fn opus_channels(format: AudioFormat) -> opus::Channels {
 }
 
 pub(crate) fn check_format(expected: AudioFormat, actual: AudioFormat) -> Result<(), OpusError> {
-    if expected == actual { Ok(()) } else { Err(OpusError::Format { expected, actual }) }
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(OpusError::Format { expected, actual })
+    }
 }

@@ -20,8 +20,10 @@ pub fn f32_to_i16(input: &[f32], out: &mut [i16]) {
 
 /// Average interleaved stereo into mono. `out` must hold `stereo.len() / 2` samples.
 pub fn stereo_to_mono(stereo: &[i16], out: &mut [i16]) -> Result<(), FrameError> {
-    if stereo.len() % 2 != 0 || out.len() != stereo.len() / 2 {
-        return Err(FrameError::ShapeMismatch("stereo input must be twice the mono output"));
+    if !stereo.len().is_multiple_of(2) || out.len() != stereo.len() / 2 {
+        return Err(FrameError::ShapeMismatch(
+            "stereo input must be twice the mono output",
+        ));
     }
     for (o, pair) in out.iter_mut().zip(stereo.chunks_exact(2)) {
         // The sum of two i16 fits in i32; the halved sum fits in i16.
@@ -34,7 +36,9 @@ pub fn stereo_to_mono(stereo: &[i16], out: &mut [i16]) -> Result<(), FrameError>
 /// `out` must hold `2 * mono.len()` samples.
 pub fn mono_to_stereo(mono: &[i16], out: &mut [i16]) -> Result<(), FrameError> {
     if out.len() != mono.len() * 2 {
-        return Err(FrameError::ShapeMismatch("stereo output must be twice the mono input"));
+        return Err(FrameError::ShapeMismatch(
+            "stereo output must be twice the mono input",
+        ));
     }
     for (pair, &s) in out.chunks_exact_mut(2).zip(mono) {
         pair[0] = s;

@@ -152,11 +152,26 @@ mod tests {
 
     #[test]
     fn frame_sizes_follow_rate_channels_and_duration() {
-        assert_eq!(AudioFormat::MONO_48K.samples_per_frame(FrameDuration::Ms20), 960);
-        assert_eq!(AudioFormat::STEREO_48K.samples_per_frame(FrameDuration::Ms20), 1920);
-        assert_eq!(AudioFormat::MONO_16K.samples_per_frame(FrameDuration::Ms10), 160);
-        assert_eq!(AudioFormat::MONO_8K.samples_per_frame(FrameDuration::Ms20), 160);
-        assert_eq!(AudioFormat::MONO_8K.duration_of(80), Some(FrameDuration::Ms10));
+        assert_eq!(
+            AudioFormat::MONO_48K.samples_per_frame(FrameDuration::Ms20),
+            960
+        );
+        assert_eq!(
+            AudioFormat::STEREO_48K.samples_per_frame(FrameDuration::Ms20),
+            1920
+        );
+        assert_eq!(
+            AudioFormat::MONO_16K.samples_per_frame(FrameDuration::Ms10),
+            160
+        );
+        assert_eq!(
+            AudioFormat::MONO_8K.samples_per_frame(FrameDuration::Ms20),
+            160
+        );
+        assert_eq!(
+            AudioFormat::MONO_8K.duration_of(80),
+            Some(FrameDuration::Ms10)
+        );
         assert_eq!(AudioFormat::MONO_8K.duration_of(81), None);
     }
 

@@ -22,11 +22,18 @@ impl AudioFrame {
         timestamp: MediaTime,
         samples: Vec<i16>,
     ) -> Result<Self, FrameError> {
-        let duration = format.duration_of(samples.len()).ok_or(FrameError::AudioLength {
-            len: samples.len(),
+        let duration = format
+            .duration_of(samples.len())
+            .ok_or(FrameError::AudioLength {
+                len: samples.len(),
+                format,
+            })?;
+        Ok(AudioFrame {
+            samples,
             format,
-        })?;
-        Ok(AudioFrame { samples, format, duration, timestamp })
+            duration,
+            timestamp,
+        })
     }
 
     /// Digital silence of the given shape.
@@ -152,7 +159,10 @@ mod tests {
         let t = MediaTime::from_millis(40);
         let mono = AudioFrame::new(AudioFormat::MONO_8K, t, (0..160).collect()).unwrap();
         let stereo = mono.to_stereo();
-        assert_eq!(stereo.format(), AudioFormat::new(SampleRate::Hz8000, Channels::Stereo));
+        assert_eq!(
+            stereo.format(),
+            AudioFormat::new(SampleRate::Hz8000, Channels::Stereo)
+        );
         assert_eq!(stereo.duration(), FrameDuration::Ms20);
         assert_eq!(stereo.timestamp(), t);
         assert_eq!(&stereo.samples()[..4], &[0, 0, 1, 1]);
@@ -161,8 +171,8 @@ mod tests {
 
     #[test]
     fn f32_round_trip() {
-        let mono = AudioFrame::new(AudioFormat::MONO_8K, MediaTime::ZERO, (0..160).collect())
-            .unwrap();
+        let mono =
+            AudioFrame::new(AudioFormat::MONO_8K, MediaTime::ZERO, (0..160).collect()).unwrap();
         let back = AudioFrame::from_f32(mono.format(), mono.timestamp(), &mono.to_f32()).unwrap();
         assert_eq!(back, mono);
     }

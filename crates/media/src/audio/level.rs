@@ -16,7 +16,11 @@ impl AudioLevel {
 
     /// The level carried on the wire (the 7-bit field), if it is in range.
     pub const fn from_wire(value: u8) -> Option<Self> {
-        if value <= 127 { Some(AudioLevel(value)) } else { None }
+        if value <= 127 {
+            Some(AudioLevel(value))
+        } else {
+            None
+        }
     }
 
     /// The 7-bit value to put on the wire: −dBov, 0..=127.
@@ -34,7 +38,10 @@ impl AudioLevel {
         if samples.is_empty() {
             return AudioLevel::SILENCE;
         }
-        let energy: u64 = samples.iter().map(|&s| (i64::from(s) * i64::from(s)) as u64).sum();
+        let energy: u64 = samples
+            .iter()
+            .map(|&s| (i64::from(s) * i64::from(s)) as u64)
+            .sum();
         if energy == 0 {
             return AudioLevel::SILENCE;
         }
@@ -50,13 +57,18 @@ mod tests {
 
     fn sine(amplitude: f64, len: usize) -> Vec<i16> {
         (0..len)
-            .map(|i| (amplitude * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0).sin()) as i16)
+            .map(|i| {
+                (amplitude * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0).sin())
+                    as i16
+            })
             .collect()
     }
 
     #[test]
     fn full_scale_square_wave_is_zero_dbov() {
-        let square: Vec<i16> = (0..960).map(|i| if i % 2 == 0 { i16::MIN } else { i16::MAX }).collect();
+        let square: Vec<i16> = (0..960)
+            .map(|i| if i % 2 == 0 { i16::MIN } else { i16::MAX })
+            .collect();
         assert_eq!(AudioLevel::measure(&square), AudioLevel::LOUDEST);
     }
 
@@ -65,8 +77,14 @@ mod tests {
         // RMS of a sine is amplitude / sqrt(2): 3.01 dB below the square wave.
         assert_eq!(AudioLevel::measure(&sine(32767.0, 960)).wire_value(), 3);
         // Each halving of the amplitude is 6.02 dB.
-        assert_eq!(AudioLevel::measure(&sine(32767.0 / 2.0, 960)).wire_value(), 9);
-        assert_eq!(AudioLevel::measure(&sine(32767.0 / 1024.0, 960)).wire_value(), 63);
+        assert_eq!(
+            AudioLevel::measure(&sine(32767.0 / 2.0, 960)).wire_value(),
+            9
+        );
+        assert_eq!(
+            AudioLevel::measure(&sine(32767.0 / 1024.0, 960)).wire_value(),
+            63
+        );
     }
 
     #[test]

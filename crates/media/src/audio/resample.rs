@@ -100,7 +100,10 @@ impl Resampler {
     ) -> Result<(), ResampleError> {
         let expected = self.input;
         if frame.format() != expected || frame.duration() != self.duration {
-            return Err(ResampleError::InputFormat { expected, actual: frame.format() });
+            return Err(ResampleError::InputFormat {
+                expected,
+                actual: frame.format(),
+            });
         }
         if out.format() != self.output || out.duration() != self.duration {
             *out = AudioFrame::silence(self.output, self.duration, frame.timestamp());
@@ -192,20 +195,31 @@ mod tests {
 
     #[test]
     fn wrong_input_format_is_refused() {
-        let mut r =
-            Resampler::new(AudioFormat::MONO_48K, SampleRate::Hz16000, FrameDuration::Ms20)
-                .unwrap();
-        let frame = AudioFrame::silence(AudioFormat::MONO_16K, FrameDuration::Ms20, MediaTime::ZERO);
-        assert!(matches!(r.process(&frame), Err(ResampleError::InputFormat { .. })));
-        let short = AudioFrame::silence(AudioFormat::MONO_48K, FrameDuration::Ms10, MediaTime::ZERO);
+        let mut r = Resampler::new(
+            AudioFormat::MONO_48K,
+            SampleRate::Hz16000,
+            FrameDuration::Ms20,
+        )
+        .unwrap();
+        let frame =
+            AudioFrame::silence(AudioFormat::MONO_16K, FrameDuration::Ms20, MediaTime::ZERO);
+        assert!(matches!(
+            r.process(&frame),
+            Err(ResampleError::InputFormat { .. })
+        ));
+        let short =
+            AudioFrame::silence(AudioFormat::MONO_48K, FrameDuration::Ms10, MediaTime::ZERO);
         assert!(r.process(&short).is_err());
     }
 
     #[test]
     fn same_rate_is_a_copy() {
-        let mut r =
-            Resampler::new(AudioFormat::MONO_48K, SampleRate::Hz48000, FrameDuration::Ms20)
-                .unwrap();
+        let mut r = Resampler::new(
+            AudioFormat::MONO_48K,
+            SampleRate::Hz48000,
+            FrameDuration::Ms20,
+        )
+        .unwrap();
         let frame = &tone_frames(AudioFormat::MONO_48K, 1000.0, 1)[0];
         assert_eq!(&r.process(frame).unwrap(), frame);
         assert_eq!(r.delay(), 0);

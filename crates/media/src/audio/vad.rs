@@ -66,8 +66,8 @@ impl VoiceActivityDetector {
         } else {
             self.noise_floor_db += self.config.floor_rise_db_per_frame;
         }
-        let loud = db >= self.config.min_speech_dbov
-            && db >= self.noise_floor_db + self.config.margin_db;
+        let loud =
+            db >= self.config.min_speech_dbov && db >= self.noise_floor_db + self.config.margin_db;
 
         if loud {
             self.loud_run = self.loud_run.saturating_add(1);
@@ -122,7 +122,10 @@ mod tests {
         assert!(!vad.update(level(25)), "one loud frame is not yet speech");
         assert!(vad.update(level(25)), "two loud frames start speech");
         for _ in 0..15 {
-            assert!(vad.update(level(80)), "hangover holds speech through a pause");
+            assert!(
+                vad.update(level(80)),
+                "hangover holds speech through a pause"
+            );
         }
         assert!(!vad.update(level(80)), "speech ends after the hangover");
     }

@@ -22,7 +22,12 @@ fn check_plane(
     // The last row need not be padded out to the stride.
     let needed = stride * (rows - 1) + row_bytes;
     if stride < row_bytes || data.len() < needed {
-        return Err(FrameError::PlaneSize { plane, needed, stride, actual: data.len() });
+        return Err(FrameError::PlaneSize {
+            plane,
+            needed,
+            stride,
+            actual: data.len(),
+        });
     }
     Ok(())
 }
@@ -62,8 +67,13 @@ impl VideoFrame {
     /// A black picture with tightly packed planes.
     pub fn black(width: u32, height: u32, timestamp: MediaTime) -> Result<Self, FrameError> {
         check_size(width, height)?;
+        Ok(VideoFrame::blank(width, height, timestamp))
+    }
+
+    /// A black picture of a size the caller has already checked.
+    pub(crate) fn blank(width: u32, height: u32, timestamp: MediaTime) -> Self {
         let (cw, ch) = chroma_size(width, height);
-        Ok(VideoFrame {
+        VideoFrame {
             width,
             height,
             y: vec![16; width as usize * height as usize],
@@ -72,7 +82,7 @@ impl VideoFrame {
             y_stride: width as usize,
             uv_stride: cw,
             timestamp,
-        })
+        }
     }
 
     /// A picture from planes that already hold I420 data; strides are bytes per row.
@@ -92,7 +102,16 @@ impl VideoFrame {
         check_plane("Y", &y, y_stride, width as usize, height as usize)?;
         check_plane("U", &u, uv_stride, cw, ch)?;
         check_plane("V", &v, uv_stride, cw, ch)?;
-        Ok(VideoFrame { width, height, y, u, v, y_stride, uv_stride, timestamp })
+        Ok(VideoFrame {
+            width,
+            height,
+            y,
+            u,
+            v,
+            y_stride,
+            uv_stride,
+            timestamp,
+        })
     }
 
     /// Width in pixels.
@@ -127,7 +146,13 @@ impl VideoFrame {
 
     /// All three planes, writable, with their strides: `(y, u, v, y_stride, uv_stride)`.
     pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8], usize, usize) {
-        (&mut self.y, &mut self.u, &mut self.v, self.y_stride, self.uv_stride)
+        (
+            &mut self.y,
+            &mut self.u,
+            &mut self.v,
+            self.y_stride,
+            self.uv_stride,
+        )
     }
 
     /// Bytes per luma row.
@@ -241,7 +266,13 @@ impl Nv12Frame {
         let (cw, ch) = chroma_size(width, height);
         check_plane("Y", &y, width as usize, width as usize, height as usize)?;
         check_plane("UV", &uv, 2 * cw, 2 * cw, ch)?;
-        Ok(Nv12Frame { width, height, y, uv, timestamp })
+        Ok(Nv12Frame {
+            width,
+            height,
+            y,
+            uv,
+            timestamp,
+        })
     }
 
     /// Width in pixels.
@@ -313,7 +344,14 @@ mod tests {
         // 4x2 picture stored with 8-byte luma rows and 4-byte chroma rows.
         let y: Vec<u8> = (0..16).collect();
         let frame = VideoFrame::from_planes(
-            4, 2, y, 8, vec![1, 2, 0, 0], vec![3, 4, 0, 0], 4, MediaTime::ZERO,
+            4,
+            2,
+            y,
+            8,
+            vec![1, 2, 0, 0],
+            vec![3, 4, 0, 0],
+            4,
+            MediaTime::ZERO,
         )
         .unwrap();
         let packed = frame.to_packed();
@@ -327,11 +365,28 @@ mod tests {
         assert!(VideoFrame::black(0, 10, MediaTime::ZERO).is_err());
         assert!(VideoFrame::black(10_000, 10, MediaTime::ZERO).is_err());
         let short_y = VideoFrame::from_planes(
-            4, 2, vec![0; 7], 4, vec![0; 2], vec![0; 2], 2, MediaTime::ZERO,
+            4,
+            2,
+            vec![0; 7],
+            4,
+            vec![0; 2],
+            vec![0; 2],
+            2,
+            MediaTime::ZERO,
         );
-        assert!(matches!(short_y, Err(FrameError::PlaneSize { plane: "Y", .. })));
+        assert!(matches!(
+            short_y,
+            Err(FrameError::PlaneSize { plane: "Y", .. })
+        ));
         let narrow_stride = VideoFrame::from_planes(
-            4, 2, vec![0; 8], 3, vec![0; 2], vec![0; 2], 2, MediaTime::ZERO,
+            4,
+            2,
+            vec![0; 8],
+            3,
+            vec![0; 2],
+            vec![0; 2],
+            2,
+            MediaTime::ZERO,
         );
         assert!(narrow_stride.is_err());
         assert!(Nv12Frame::new(4, 2, vec![0; 8], vec![0; 3], MediaTime::ZERO).is_err());
