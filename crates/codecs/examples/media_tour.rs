@@ -20,7 +20,7 @@ use confab_codecs::{
     H264EncoderConfig, OpusDecoder, OpusEncoder, OpusEncoderConfig,
 };
 use confab_media::{
-    AudioFormat, AudioFrame, FrameDuration, MediaTime, Resampler, SampleRate, TestPattern, psnr,
+    AudioFormat, FrameDuration, MediaTime, Resampler, SampleRate, TestPattern, psnr,
 };
 use confab_testkit::{fixtures, signal};
 

@@ -1,0 +1,372 @@
+//! Connections coming and going, time passing, media events, and the ends of
+//! participations and calls.
+
+use std::time::Instant;
+
+use super::call::CallKind;
+use super::{ConnectionId, MediaCommand, Refusal, Session, Switchboard, refuse};
+use crate::protocol::{CallId, Departure, ErrorCode, ParticipantId, ServerEnvelope, ServerMessage};
+use crate::{CallEvent, EndKind, EndReason, Identity, ParticipantEvent, ParticipantState, Scope};
+
+impl Switchboard {
+    pub(super) fn hello(
+        &mut self,
+        conn: ConnectionId,
+        identity: &Identity,
+        token: &str,
+        display_name: Option<String>,
+        endpoint: Option<&str>,
+        unix_secs: u64,
+    ) -> Result<ServerMessage, Refusal> {
+        if self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.identity.is_some())
+        {
+            return refuse(
+                ErrorCode::AlreadyAuthenticated,
+                "hello was already accepted",
+            );
+        }
+        // People need a voip token, bots a bot token; admin tokens work for either.
+        let scopes = if identity.is_bot() {
+            [Scope::Bot, Scope::Admin]
+        } else {
+            [Scope::Voip, Scope::Admin]
+        };
+        let claims = match self.key.authenticate(token, identity, &scopes, unix_secs) {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::info!(?conn, %identity, "refused hello: {e}");
+                return Err((ErrorCode::from(&e), format!("authentication failed: {e}")));
+            }
+        };
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return refuse(ErrorCode::Internal, "unknown connection");
+        };
+        session.identity = Some(identity.clone());
+        session.scopes = claims.scope;
+        session.display_name = display_name.unwrap_or_else(|| identity.to_string());
+        session.endpoint = endpoint.map(str::to_string);
+        self.online
+            .entry(identity.clone())
+            .or_default()
+            .insert(conn);
+        tracing::info!(?conn, %identity, "authenticated");
+        self.send(
+            conn,
+            ServerEnvelope::event(ServerMessage::Welcome {
+                identity: identity.clone(),
+                protocol: crate::protocol::PROTOCOL_VERSION,
+            }),
+        );
+        self.resume(conn, identity, endpoint);
+        self.ring_new_device(conn, identity);
+        // The welcome above already answered; the reply for `re` is a plain ok.
+        Ok(ServerMessage::Ok {
+            call_id: None,
+            participant: None,
+        })
+    }
+
+    /// A reconnecting device gets back the participations it held on this endpoint.
+    fn resume(&mut self, conn: ConnectionId, identity: &Identity, endpoint: Option<&str>) {
+        let Some(endpoint) = endpoint else { return };
+        let mut resumed = Vec::new();
+        for call in self.calls.values_mut() {
+            for p in call.participants.values_mut() {
+                if p.conn.is_none()
+                    && p.lost_deadline.is_some()
+                    && &p.identity == identity
+                    && p.endpoint.as_deref() == Some(endpoint)
+                {
+                    p.conn = Some(conn);
+                    p.lost_deadline = None;
+                    resumed.push((call.id, p.id));
+                }
+            }
+        }
+        for (call_id, pid) in resumed {
+            tracing::info!(%call_id, %pid, "participant resumed on a new connection");
+            self.send_call_state(call_id, pid);
+            self.send_roster(call_id, pid);
+        }
+    }
+
+    /// A device coming online while a call rings for its identity rings too.
+    fn ring_new_device(&mut self, conn: ConnectionId, identity: &Identity) {
+        let ringing: Vec<(CallId, Identity, bool)> = self
+            .calls
+            .values()
+            .filter(|c| c.ringing_for(identity).is_some())
+            .map(|c| {
+                let from = c
+                    .ringing_for(identity)
+                    .and_then(|pid| c.participants.get(&pid))
+                    .and_then(|p| p.invited_by.clone())
+                    .unwrap_or_else(|| identity.clone());
+                (c.id, from, c.kind == CallKind::Group)
+            })
+            .collect();
+        for (call_id, from, group) in ringing {
+            let from_name = from.to_string();
+            self.event(
+                conn,
+                ServerMessage::IncomingCall {
+                    call_id,
+                    from,
+                    from_name,
+                    group,
+                    video: false,
+                },
+            );
+        }
+    }
+
+    /// The connection closed (or was dropped). Its participations wait for a reconnect
+    /// until the grace period ends.
+    pub fn handle_disconnect(&mut self, conn: ConnectionId, now: Instant) {
+        let Some(session) = self.sessions.remove(&conn) else {
+            return;
+        };
+        if let Some(identity) = &session.identity
+            && let Some(conns) = self.online.get_mut(identity)
+        {
+            conns.remove(&conn);
+            if conns.is_empty() {
+                self.online.remove(identity);
+            }
+        }
+        let deadline = now + self.config.reconnect_grace;
+        for call in self.calls.values_mut() {
+            for p in call.participants.values_mut() {
+                if p.conn == Some(conn) {
+                    p.conn = None;
+                    p.lost_deadline = Some(deadline);
+                    tracing::info!(call_id = %call.id, pid = %p.id, "connection lost; waiting for reconnect");
+                }
+            }
+        }
+    }
+
+    /// Time passed: ring timeouts and lost connections whose grace ran out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for call in self.calls.values() {
+            for p in call.participants.values() {
+                if p.ring_deadline.is_some_and(|d| d <= now) {
+                    expired.push((call.id, p.id, EndKind::RingTimeout));
+                } else if p.lost_deadline.is_some_and(|d| d <= now) {
+                    expired.push((call.id, p.id, EndKind::NetworkLost));
+                }
+            }
+        }
+        for (call_id, pid, kind) in expired {
+            self.end_participation(call_id, pid, kind);
+        }
+    }
+
+    /// The media plane reports a participant's media flowing.
+    pub fn media_connected(&mut self, call_id: CallId, pid: ParticipantId) {
+        let Some(p) = self.participant_mut(call_id, pid) else {
+            return;
+        };
+        p.media_connected = true;
+        if p.state == ParticipantState::Connecting
+            && let Ok(next) = p.state.on(ParticipantEvent::MediaConnected)
+        {
+            p.state = next;
+        }
+        let established = p.established;
+        if established {
+            self.move_call_state(call_id, pid, CallEvent::Connected);
+        }
+        self.announce(call_id, &[pid]);
+    }
+
+    /// The media plane reports a participant's media gone for good (ICE failed).
+    pub fn media_lost(&mut self, call_id: CallId, pid: ParticipantId) {
+        self.end_participation(call_id, pid, EndKind::NetworkLost);
+    }
+
+    /// Sends a message from the media plane to one participant (SDP answers, candidates,
+    /// slot assignments).
+    pub fn deliver(&mut self, call_id: CallId, pid: ParticipantId, message: ServerMessage) {
+        let conn = self
+            .calls
+            .get(&call_id)
+            .and_then(|c| c.participants.get(&pid))
+            .and_then(|p| p.conn);
+        if let Some(conn) = conn {
+            self.event(conn, message);
+        }
+    }
+
+    /// Sends a message from the media plane to everyone in the call (dominant speakers).
+    pub fn deliver_to_call(&mut self, call_id: CallId, message: &ServerMessage) {
+        self.broadcast(call_id, message);
+    }
+
+    /// Ends every call: the service is going down.
+    pub fn shutdown(&mut self) {
+        let calls: Vec<CallId> = self.calls.keys().copied().collect();
+        for call_id in calls {
+            self.end_call(call_id, EndKind::ServerShutdown, None);
+        }
+    }
+
+    /// Ends one participation with `kind` and tells everyone concerned; ends the call when
+    /// it was 1:1 or nobody is left.
+    pub(super) fn end_participation(&mut self, call_id: CallId, pid: ParticipantId, kind: EndKind) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let Some(mut p) = call.participants.remove(&pid) else {
+            return;
+        };
+        let was_ringing = p.state == ParticipantState::Idle;
+        let was_active = p.is_active();
+        if let Ok(next) = p.state.on(ParticipantEvent::Leave) {
+            p.state = next;
+        }
+        let kind_of_call = call.kind;
+        let reason = EndReason::new(kind);
+        tracing::info!(%call_id, %pid, identity = %p.identity, ?kind, "participation ended");
+
+        if was_ringing {
+            self.stop_ringing(call_id, &p.identity, kind);
+        } else {
+            self.tell_ended(call_id, p.conn, p.call_state, reason.clone());
+        }
+        if was_active {
+            self.media(MediaCommand::Leave {
+                call_id,
+                participant: pid,
+            });
+        }
+        let departure = Departure {
+            participant: pid,
+            identity: p.identity,
+            reason,
+        };
+        self.broadcast(
+            call_id,
+            &ServerMessage::RosterUpdate {
+                call_id,
+                updated: Vec::new(),
+                removed: vec![departure],
+            },
+        );
+
+        let Some(call) = self.calls.get(&call_id) else {
+            return;
+        };
+        let nobody_left = call
+            .participants
+            .values()
+            .all(|q| q.state == ParticipantState::Idle);
+        if kind_of_call == CallKind::OneToOne || nobody_left {
+            let for_others = match kind {
+                EndKind::Rejected | EndKind::RingTimeout | EndKind::Unavailable => kind,
+                EndKind::Cancelled | EndKind::AnsweredElsewhere => EndKind::Cancelled,
+                _ if kind_of_call == CallKind::OneToOne => EndKind::RemoteHangUp,
+                _ => EndKind::Cancelled,
+            };
+            self.end_call(call_id, for_others, None);
+        }
+    }
+
+    /// Ends the whole call: every participant gets `kind` (except `except`, who gets a
+    /// plain hang-up), ringing devices stop ringing.
+    pub(super) fn end_call(
+        &mut self,
+        call_id: CallId,
+        kind: EndKind,
+        except: Option<ParticipantId>,
+    ) {
+        let Some(call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        if let Some(group) = call.group_id {
+            self.groups.remove(&group);
+        }
+        for p in call.participants.into_values() {
+            if p.state == ParticipantState::Idle {
+                let ring_kind = if kind == EndKind::RemoteHangUp {
+                    EndKind::Cancelled
+                } else {
+                    kind
+                };
+                self.stop_ringing(call_id, &p.identity, ring_kind);
+                continue;
+            }
+            let own = if Some(p.id) == except {
+                EndKind::HangUp
+            } else {
+                kind
+            };
+            self.tell_ended(call_id, p.conn, p.call_state, EndReason::new(own));
+            self.media(MediaCommand::Leave {
+                call_id,
+                participant: p.id,
+            });
+        }
+        self.media(MediaCommand::CallEnded { call_id });
+        tracing::info!(%call_id, ?kind, "call ended");
+    }
+
+    fn tell_ended(
+        &mut self,
+        call_id: CallId,
+        conn: Option<ConnectionId>,
+        state: crate::CallState,
+        reason: EndReason,
+    ) {
+        let Some(conn) = conn else { return };
+        if state.on(CallEvent::HangUp).is_ok() {
+            self.event(
+                conn,
+                ServerMessage::CallState {
+                    call_id,
+                    state: crate::CallState::Disconnecting,
+                    reason: None,
+                },
+            );
+        }
+        self.event(
+            conn,
+            ServerMessage::CallState {
+                call_id,
+                state: crate::CallState::Disconnected,
+                reason: Some(reason),
+            },
+        );
+    }
+
+    /// Tells every device of `identity` that the call no longer rings.
+    pub(super) fn stop_ringing(&mut self, call_id: CallId, identity: &Identity, kind: EndKind) {
+        let conns: Vec<ConnectionId> = self
+            .online
+            .get(identity)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        for conn in conns {
+            self.event(
+                conn,
+                ServerMessage::IncomingCallEnded {
+                    call_id,
+                    reason: EndReason::new(kind),
+                },
+            );
+        }
+    }
+
+    pub(super) fn session(&self, conn: ConnectionId) -> Result<&Session, Refusal> {
+        match self.sessions.get(&conn) {
+            Some(s) if s.identity.is_some() => Ok(s),
+            _ => refuse(ErrorCode::NotAuthenticated, "send hello first"),
+        }
+    }
+}
