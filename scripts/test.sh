@@ -18,6 +18,9 @@ cargo nextest run --workspace --locked --no-fail-fast
 step "doc tests"
 cargo test --workspace --doc --locked -q
 
+step "fuzz targets type-check"
+cargo check --manifest-path fuzz/Cargo.toml --locked -q
+
 step "benchmarks, one iteration each"
 cargo test --workspace --benches --locked -q
 

@@ -30,7 +30,7 @@ fn lost(index: usize, seed: u64) -> bool {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    x % 10 == 0
+    x.is_multiple_of(10)
 }
 
 fn write_wav(path: &Path, rate: u32, samples: &[i16]) {

@@ -2,6 +2,8 @@
 //! hang-up, removed, rejected, ring timeout, network lost, ended by organizer, lobby
 //! rejected, server shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use std::time::Duration;
 

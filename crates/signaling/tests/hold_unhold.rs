@@ -1,6 +1,8 @@
 //! Hold and resume in a 1:1 call: the holder goes LocalHold, the other side RemoteHold,
 //! the holder shows OnHold in the roster and the media plane stops its media.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ErrorCode};

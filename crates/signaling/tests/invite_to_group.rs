@@ -1,6 +1,8 @@
 //! Inviting a VoIP participant into an ongoing group call: they ring, show as Idle in the
 //! roster, and join on answering; declined or unanswered invitations leave with a reason.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Joining a group call that is already running, by call id or by group id.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};

@@ -1,6 +1,8 @@
 //! A call with a lobby: joiners wait InLobby, hear nothing of the call, and are admitted
 //! or turned away by an organizer — attendees cannot decide.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};

@@ -1,6 +1,8 @@
 //! Muting: anyone mutes themself; organizers and presenters may mute others, attendees and
 //! plain bots may not; the muted participant is told who did it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::MediaCommand;

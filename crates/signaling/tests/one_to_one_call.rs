@@ -1,6 +1,8 @@
 //! A 1:1 call from ring to hang-up: the callee's devices ring, one answers, both reach
 //! Connected once media flows, and hanging up ends the call for both with reasons.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ServerMessage};

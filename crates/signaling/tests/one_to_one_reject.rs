@@ -1,6 +1,8 @@
 //! The callee declines: the caller's call ends with a "declined" reason, every device of
 //! the callee stops ringing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};

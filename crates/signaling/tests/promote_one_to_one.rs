@@ -1,6 +1,8 @@
 //! Adding a third person to a 1:1 call makes it a group call in place: same call id, and
 //! the first two never leave Connected.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ServerMessage};

@@ -1,6 +1,8 @@
 //! Removing someone: an organizer may, an attendee may not; the removed participant and
 //! everyone else learn why.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ErrorCode};

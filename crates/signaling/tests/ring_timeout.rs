@@ -1,6 +1,8 @@
 //! Nobody answers: after the ring timeout the caller's call ends with "no answer" and the
 //! callee stops ringing — driven entirely by the virtual clock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
 mod common;
 use std::time::Duration;
 

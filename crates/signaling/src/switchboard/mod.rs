@@ -276,7 +276,7 @@ impl Switchboard {
             }
             if violations >= self.config.max_rate_violations {
                 tracing::warn!(?conn, violations, "closing flooding connection");
-                self.close(conn, ErrorCode::RateLimited);
+                self.close(conn, ErrorCode::RateLimited, now);
             }
             return;
         }
@@ -316,7 +316,7 @@ impl Switchboard {
                 self.send_error(conn, re, code, &message);
                 // A failed authentication ends the connection, after the error is sent.
                 if is_hello && code != ErrorCode::AlreadyAuthenticated {
-                    self.close(conn, code);
+                    self.close(conn, code, now);
                 }
             }
         }
@@ -345,8 +345,11 @@ impl Switchboard {
         self.send(to, ServerEnvelope::reply(re, error));
     }
 
-    fn close(&mut self, conn: ConnectionId, code: ErrorCode) {
+    /// Asks the service to close `conn` and forgets it at once: anything still arriving on
+    /// it is ignored, and its participations wait out the reconnect grace.
+    fn close(&mut self, conn: ConnectionId, code: ErrorCode, now: Instant) {
         self.outputs.push_back(Output::Close { conn, code });
+        self.handle_disconnect(conn, now);
     }
 
     fn media(&mut self, command: MediaCommand) {

@@ -1,0 +1,379 @@
+//! [`JitterBuffer`]: turns packets arriving early, late, twice, out of order or never into
+//! exactly one playout decision per frame.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{DelayEstimator, Unwrapper};
+
+/// Tuning of the jitter buffer. Defaults suit 20 ms Opus at 48 kHz.
+#[derive(Debug, Clone)]
+pub struct JitterConfig {
+    /// RTP timestamp ticks per second.
+    pub clock_rate: u32,
+    /// RTP ticks per frame (one `pop` plays one frame).
+    pub frame_ticks: u32,
+    /// The delay never goes below this (covers the phase between arrivals and ticks).
+    pub min_delay: Duration,
+    /// Nor above this.
+    pub max_delay: Duration,
+    /// Packets the jitter estimate looks back over.
+    pub window: usize,
+    /// Which percentile of transit jitter the delay must cover.
+    pub percentile: f64,
+    /// Slots (frames) the buffer holds at most: its memory bound.
+    pub capacity: usize,
+    /// Audio level (−dBov, RFC 6464) at or above which a frame counts as silence and may be
+    /// dropped to shrink the delay.
+    pub silence_level: u8,
+}
+
+impl Default for JitterConfig {
+    fn default() -> Self {
+        JitterConfig {
+            clock_rate: 48_000,
+            frame_ticks: 960,
+            min_delay: Duration::from_millis(40),
+            max_delay: Duration::from_millis(500),
+            window: 100,
+            percentile: 0.95,
+            capacity: 128,
+            silence_level: 50,
+        }
+    }
+}
+
+/// One audio packet as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioPacket {
+    /// RTP sequence number.
+    pub seq: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// The codec payload.
+    pub payload: Bytes,
+    /// RFC 6464 level (−dBov) if the sender included it.
+    pub level: Option<u8>,
+}
+
+/// What to play for one frame. Exactly one per [`JitterBuffer::pop`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout {
+    /// The stream has not started (or restarted): play silence, nothing is lost.
+    Buffering,
+    /// Decode this packet.
+    Packet {
+        /// Its extended sequence number.
+        seq: u64,
+        /// The payload.
+        payload: Bytes,
+    },
+    /// Packet `lost` is gone but the next one is here: decode the lost frame from the next
+    /// packet's in-band FEC.
+    RecoverFec {
+        /// The lost packet's extended sequence number.
+        lost: u64,
+        /// The payload of the packet after it.
+        next_payload: Bytes,
+    },
+    /// Packet `lost` is gone and nothing can rebuild it: conceal (PLC).
+    Conceal {
+        /// The lost packet's extended sequence number.
+        lost: u64,
+    },
+    /// Nothing has arrived to play yet (the network is late): stretch the signal with one
+    /// concealed frame. Nothing is lost; the delay grows by a frame.
+    Expand,
+    /// The sender is in discontinuous transmission: play comfort noise (decoder PLC).
+    Dtx,
+}
+
+/// Counters and the current delay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JitterStats {
+    /// Packets accepted into the buffer.
+    pub received: u64,
+    /// Copies of packets already held or played.
+    pub duplicates: u64,
+    /// Packets that arrived after their frame had been played (or declared lost).
+    pub late: u64,
+    /// Losses concealed.
+    pub concealed: u64,
+    /// Losses recovered from the next packet's FEC.
+    pub recovered: u64,
+    /// Frames stretched because nothing had arrived.
+    pub expanded: u64,
+    /// Frames dropped to bring the delay down.
+    pub accelerated: u64,
+    /// Comfort-noise frames during DTX gaps.
+    pub dtx: u64,
+    /// Times the buffer restarted on a jump in the stream.
+    pub resets: u64,
+    /// Delay of the audio in the buffer now, in milliseconds.
+    pub current_delay_ms: u32,
+    /// The delay the buffer aims for now, in milliseconds.
+    pub target_delay_ms: u32,
+    /// The most packets held at once.
+    pub max_held: u32,
+}
+
+impl JitterStats {
+    /// Every loss, reported once: concealed plus recovered.
+    pub fn lost(&self) -> u64 {
+        self.concealed + self.recovered
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    seq: u64,
+    ts: u64,
+    payload: Bytes,
+    level: Option<u8>,
+}
+
+/// The adaptive jitter buffer. Sans-IO: [`insert`](JitterBuffer::insert) packets as they
+/// arrive, [`pop`](JitterBuffer::pop) one decision per frame on the playout clock.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    config: JitterConfig,
+    slots: Vec<Option<Held>>,
+    held: usize,
+    seqs: Unwrapper<16>,
+    timestamps: Unwrapper<32>,
+    delay: DelayEstimator,
+    /// First arrival and its media time: the origin of transit measurements.
+    origin: Option<(Instant, u64)>,
+    started: bool,
+    next_seq: u64,
+    next_ts: u64,
+    newest_seq: Option<u64>,
+    newest_ts: u64,
+    lowest_seq: u64,
+    pops_since_accelerate: u32,
+    stats: JitterStats,
+}
+
+impl JitterBuffer {
+    /// An empty buffer.
+    pub fn new(config: JitterConfig) -> Self {
+        let capacity = config.capacity.max(8);
+        JitterBuffer {
+            delay: DelayEstimator::new(config.window, config.percentile),
+            slots: vec![None; capacity],
+            config,
+            held: 0,
+            seqs: Unwrapper::new(),
+            timestamps: Unwrapper::new(),
+            origin: None,
+            started: false,
+            next_seq: 0,
+            next_ts: 0,
+            newest_seq: None,
+            newest_ts: 0,
+            lowest_seq: u64::MAX,
+            pops_since_accelerate: 0,
+            stats: JitterStats::default(),
+        }
+    }
+
+    /// Counters and delays.
+    pub fn stats(&self) -> JitterStats {
+        let mut s = self.stats;
+        s.current_delay_ms = self.buffered_frames() * self.frame_ms();
+        s.target_delay_ms = self.target_frames() * self.frame_ms();
+        s
+    }
+
+    /// Packets held now.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    fn frame_ms(&self) -> u32 {
+        self.config.frame_ticks * 1000 / self.config.clock_rate.max(1)
+    }
+
+    fn slot(&self, seq: u64) -> usize {
+        (seq % self.slots.len() as u64) as usize
+    }
+
+    /// Frames the delay should span now.
+    fn target_frames(&self) -> u32 {
+        let frame = Duration::from_millis(u64::from(self.frame_ms().max(1)));
+        let wanted =
+            (self.delay.jitter() + frame).clamp(self.config.min_delay, self.config.max_delay);
+        wanted.as_millis().div_ceil(frame.as_millis()) as u32
+    }
+
+    /// Frames of audio from the playout point to the newest packet.
+    fn buffered_frames(&self) -> u32 {
+        if !self.started || self.newest_seq.is_none() || self.newest_ts < self.next_ts {
+            return 0;
+        }
+        ((self.newest_ts - self.next_ts) / u64::from(self.config.frame_ticks) + 1) as u32
+    }
+
+    /// A packet arrived at `now`.
+    pub fn insert(&mut self, packet: AudioPacket, now: Instant) {
+        let seq = self.seqs.unwrap(u64::from(packet.seq));
+        let ts = self.timestamps.unwrap(u64::from(packet.timestamp));
+        if self.started && seq < self.next_seq {
+            self.stats.late += 1;
+            return;
+        }
+        let span = self.slots.len() as u64;
+        let floor = if self.started {
+            self.next_seq
+        } else {
+            self.lowest_seq.min(seq)
+        };
+        if seq >= floor + span {
+            // Far beyond what the buffer can hold: the stream jumped. Start over from here.
+            self.reset();
+            self.stats.resets += 1;
+        }
+        let index = self.slot(seq);
+        if let Some(existing) = &self.slots[index] {
+            if existing.seq == seq {
+                self.stats.duplicates += 1;
+                return;
+            }
+        } else {
+            self.held += 1;
+        }
+        self.slots[index] = Some(Held {
+            seq,
+            ts,
+            payload: packet.payload,
+            level: packet.level,
+        });
+        self.stats.received += 1;
+        self.stats.max_held = self.stats.max_held.max(self.held as u32);
+        if !self.started {
+            self.lowest_seq = self.lowest_seq.min(seq);
+        }
+        if self.newest_seq.is_none_or(|n| seq > n) {
+            self.newest_seq = Some(seq);
+            self.newest_ts = ts;
+        }
+        let (t0, ts0) = *self.origin.get_or_insert((now, ts));
+        let arrival_us = now.saturating_duration_since(t0).as_micros() as i64;
+        let media_us =
+            (ts as i64 - ts0 as i64) * 1_000_000 / i64::from(self.config.clock_rate.max(1));
+        self.delay.record(arrival_us, media_us);
+    }
+
+    fn reset(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.held = 0;
+        self.started = false;
+        self.newest_seq = None;
+        self.lowest_seq = u64::MAX;
+        self.origin = None;
+        self.delay.reset();
+    }
+
+    fn take(&mut self, seq: u64) -> Option<Held> {
+        let index = self.slot(seq);
+        match &self.slots[index] {
+            Some(h) if h.seq == seq => {
+                self.held -= 1;
+                self.slots[index].take()
+            }
+            _ => None,
+        }
+    }
+
+    fn peek(&self, seq: u64) -> Option<&Held> {
+        self.slots[self.slot(seq)].as_ref().filter(|h| h.seq == seq)
+    }
+
+    /// The decision for the next frame, at playout time `now`.
+    pub fn pop(&mut self, now: Instant) -> Playout {
+        if !self.started && !self.try_start(now) {
+            return Playout::Buffering;
+        }
+        self.maybe_accelerate();
+        let frame = u64::from(self.config.frame_ticks);
+        if let Some(held) = self.peek(self.next_seq) {
+            if held.ts > self.next_ts {
+                // A timestamp gap with no sequence gap: DTX. Comfort noise until it.
+                self.next_ts += frame;
+                self.stats.dtx += 1;
+                return Playout::Dtx;
+            }
+            let held = self.take(self.next_seq).map(|h| (h.seq, h.payload));
+            if let Some((seq, payload)) = held {
+                self.advance();
+                return Playout::Packet { seq, payload };
+            }
+        }
+        if self.newest_seq.is_some_and(|n| n > self.next_seq) {
+            // Something newer is here, so this one is lost (late ones count as late).
+            let lost = self.next_seq;
+            self.advance();
+            return match self.peek(self.next_seq).map(|next| next.payload.clone()) {
+                Some(next_payload) => {
+                    self.stats.recovered += 1;
+                    Playout::RecoverFec { lost, next_payload }
+                }
+                None => {
+                    self.stats.concealed += 1;
+                    Playout::Conceal { lost }
+                }
+            };
+        }
+        self.stats.expanded += 1;
+        Playout::Expand
+    }
+
+    fn advance(&mut self) {
+        self.next_seq += 1;
+        self.next_ts += u64::from(self.config.frame_ticks);
+    }
+
+    /// Starts playout once the first packet has waited the target delay.
+    fn try_start(&mut self, now: Instant) -> bool {
+        let Some((first_arrival, _)) = self.origin else {
+            return false;
+        };
+        let target = Duration::from_millis(u64::from(self.target_frames() * self.frame_ms()));
+        if now.saturating_duration_since(first_arrival)
+            + Duration::from_millis(u64::from(self.frame_ms()))
+            < target
+        {
+            return false;
+        }
+        let Some(first) = self.peek(self.lowest_seq).map(|h| (h.seq, h.ts)) else {
+            return false;
+        };
+        (self.next_seq, self.next_ts) = first;
+        self.started = true;
+        true
+    }
+
+    /// Drops a frame when the buffer holds well over its target: a silent one if the next is
+    /// silent, any one if the excess is large. At most every other frame, so it stays smooth.
+    fn maybe_accelerate(&mut self) {
+        self.pops_since_accelerate = self.pops_since_accelerate.saturating_add(1);
+        let (buffered, target) = (self.buffered_frames(), self.target_frames());
+        if buffered <= target + 1 || self.pops_since_accelerate < 2 {
+            return;
+        }
+        let Some(next) = self.peek(self.next_seq) else {
+            return;
+        };
+        if next.ts != self.next_ts {
+            return;
+        }
+        let silent = next.level.is_some_and(|l| l >= self.config.silence_level);
+        if silent || buffered > 2 * target {
+            let _ = self.take(self.next_seq);
+            self.advance();
+            self.stats.accelerated += 1;
+            self.pops_since_accelerate = 0;
+        }
+    }
+}

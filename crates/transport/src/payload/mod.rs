@@ -1,0 +1,4 @@
+//! RTP payload formats.
+
+pub mod h264;
+pub mod opus;
