@@ -34,3 +34,5 @@
 
 pub mod jitter;
 pub mod payload;
+pub mod peer;
+pub mod udp;

@@ -1,0 +1,511 @@
+//! [`Peer`]: one WebRTC peer connection (the sans-IO `rtc` core) with confab's media on
+//! it — one outgoing audio and video stream, incoming audio and video surfaced as RTP.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::sansio::Protocol;
+use rtc::shared::marshal::{Marshal, Unmarshal};
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+
+use super::setup::{
+    AUDIO_LEVEL_URI, IceMode, h264_codec, media_engine, opus_codec, setting_engine,
+};
+use super::{MediaKind, PeerError, PeerEvent};
+use crate::payload::h264::H264Packetizer;
+
+/// MTU for RTP payloads: leaves room for RTP, SRTP and UDP/IP headers under 1280.
+const RTP_PAYLOAD_MTU: usize = 1100;
+
+/// State of one outgoing stream.
+#[derive(Debug)]
+struct Outgoing {
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    seq: u16,
+    /// Negotiated payload type and audio-level extension id, read once after negotiation.
+    negotiated: Option<(u8, Option<u8>)>,
+}
+
+/// One peer connection and its media. Sans-IO: datagrams and time in, datagrams, events
+/// and RTP out.
+pub struct Peer {
+    pc: RTCPeerConnection,
+    local_addr: SocketAddr,
+    ufrag: String,
+    audio_out: Option<Outgoing>,
+    video_out: Option<Outgoing>,
+    incoming: HashMap<String, (MediaKind, RTCRtpReceiverId, Option<u8>)>,
+    packetizer: H264Packetizer,
+    events: VecDeque<PeerEvent>,
+    state: RTCPeerConnectionState,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("ufrag", &self.ufrag)
+            .field("local_addr", &self.local_addr)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+fn rtc_error(context: &'static str) -> impl FnOnce(rtc::shared::error::Error) -> PeerError {
+    move |e| PeerError::Rtc {
+        context,
+        message: e.to_string(),
+    }
+}
+
+/// Random hex of `bytes` bytes from the OS-seeded hasher keys (ICE credentials need to be
+/// unguessable, not cryptographic keys: DTLS protects the media).
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(bytes * 2);
+    let mut counter = 0u64;
+    while out.len() < bytes * 2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(counter);
+        counter += 1;
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(bytes * 2);
+    out
+}
+
+fn ssrc() -> u32 {
+    u32::from_str_radix(&random_hex(4), 16).unwrap_or(0x5EED_0001) | 1
+}
+
+impl Peer {
+    fn build(
+        mode: IceMode,
+        local_addr: SocketAddr,
+        send_audio: bool,
+        send_video: bool,
+        now: Instant,
+    ) -> Result<Peer, PeerError> {
+        let ufrag = random_hex(4);
+        let pwd = random_hex(12);
+        let (media_engine, registry) = media_engine()?;
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media_engine)
+            .with_setting_engine(setting_engine(mode, &ufrag, &pwd))
+            .with_interceptor_registry(registry)
+            .build(now)
+            .map_err(rtc_error("create peer connection"))?;
+        let mut add = |kind: RtpCodecKind, codec| -> Result<Outgoing, PeerError> {
+            let ssrc = ssrc();
+            let track = MediaStreamTrack::new(
+                "confab".to_owned(),
+                format!("confab-{kind}"),
+                format!("confab {kind}"),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec,
+                    ..Default::default()
+                }],
+            );
+            let sender = pc.add_track(track).map_err(rtc_error("add track"))?;
+            Ok(Outgoing {
+                sender,
+                ssrc,
+                seq: (ssrc >> 16) as u16,
+                negotiated: None,
+            })
+        };
+        let audio_out = if send_audio {
+            Some(add(RtpCodecKind::Audio, opus_codec())?)
+        } else {
+            None
+        };
+        let video_out = if send_video {
+            Some(add(RtpCodecKind::Video, h264_codec("42e01f"))?)
+        } else {
+            None
+        };
+        Ok(Peer {
+            pc,
+            local_addr,
+            ufrag,
+            audio_out,
+            video_out,
+            incoming: HashMap::new(),
+            packetizer: H264Packetizer::new(RTP_PAYLOAD_MTU),
+            events: VecDeque::new(),
+            state: RTCPeerConnectionState::New,
+        })
+    }
+
+    fn add_host_candidate(&mut self) -> Result<(), PeerError> {
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: self.local_addr.ip().to_string(),
+                port: self.local_addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(rtc_error("host candidate"))?;
+        let init = RTCIceCandidate::from(&candidate)
+            .to_json()
+            .map_err(rtc_error("host candidate"))?;
+        self.pc
+            .add_local_candidate(init)
+            .map_err(rtc_error("add local candidate"))?;
+        self.pc
+            .add_local_candidate(RTCIceCandidateInit::default())
+            .map_err(rtc_error("end of candidates"))?;
+        Ok(())
+    }
+
+    /// The service side: answers `offer_sdp` as an ICE-lite peer reachable at `local_addr`
+    /// (the shared port's advertised address), sending audio and/or video.
+    pub fn answer(
+        offer_sdp: &str,
+        local_addr: SocketAddr,
+        send_audio: bool,
+        send_video: bool,
+        now: Instant,
+    ) -> Result<(Peer, String), PeerError> {
+        let mut peer = Peer::build(IceMode::Lite, local_addr, send_audio, send_video, now)?;
+        let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
+            .map_err(|e| PeerError::Sdp(e.to_string()))?;
+        peer.pc
+            .set_remote_description(now, offer)
+            .map_err(|e| PeerError::Sdp(e.to_string()))?;
+        peer.add_host_candidate()?;
+        let answer = peer
+            .pc
+            .create_answer(None)
+            .map_err(rtc_error("create answer"))?;
+        peer.pc
+            .set_local_description(now, answer)
+            .map_err(rtc_error("set answer"))?;
+        let sdp = peer
+            .pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or(PeerError::Sdp("no local description".into()))?;
+        Ok((peer, sdp))
+    }
+
+    /// The client side (a bot): a full-ICE peer on its own socket at `local_addr`, making
+    /// an offer to send audio and/or video (and receive both).
+    pub fn offer(
+        local_addr: SocketAddr,
+        send_audio: bool,
+        send_video: bool,
+        now: Instant,
+    ) -> Result<(Peer, String), PeerError> {
+        let mut peer = Peer::build(IceMode::Full, local_addr, send_audio, send_video, now)?;
+        let offer = peer
+            .pc
+            .create_offer(None)
+            .map_err(rtc_error("create offer"))?;
+        peer.pc
+            .set_local_description(now, offer)
+            .map_err(rtc_error("set offer"))?;
+        peer.add_host_candidate()?;
+        let sdp = peer
+            .pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or(PeerError::Sdp("no local description".into()))?;
+        Ok((peer, sdp))
+    }
+
+    /// The client side: takes the service's answer.
+    pub fn accept_answer(&mut self, answer_sdp: &str, now: Instant) -> Result<(), PeerError> {
+        let answer = RTCSessionDescription::answer(answer_sdp.to_owned())
+            .map_err(|e| PeerError::Sdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(now, answer)
+            .map_err(|e| PeerError::Sdp(e.to_string()))
+    }
+
+    /// Our ICE username fragment (what the remote's STUN USERNAME starts with).
+    pub fn ufrag(&self) -> &str {
+        &self.ufrag
+    }
+
+    /// The connection state.
+    pub fn is_connected(&self) -> bool {
+        self.state == RTCPeerConnectionState::Connected
+    }
+
+    /// Feeds a datagram that arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let message = TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: self.local_addr,
+                peer_addr: from,
+                transport_protocol: TransportProtocol::UDP,
+                ecn: None,
+            },
+            message: BytesMut::from(data),
+        };
+        // The core reports problems by logging; a bad datagram never fails the peer.
+        let _ = self.pc.handle_read(message);
+        self.drain(now);
+    }
+
+    /// The next datagram to send, and where.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        self.pc
+            .poll_write()
+            .map(|t| (t.transport.peer_addr, t.message))
+    }
+
+    /// When [`handle_timeout`](Peer::handle_timeout) must next run.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+
+    /// Runs timers (ICE keep-alives and checks, DTLS retransmits, RTCP reports).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let _ = self.pc.handle_timeout(now);
+        self.drain(now);
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Closes the connection (DTLS close_notify goes out through `poll_transmit`).
+    pub fn close(&mut self) {
+        let _ = self.pc.close();
+    }
+
+    fn drain(&mut self, _now: Instant) {
+        while let Some(event) = self.pc.poll_event() {
+            match event {
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                    self.state = state;
+                    match state {
+                        RTCPeerConnectionState::Connected => {
+                            self.events.push_back(PeerEvent::Connected);
+                        }
+                        RTCPeerConnectionState::Failed => self.events.push_back(PeerEvent::Failed),
+                        RTCPeerConnectionState::Disconnected => {
+                            self.events.push_back(PeerEvent::Disconnected);
+                        }
+                        RTCPeerConnectionState::Closed => self.events.push_back(PeerEvent::Closed),
+                        _ => {}
+                    }
+                }
+                RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                    let Some(mut receiver) = self.pc.rtp_receiver(init.receiver_id) else {
+                        continue;
+                    };
+                    let kind = if receiver.track().kind() == RtpCodecKind::Video {
+                        MediaKind::Video
+                    } else {
+                        MediaKind::Audio
+                    };
+                    let level_id = receiver
+                        .get_parameters()
+                        .rtp_parameters
+                        .header_extensions
+                        .iter()
+                        .find(|e| e.uri == AUDIO_LEVEL_URI)
+                        .and_then(|e| u8::try_from(e.id).ok());
+                    self.incoming
+                        .insert(init.track_id, (kind, init.receiver_id, level_id));
+                }
+                _ => {}
+            }
+        }
+        while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
+            match message {
+                RTCMessage::RtpPacket(track_id, packet) => {
+                    let Some(&(kind, _, level_id)) = self.incoming.get(&track_id) else {
+                        continue;
+                    };
+                    let audio_level = level_id
+                        .and_then(|id| packet.header.get_extension(id))
+                        .and_then(|mut raw| AudioLevelExtension::unmarshal(&mut raw).ok())
+                        .map(|l| l.level);
+                    self.events.push_back(PeerEvent::Rtp {
+                        kind,
+                        packet,
+                        audio_level,
+                    });
+                }
+                RTCMessage::RtcpPacket(_, packets) => {
+                    let wants_keyframe = packets.iter().any(|p| {
+                        p.as_any().is::<PictureLossIndication>()
+                            || p.as_any().is::<rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest>()
+                    });
+                    if wants_keyframe {
+                        self.events.push_back(PeerEvent::KeyframeRequest);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn negotiated(
+        pc: &mut RTCPeerConnection,
+        out: &mut Outgoing,
+        mime: &str,
+    ) -> Option<(u8, Option<u8>)> {
+        if out.negotiated.is_none() {
+            let mut sender = pc.rtp_sender(out.sender)?;
+            let params = &sender.get_parameters().rtp_parameters;
+            let pt = params
+                .codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))?
+                .payload_type;
+            let level = params
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == AUDIO_LEVEL_URI)
+                .and_then(|e| u8::try_from(e.id).ok());
+            out.negotiated = Some((pt, level));
+        }
+        out.negotiated
+    }
+
+    /// Sends one Opus packet with RTP timestamp `timestamp` (48 kHz) and its RFC 6464 level.
+    pub fn send_audio(
+        &mut self,
+        now: Instant,
+        payload: Bytes,
+        timestamp: u32,
+        level: Option<u8>,
+    ) -> Result<(), PeerError> {
+        let out = self
+            .audio_out
+            .as_mut()
+            .ok_or(PeerError::NotSending(MediaKind::Audio))?;
+        if self.state != RTCPeerConnectionState::Connected {
+            return Err(PeerError::NotConnected);
+        }
+        let (pt, level_id) = Peer::negotiated(&mut self.pc, out, "audio/opus")
+            .ok_or(PeerError::NotSending(MediaKind::Audio))?;
+        let mut header = rtc::rtp::Header {
+            version: 2,
+            payload_type: pt,
+            sequence_number: out.seq,
+            timestamp,
+            ssrc: out.ssrc,
+            ..Default::default()
+        };
+        if let (Some(id), Some(level)) = (level_id, level) {
+            let ext = AudioLevelExtension {
+                level: level.min(127),
+                voice: level < 127,
+            };
+            if let Ok(raw) = ext.marshal() {
+                header.extension = true;
+                header.extension_profile = 0xBEDE;
+                let _ = header.set_extension(id, raw.freeze());
+            }
+        }
+        out.seq = out.seq.wrapping_add(1);
+        let sender_id = out.sender;
+        let mut sender = self
+            .pc
+            .rtp_sender(sender_id)
+            .ok_or(PeerError::NotSending(MediaKind::Audio))?;
+        sender
+            .write_rtp(now, rtc::rtp::Packet { header, payload })
+            .map_err(rtc_error("write audio"))
+    }
+
+    /// Sends one H.264 access unit (Annex-B) with RTP timestamp `timestamp` (90 kHz).
+    pub fn send_video(
+        &mut self,
+        now: Instant,
+        access_unit: &[u8],
+        timestamp: u32,
+    ) -> Result<(), PeerError> {
+        let out = self
+            .video_out
+            .as_mut()
+            .ok_or(PeerError::NotSending(MediaKind::Video))?;
+        if self.state != RTCPeerConnectionState::Connected {
+            return Err(PeerError::NotConnected);
+        }
+        let (pt, _) = Peer::negotiated(&mut self.pc, out, "video/h264")
+            .ok_or(PeerError::NotSending(MediaKind::Video))?;
+        for payload in self.packetizer.packetize(access_unit) {
+            let header = rtc::rtp::Header {
+                version: 2,
+                marker: payload.marker,
+                payload_type: pt,
+                sequence_number: out.seq,
+                timestamp,
+                ssrc: out.ssrc,
+                ..Default::default()
+            };
+            out.seq = out.seq.wrapping_add(1);
+            let mut sender = self
+                .pc
+                .rtp_sender(out.sender)
+                .ok_or(PeerError::NotSending(MediaKind::Video))?;
+            sender
+                .write_rtp(
+                    now,
+                    rtc::rtp::Packet {
+                        header,
+                        payload: payload.payload,
+                    },
+                )
+                .map_err(rtc_error("write video"))?;
+        }
+        Ok(())
+    }
+
+    /// Asks the remote sender of incoming video for a keyframe (PLI).
+    pub fn request_keyframe(&mut self, now: Instant) {
+        let receivers: Vec<RTCRtpReceiverId> = self
+            .incoming
+            .values()
+            .filter(|(k, ..)| *k == MediaKind::Video)
+            .map(|(_, r, _)| *r)
+            .collect();
+        for id in receivers {
+            if let Some(mut receiver) = self.pc.rtp_receiver(id) {
+                let media_ssrc = receiver.track().ssrcs().next().unwrap_or(0);
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                };
+                let _ = receiver.write_rtcp(now, vec![Box::new(pli)]);
+            }
+        }
+    }
+}

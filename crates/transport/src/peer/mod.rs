@@ -1,0 +1,71 @@
+//! WebRTC peers: one [`Peer`] per connection, and the [`PeerServer`] that runs many of them
+//! on one UDP port (ICE-lite), routing datagrams by STUN username and remote address.
+
+mod connection;
+mod server;
+mod setup;
+pub mod stun;
+
+pub use connection::Peer;
+pub use server::{PeerId, PeerServer, ServerStats};
+pub use setup::{AUDIO_LEVEL_URI, IceMode};
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// Opus audio.
+    Audio,
+    /// H.264 video.
+    Video,
+}
+
+/// What a peer reports.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PeerEvent {
+    /// ICE and DTLS are up: media can flow.
+    Connected,
+    /// Connectivity is interrupted (may come back).
+    Disconnected,
+    /// The connection failed for good.
+    Failed,
+    /// The connection closed.
+    Closed,
+    /// An RTP packet arrived (decrypted).
+    Rtp {
+        /// Which kind of stream.
+        kind: MediaKind,
+        /// The packet.
+        packet: rtc::rtp::Packet,
+        /// Its RFC 6464 audio level (−dBov), when the sender included one.
+        audio_level: Option<u8>,
+    },
+    /// The receiver of our video asks for a keyframe (PLI or FIR).
+    KeyframeRequest,
+}
+
+/// What can go wrong with a peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The SDP could not be used.
+    #[error("SDP: {0}")]
+    Sdp(String),
+    /// The WebRTC core refused something.
+    #[error("{context}: {message}")]
+    Rtc {
+        /// What we were doing.
+        context: &'static str,
+        /// What it said.
+        message: String,
+    },
+    /// Media cannot be sent before the connection is up.
+    #[error("not connected yet")]
+    NotConnected,
+    /// This peer does not send that kind of media.
+    #[error("this peer does not send {0:?}")]
+    NotSending(MediaKind),
+    /// No such peer.
+    #[error("unknown peer")]
+    UnknownPeer,
+}

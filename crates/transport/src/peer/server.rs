@@ -1,0 +1,224 @@
+//! [`PeerServer`]: many peers on one UDP port. ICE-lite peers, routed by the ufrag in a
+//! STUN Binding request's USERNAME and, once known, by the remote address.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Peer, PeerError, PeerEvent, stun};
+use crate::udp::Transport;
+
+/// A peer on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// What came in on the shared port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Datagrams handed to a peer.
+    pub routed: u64,
+    /// Datagrams from unknown addresses that were not a Binding request for a known ufrag:
+    /// dropped (malformed packets, strays, attacks).
+    pub dropped: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+}
+
+/// Many ICE-lite peers behind one UDP port. Sans-IO.
+#[derive(Debug)]
+pub struct PeerServer {
+    local_addr: SocketAddr,
+    peers: HashMap<PeerId, Peer>,
+    by_ufrag: HashMap<String, PeerId>,
+    routes: HashMap<SocketAddr, PeerId>,
+    next_id: u64,
+    outgoing: VecDeque<(SocketAddr, BytesMut)>,
+    events: VecDeque<(PeerId, PeerEvent)>,
+    stats: ServerStats,
+}
+
+impl PeerServer {
+    /// A server whose peers advertise `local_addr` (the shared socket's public address).
+    pub fn new(local_addr: SocketAddr) -> Self {
+        PeerServer {
+            local_addr,
+            peers: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            routes: HashMap::new(),
+            next_id: 1,
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// Answers a client's offer with a new peer; returns its id and the answer SDP.
+    pub fn add_peer(
+        &mut self,
+        offer_sdp: &str,
+        send_audio: bool,
+        send_video: bool,
+        now: Instant,
+    ) -> Result<(PeerId, String), PeerError> {
+        let (peer, answer) = Peer::answer(offer_sdp, self.local_addr, send_audio, send_video, now)?;
+        let id = PeerId(self.next_id);
+        self.next_id += 1;
+        self.by_ufrag.insert(peer.ufrag().to_owned(), id);
+        self.peers.insert(id, peer);
+        tracing::debug!(?id, "peer added");
+        Ok((id, answer))
+    }
+
+    /// Closes and forgets a peer.
+    pub fn remove_peer(&mut self, id: PeerId) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.close();
+        }
+        self.collect(id);
+        if let Some(peer) = self.peers.remove(&id) {
+            self.by_ufrag.remove(peer.ufrag());
+        }
+        self.routes.retain(|_, p| *p != id);
+    }
+
+    /// Counters of the shared port.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    /// Peers on the server.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The next event of any peer.
+    pub fn poll_event(&mut self) -> Option<(PeerId, PeerEvent)> {
+        self.events.pop_front()
+    }
+
+    /// Sends one Opus packet to a peer.
+    pub fn send_audio(
+        &mut self,
+        id: PeerId,
+        now: Instant,
+        payload: Bytes,
+        timestamp: u32,
+        level: Option<u8>,
+    ) -> Result<(), PeerError> {
+        let peer = self.peers.get_mut(&id).ok_or(PeerError::UnknownPeer)?;
+        let result = peer.send_audio(now, payload, timestamp, level);
+        self.collect(id);
+        result
+    }
+
+    /// Sends one H.264 access unit to a peer.
+    pub fn send_video(
+        &mut self,
+        id: PeerId,
+        now: Instant,
+        access_unit: &[u8],
+        timestamp: u32,
+    ) -> Result<(), PeerError> {
+        let peer = self.peers.get_mut(&id).ok_or(PeerError::UnknownPeer)?;
+        let result = peer.send_video(now, access_unit, timestamp);
+        self.collect(id);
+        result
+    }
+
+    /// Asks a peer for a keyframe of the video it sends.
+    pub fn request_keyframe(&mut self, id: PeerId, now: Instant) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.request_keyframe(now);
+        }
+        self.collect(id);
+    }
+
+    /// Moves a peer's outgoing datagrams and events into the server's queues, and learns
+    /// routes from where the peer sends (STUN responses carry no USERNAME).
+    fn collect(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        while let Some((to, data)) = peer.poll_transmit() {
+            self.routes.insert(to, id);
+            self.outgoing.push_back((to, data));
+        }
+        while let Some(event) = peer.poll_event() {
+            self.events.push_back((id, event));
+        }
+    }
+}
+
+impl Transport for PeerServer {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.stats.datagrams += 1;
+        let by_username = stun::binding_request_ufrag(data)
+            .and_then(|ufrag| self.by_ufrag.get(ufrag))
+            .copied();
+        let id = match by_username {
+            Some(id) => {
+                // A browser may check from several addresses; each becomes a route.
+                self.routes.insert(from, id);
+                Some(id)
+            }
+            None => self.routes.get(&from).copied(),
+        };
+        let Some(id) = id.filter(|id| self.peers.contains_key(id)) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        self.stats.routed += 1;
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.handle_datagram(now, from, data);
+        }
+        self.collect(id);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self
+            .peers
+            .iter_mut()
+            .filter_map(|(id, p)| p.poll_timeout().filter(|t| *t <= now).map(|_| *id))
+            .collect();
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.handle_timeout(now);
+            }
+            self.collect(id);
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        let out = self.outgoing.pop_front();
+        if out.is_some() {
+            self.stats.sent += 1;
+        }
+        out
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.peers.values_mut().filter_map(Peer::poll_timeout).min()
+    }
+}
+
+impl Transport for Peer {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        Peer::handle_datagram(self, now, from, data);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Peer::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        Peer::poll_transmit(self)
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        Peer::poll_timeout(self)
+    }
+}

@@ -1,0 +1,112 @@
+//! What every confab peer connection negotiates: codecs, the audio-level extension, ICE
+//! mode and credentials, DTLS-SRTP profiles.
+
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
+};
+use rtc::peer_connection::configuration::setting_engine::{SettingEngine, SettingEngineBuilder};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+
+use super::PeerError;
+
+/// RFC 6464 client-to-mixer audio level.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// Payload types we offer (answers use the offerer's).
+pub(crate) const OPUS_PT: u8 = 111;
+pub(crate) const H264_PT: u8 = 102;
+const H264_ALT_PT: u8 = 108;
+
+/// The Opus codec: 48 kHz, stereo-capable, in-band FEC.
+pub(crate) fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// H.264 constrained baseline, packetization-mode 1, with a given profile-level-id.
+pub(crate) fn h264_codec(profile_level_id: &str) -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: format!(
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile_level_id}"
+        ),
+        rtcp_feedback: vec![RTCPFeedback {
+            typ: "ccm".into(),
+            parameter: "fir".into(),
+        }],
+    }
+}
+
+fn rtc_error(context: &'static str) -> impl FnOnce(rtc::shared::error::Error) -> PeerError {
+    move |e| PeerError::Rtc {
+        context,
+        message: e.to_string(),
+    }
+}
+
+/// A media engine with Opus, H.264 (`42e01f` and `42001f`, the two constrained-baseline ids
+/// browsers offer) and the audio-level extension, plus the default interceptors (NACK,
+/// reports, TWCC receiver) for them.
+pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), PeerError> {
+    let mut me = MediaEngine::default();
+    let codec = |rtp_codec, payload_type| RTCRtpCodecParameters {
+        rtp_codec,
+        payload_type,
+    };
+    me.register_codec(codec(opus_codec(), OPUS_PT), RtpCodecKind::Audio)
+        .map_err(rtc_error("register opus"))?;
+    me.register_codec(codec(h264_codec("42e01f"), H264_PT), RtpCodecKind::Video)
+        .map_err(rtc_error("register h264"))?;
+    me.register_codec(
+        codec(h264_codec("42001f"), H264_ALT_PT),
+        RtpCodecKind::Video,
+    )
+    .map_err(rtc_error("register h264"))?;
+    me.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )
+    .map_err(rtc_error("register audio level"))?;
+    let registry = register_default_interceptors(Registry::new(), &mut me)
+        .map_err(rtc_error("interceptors"))?;
+    Ok((me, registry))
+}
+
+/// ICE role of a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IceMode {
+    /// The call service: ICE-lite on a shared port, answers offers.
+    Lite,
+    /// A bot or test client: full ICE agent, makes offers.
+    Full,
+}
+
+/// Settings for one peer connection: ICE mode and credentials, no mDNS ever (no `.local`
+/// resolution, no multicast), and DTLS-SRTP with AES-GCM preferred over AES-CM.
+pub(crate) fn setting_engine(mode: IceMode, ufrag: &str, pwd: &str) -> SettingEngine {
+    SettingEngineBuilder::new()
+        .with_lite(mode == IceMode::Lite)
+        .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_srtp_protection_profiles(vec![
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+        ])
+        .build()
+}
