@@ -3,11 +3,14 @@
 # what is missing, and runs `apt-get update` at most once.
 #   cmake  - the opus crate builds libopus with it
 #   nasm   - openh264's x86 assembly (2.5-3x faster encoding)
+#   chromium + playwright-core (npm) - the real browser of the interop tests
 set -euo pipefail
 
 need_apt=()
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
+[ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 
 if ((${#need_apt[@]})); then
   echo "install-deps: installing ${need_apt[*]}" >&2
@@ -20,4 +23,10 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-deps: installing cargo-nextest" >&2
   cargo install --locked cargo-nextest
+fi
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -d "$here/tools/browser/node_modules/playwright-core" ]; then
+  echo "install-deps: installing playwright-core (npm)" >&2
+  npm ci --prefix "$here/tools/browser" --no-audit --no-fund --silent
 fi

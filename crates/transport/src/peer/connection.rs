@@ -348,6 +348,10 @@ impl Peer {
         while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
             match message {
                 RTCMessage::RtpPacket(track_id, packet) => {
+                    // Padding-only packets (bandwidth probes) carry no media.
+                    if packet.payload.is_empty() {
+                        continue;
+                    }
                     let Some(&(kind, _, level_id)) = self.incoming.get(&track_id) else {
                         continue;
                     };

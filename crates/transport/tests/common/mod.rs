@@ -1,0 +1,225 @@
+//! Two confab peers over loopback UDP, driven in the test thread: a bot-side [`Peer`]
+//! (full ICE, offerer) and the service's [`PeerServer`] (ICE-lite, answerer).
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods
+)]
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use confab_codecs::{
+    AudioDecoder, AudioEncoder, H264Decoder, H264Encoder, H264EncoderConfig, OpusDecoder,
+    OpusEncoder, OpusEncoderConfig,
+};
+use confab_media::{AudioFormat, AudioLevel, MediaTime, TestPattern};
+use confab_testkit::fixtures;
+use confab_transport::payload::h264::H264Depacketizer;
+use confab_transport::peer::{MediaKind, Peer, PeerEvent, PeerId, PeerServer};
+use confab_transport::udp::pump;
+
+pub const AUDIO_FRAMES: usize = 250; // 5 s
+pub const VIDEO_FRAMES: u32 = 30;
+
+pub struct Received {
+    pub audio: Vec<(u16, Bytes, Option<u8>)>,
+    pub video: Vec<(u16, Bytes, bool)>,
+}
+
+impl Received {
+    pub fn new() -> Self {
+        Received {
+            audio: Vec::new(),
+            video: Vec::new(),
+        }
+    }
+
+    pub fn take(&mut self, event: PeerEvent) {
+        if let PeerEvent::Rtp {
+            kind,
+            packet,
+            audio_level,
+        } = event
+        {
+            let seq = packet.header.sequence_number;
+            match kind {
+                MediaKind::Audio => self.audio.push((seq, packet.payload, audio_level)),
+                MediaKind::Video => self.video.push((seq, packet.payload, packet.header.marker)),
+            }
+        }
+    }
+
+    /// Decoded audio, in sequence order.
+    pub fn audio_pcm(&mut self) -> Vec<i16> {
+        self.audio.sort_by_key(|(seq, ..)| *seq);
+        let mut decoder = OpusDecoder::new(AudioFormat::MONO_48K).unwrap();
+        self.audio
+            .iter()
+            .flat_map(|(_, p, _)| decoder.decode(p, MediaTime::ZERO).unwrap().into_samples())
+            .collect()
+    }
+
+    /// Decoded pictures' sizes and frame numbers, in sequence order.
+    pub fn pictures(&mut self) -> Vec<(u32, u32, Option<u32>)> {
+        self.video.sort_by_key(|(seq, ..)| *seq);
+        let mut depacketizer = H264Depacketizer::new();
+        let mut decoder = H264Decoder::new().unwrap();
+        let mut out = Vec::new();
+        for (seq, payload, marker) in &self.video {
+            if let Some(unit) = depacketizer.push(*seq, payload, *marker).unwrap()
+                && let Some(picture) = decoder.decode(&unit.data, MediaTime::ZERO).unwrap()
+            {
+                out.push((
+                    picture.width(),
+                    picture.height(),
+                    TestPattern::read_index(&picture),
+                ));
+            }
+        }
+        out
+    }
+}
+
+pub struct Media {
+    pub packets: Vec<(Bytes, u8)>,
+    pub units: Vec<Bytes>,
+}
+
+pub fn media(speaker: fixtures::Speaker, width: u32, height: u32) -> Media {
+    let mut encoder =
+        OpusEncoder::new(AudioFormat::MONO_48K, OpusEncoderConfig::default()).unwrap();
+    let packets = fixtures::speech_frames(speaker)
+        .iter()
+        .take(AUDIO_FRAMES)
+        .map(|f| {
+            let mut p = Vec::new();
+            encoder.encode(f, &mut p).unwrap();
+            (
+                Bytes::from(p),
+                AudioLevel::measure(f.samples()).wire_value(),
+            )
+        })
+        .collect();
+    let pattern = TestPattern::new(width, height);
+    let mut h264 = H264Encoder::new(H264EncoderConfig {
+        bitrate_bps: 600_000,
+        ..H264EncoderConfig::default()
+    })
+    .unwrap();
+    let units = (0..VIDEO_FRAMES)
+        .filter_map(|n| {
+            h264.encode(&pattern.frame(n, MediaTime::ZERO), n == 0)
+                .unwrap()
+        })
+        .map(|e| e.data)
+        .collect();
+    Media { packets, units }
+}
+
+/// Runs both ends for `for_how_long`, collecting events.
+pub fn run(
+    server_socket: &UdpSocket,
+    server: &mut PeerServer,
+    client_socket: &UdpSocket,
+    client: &mut Peer,
+    for_how_long: Duration,
+    on_server: &mut impl FnMut(PeerId, PeerEvent),
+    on_client: &mut impl FnMut(PeerEvent),
+) {
+    let end = Instant::now() + for_how_long;
+    while Instant::now() < end {
+        pump(
+            server_socket,
+            server,
+            Instant::now() + Duration::from_millis(1),
+        )
+        .unwrap();
+        pump(
+            client_socket,
+            client,
+            Instant::now() + Duration::from_millis(1),
+        )
+        .unwrap();
+        while let Some((id, e)) = server.poll_event() {
+            on_server(id, e);
+        }
+        while let Some(e) = client.poll_event() {
+            on_client(e);
+        }
+    }
+}
+
+/// A connected pair on two loopback sockets.
+pub struct Pair {
+    pub server_socket: UdpSocket,
+    pub client_socket: UdpSocket,
+    pub server: PeerServer,
+    pub client: Peer,
+    pub peer_id: PeerId,
+}
+
+impl Pair {
+    /// Negotiates and waits until both ends are connected.
+    pub fn connect() -> (Pair, Duration) {
+        let server_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut server = PeerServer::new(server_socket.local_addr().unwrap());
+        let (mut client, offer) = Peer::offer(
+            client_socket.local_addr().unwrap(),
+            true,
+            true,
+            Instant::now(),
+        )
+        .unwrap();
+        let (peer_id, answer) = server.add_peer(&offer, true, true, Instant::now()).unwrap();
+        assert!(
+            answer.contains("a=ice-lite"),
+            "the service answers as ICE-lite"
+        );
+        client.accept_answer(&answer, Instant::now()).unwrap();
+        let mut pair = Pair {
+            server_socket,
+            client_socket,
+            server,
+            client,
+            peer_id,
+        };
+        let started = Instant::now();
+        let (mut server_up, mut client_up) = (false, false);
+        while !(server_up && client_up) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "connected within 10 s"
+            );
+            pair.run(
+                Duration::from_millis(10),
+                &mut |_, e| server_up |= matches!(e, PeerEvent::Connected),
+                &mut |e| client_up |= matches!(e, PeerEvent::Connected),
+            );
+        }
+        (pair, started.elapsed())
+    }
+
+    /// Runs both ends for a while, handing events to the callbacks.
+    pub fn run(
+        &mut self,
+        for_how_long: Duration,
+        on_server: &mut impl FnMut(PeerId, PeerEvent),
+        on_client: &mut impl FnMut(PeerEvent),
+    ) {
+        run(
+            &self.server_socket,
+            &mut self.server,
+            &self.client_socket,
+            &mut self.client,
+            for_how_long,
+            on_server,
+            on_client,
+        );
+    }
+}
