@@ -26,7 +26,7 @@ use confab_codecs::{
 };
 use confab_media::{AudioFormat, AudioLevel, MediaTime, TestPattern};
 use confab_testkit::{fixtures, signal};
-use confab_transport::peer::{MediaKind, PeerEvent, PeerId, PeerServer};
+use confab_transport::peer::{MediaKind, PeerEvent, PeerId, PeerOptions, PeerServer, SrtpPolicy};
 use confab_transport::udp::pump;
 
 const PAGE: &str = include_str!("browser/peer_page.html");
@@ -50,6 +50,7 @@ struct Collected {
 fn media_thread(
     offers: mpsc::Receiver<(String, OfferReply)>,
     stop: Arc<AtomicBool>,
+    srtp: SrtpPolicy,
 ) -> (u16, thread::JoinHandle<Collected>) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port();
@@ -79,7 +80,14 @@ fn media_thread(
             )
             .unwrap();
             while let Ok((offer, reply)) = offers.try_recv() {
-                let answer = server.add_peer(&offer, true, true, Instant::now());
+                let answer = server.add_peer(
+                    &offer,
+                    PeerOptions {
+                        srtp,
+                        ..PeerOptions::default()
+                    },
+                    Instant::now(),
+                );
                 let _ = reply.send(
                     answer
                         .map(|(id, sdp)| {
@@ -198,8 +206,9 @@ fn serve(mut stream: TcpStream, offers: &mpsc::Sender<(String, OfferReply)>) {
     );
 }
 
-#[test]
-fn chromium_exchanges_audio_and_video_with_the_service() {
+/// Runs the page against a service with `srtp`; checks media both ways; returns the SRTP
+/// profile Chromium negotiated.
+fn exchange_with_chromium(srtp: SrtpPolicy) -> String {
     let driver = workspace().join("tools/browser/run-page.mjs");
     assert!(
         workspace()
@@ -214,7 +223,7 @@ fn chromium_exchanges_audio_and_video_with_the_service() {
 
     let (offer_tx, offer_rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let (_media_port, media) = media_thread(offer_rx, stop.clone());
+    let (_media_port, media) = media_thread(offer_rx, stop.clone(), srtp);
     let http_port = http_thread(offer_tx);
 
     let started = Instant::now();
@@ -256,6 +265,12 @@ fn chromium_exchanges_audio_and_video_with_the_service() {
     assert!(frames >= 30, "browser decoded {frames} pictures");
     assert_eq!(result["video"]["frameWidth"].as_u64(), Some(320));
 
+    let cipher = result["transport"]["srtpCipher"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    println!("SRTP profile negotiated with Chromium: {cipher}");
+
     // We received the browser's fake microphone and camera; its audio decodes to speech.
     assert!(
         collected.audio.len() >= 150,
@@ -289,5 +304,24 @@ fn chromium_exchanges_audio_and_video_with_the_service() {
     assert!(
         level > -45.0,
         "the browser's audio is not silent: {level:.1} dBFS"
+    );
+    cipher
+}
+
+#[test]
+fn chromium_exchanges_audio_and_video_with_the_service() {
+    // GCM first, AES-CM as fallback: Chromium (which lists AES-CM first) picks AES-CM.
+    let cipher = exchange_with_chromium(SrtpPolicy::PreferGcm);
+    assert!(
+        ["SRTP_AEAD_AES_128_GCM", "SRTP_AES128_CM_HMAC_SHA1_80"].contains(&cipher.as_str()),
+        "{cipher}"
+    );
+}
+
+#[test]
+fn chromium_negotiates_aes_gcm_when_it_is_the_only_profile() {
+    assert_eq!(
+        exchange_with_chromium(SrtpPolicy::GcmOnly),
+        "SRTP_AEAD_AES_128_GCM"
     );
 }

@@ -27,7 +27,7 @@ use rtc::shared::marshal::{Marshal, Unmarshal};
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use super::setup::{
-    AUDIO_LEVEL_URI, IceMode, h264_codec, media_engine, opus_codec, setting_engine,
+    AUDIO_LEVEL_URI, IceMode, PeerOptions, h264_codec, media_engine, opus_codec, setting_engine,
 };
 use super::{MediaKind, PeerError, PeerEvent};
 use crate::payload::h264::H264Packetizer;
@@ -100,8 +100,7 @@ impl Peer {
     fn build(
         mode: IceMode,
         local_addr: SocketAddr,
-        send_audio: bool,
-        send_video: bool,
+        options: PeerOptions,
         now: Instant,
     ) -> Result<Peer, PeerError> {
         let ufrag = random_hex(4);
@@ -110,7 +109,7 @@ impl Peer {
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
-            .with_setting_engine(setting_engine(mode, &ufrag, &pwd))
+            .with_setting_engine(setting_engine(mode, &ufrag, &pwd, options.srtp))
             .with_interceptor_registry(registry)
             .build(now)
             .map_err(rtc_error("create peer connection"))?;
@@ -138,12 +137,12 @@ impl Peer {
                 negotiated: None,
             })
         };
-        let audio_out = if send_audio {
+        let audio_out = if options.send_audio {
             Some(add(RtpCodecKind::Audio, opus_codec())?)
         } else {
             None
         };
-        let video_out = if send_video {
+        let video_out = if options.send_video {
             Some(add(RtpCodecKind::Video, h264_codec("42e01f"))?)
         } else {
             None
@@ -187,15 +186,14 @@ impl Peer {
     }
 
     /// The service side: answers `offer_sdp` as an ICE-lite peer reachable at `local_addr`
-    /// (the shared port's advertised address), sending audio and/or video.
+    /// (the shared port's advertised address).
     pub fn answer(
         offer_sdp: &str,
         local_addr: SocketAddr,
-        send_audio: bool,
-        send_video: bool,
+        options: PeerOptions,
         now: Instant,
     ) -> Result<(Peer, String), PeerError> {
-        let mut peer = Peer::build(IceMode::Lite, local_addr, send_audio, send_video, now)?;
+        let mut peer = Peer::build(IceMode::Lite, local_addr, options, now)?;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
             .map_err(|e| PeerError::Sdp(e.to_string()))?;
         peer.pc
@@ -218,14 +216,13 @@ impl Peer {
     }
 
     /// The client side (a bot): a full-ICE peer on its own socket at `local_addr`, making
-    /// an offer to send audio and/or video (and receive both).
+    /// an offer (to receive audio and video, and send what `options` says).
     pub fn offer(
         local_addr: SocketAddr,
-        send_audio: bool,
-        send_video: bool,
+        options: PeerOptions,
         now: Instant,
     ) -> Result<(Peer, String), PeerError> {
-        let mut peer = Peer::build(IceMode::Full, local_addr, send_audio, send_video, now)?;
+        let mut peer = Peer::build(IceMode::Full, local_addr, options, now)?;
         let offer = peer
             .pc
             .create_offer(None)

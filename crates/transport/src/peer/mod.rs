@@ -8,7 +8,7 @@ pub mod stun;
 
 pub use connection::Peer;
 pub use server::{PeerId, PeerServer, ServerStats};
-pub use setup::{AUDIO_LEVEL_URI, IceMode};
+pub use setup::{AUDIO_LEVEL_URI, IceMode, PeerOptions, SrtpPolicy};
 
 /// Audio or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Peer, PeerError, PeerEvent, stun};
+use super::{Peer, PeerError, PeerEvent, PeerOptions, stun};
 use crate::udp::Transport;
 
 /// A peer on the server.
@@ -60,11 +60,10 @@ impl PeerServer {
     pub fn add_peer(
         &mut self,
         offer_sdp: &str,
-        send_audio: bool,
-        send_video: bool,
+        options: PeerOptions,
         now: Instant,
     ) -> Result<(PeerId, String), PeerError> {
-        let (peer, answer) = Peer::answer(offer_sdp, self.local_addr, send_audio, send_video, now)?;
+        let (peer, answer) = Peer::answer(offer_sdp, self.local_addr, options, now)?;
         let id = PeerId(self.next_id);
         self.next_id += 1;
         self.by_ufrag.insert(peer.ufrag().to_owned(), id);

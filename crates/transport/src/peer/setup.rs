@@ -97,16 +97,58 @@ pub enum IceMode {
     Full,
 }
 
+/// Which SRTP protection profiles a peer accepts (RFC 5764 / RFC 7714).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SrtpPolicy {
+    /// AEAD_AES_128_GCM first, AES_CM_128_HMAC_SHA1_80 as fallback. Note: a Chromium peer
+    /// then picks AES-CM (it lists AES-CM first, and picks it as DTLS server too).
+    #[default]
+    PreferGcm,
+    /// AEAD_AES_128_GCM only: every current browser negotiates it, and it is the cheaper
+    /// profile per packet; peers without GCM cannot connect.
+    GcmOnly,
+}
+
+/// How a peer is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerOptions {
+    /// Send an Opus stream.
+    pub send_audio: bool,
+    /// Send an H.264 stream.
+    pub send_video: bool,
+    /// SRTP profiles accepted.
+    pub srtp: SrtpPolicy,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            send_audio: true,
+            send_video: true,
+            srtp: SrtpPolicy::default(),
+        }
+    }
+}
+
 /// Settings for one peer connection: ICE mode and credentials, no mDNS ever (no `.local`
-/// resolution, no multicast), and DTLS-SRTP with AES-GCM preferred over AES-CM.
-pub(crate) fn setting_engine(mode: IceMode, ufrag: &str, pwd: &str) -> SettingEngine {
+/// resolution, no multicast), and the DTLS-SRTP profiles of `srtp`.
+pub(crate) fn setting_engine(
+    mode: IceMode,
+    ufrag: &str,
+    pwd: &str,
+    srtp: SrtpPolicy,
+) -> SettingEngine {
+    let profiles = match srtp {
+        SrtpPolicy::PreferGcm => vec![
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+        ],
+        SrtpPolicy::GcmOnly => vec![SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm],
+    };
     SettingEngineBuilder::new()
         .with_lite(mode == IceMode::Lite)
         .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-        .with_srtp_protection_profiles(vec![
-            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
-            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
-        ])
+        .with_srtp_protection_profiles(profiles)
         .build()
 }

@@ -20,7 +20,7 @@ use confab_codecs::{
 use confab_media::{AudioFormat, AudioLevel, MediaTime, TestPattern};
 use confab_testkit::fixtures;
 use confab_transport::payload::h264::H264Depacketizer;
-use confab_transport::peer::{MediaKind, Peer, PeerEvent, PeerId, PeerServer};
+use confab_transport::peer::{MediaKind, Peer, PeerEvent, PeerId, PeerOptions, PeerServer};
 use confab_transport::udp::pump;
 
 pub const AUDIO_FRAMES: usize = 250; // 5 s
@@ -171,12 +171,13 @@ impl Pair {
         let mut server = PeerServer::new(server_socket.local_addr().unwrap());
         let (mut client, offer) = Peer::offer(
             client_socket.local_addr().unwrap(),
-            true,
-            true,
+            PeerOptions::default(),
             Instant::now(),
         )
         .unwrap();
-        let (peer_id, answer) = server.add_peer(&offer, true, true, Instant::now()).unwrap();
+        let (peer_id, answer) = server
+            .add_peer(&offer, PeerOptions::default(), Instant::now())
+            .unwrap();
         assert!(
             answer.contains("a=ice-lite"),
             "the service answers as ICE-lite"
