@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use confab_codecs::{
-    AudioDecoder, AudioEncoder, H264Encoder, H264EncoderConfig, OpusDecoder, OpusEncoder,
-    OpusEncoderConfig,
+    AudioDecoder, AudioEncoder, H264Decoder, H264Encoder, H264EncoderConfig, OpusDecoder,
+    OpusEncoder, OpusEncoderConfig,
 };
 use confab_media::{AudioFormat, AudioLevel, MediaTime, TestPattern};
 use confab_testkit::{fixtures, signal};
+use confab_transport::payload::h264::H264Depacketizer;
 use confab_transport::peer::{MediaKind, PeerEvent, PeerId, PeerOptions, PeerServer, SrtpPolicy};
 use confab_transport::udp::pump;
 
@@ -40,7 +41,8 @@ type OfferReply = mpsc::Sender<Result<String, String>>;
 #[derive(Default)]
 struct Collected {
     audio: Vec<(u16, Bytes)>,
-    video_packets: usize,
+    levels: usize,
+    video: Vec<(u16, Bytes, bool)>,
     keyframe_requests: usize,
     connected: bool,
 }
@@ -103,14 +105,22 @@ fn media_thread(
                     PeerEvent::Rtp {
                         kind: MediaKind::Audio,
                         packet,
-                        ..
-                    } => collected
-                        .audio
-                        .push((packet.header.sequence_number, packet.payload)),
+                        audio_level,
+                    } => {
+                        collected.levels += usize::from(audio_level.is_some());
+                        collected
+                            .audio
+                            .push((packet.header.sequence_number, packet.payload));
+                    }
                     PeerEvent::Rtp {
                         kind: MediaKind::Video,
+                        packet,
                         ..
-                    } => collected.video_packets += 1,
+                    } => collected.video.push((
+                        packet.header.sequence_number,
+                        packet.payload,
+                        packet.header.marker,
+                    )),
                     PeerEvent::KeyframeRequest => {
                         collected.keyframe_requests += 1;
                         force_key = true;
@@ -277,10 +287,32 @@ fn exchange_with_chromium(srtp: SrtpPolicy) -> String {
         "{} audio packets from the browser",
         collected.audio.len()
     );
+    assert_eq!(
+        collected.levels,
+        collected.audio.len(),
+        "Chromium sends the RFC 6464 level on every packet"
+    );
+    // Its camera decodes here: our depacketizer takes Chromium's packetization.
+    let mut video = collected.video;
+    video.sort_by_key(|(seq, ..)| *seq);
+    let mut depacketizer = H264Depacketizer::new();
+    let mut h264 = H264Decoder::new().unwrap();
+    let mut pictures = Vec::new();
+    for (seq, payload, marker) in &video {
+        if let Ok(Some(unit)) = depacketizer.push(*seq, payload, *marker)
+            && let Ok(Some(picture)) = h264.decode(&unit.data, MediaTime::ZERO)
+        {
+            pictures.push((picture.width(), picture.height()));
+        }
+    }
     assert!(
-        collected.video_packets > 30,
-        "{} video packets from the browser",
-        collected.video_packets
+        pictures.len() >= 30,
+        "{} pictures from the browser's camera decoded",
+        pictures.len()
+    );
+    assert!(
+        pictures.iter().all(|p| *p == (320, 240)),
+        "browser pictures are 320x240"
     );
     let mut audio = collected.audio;
     audio.sort_by_key(|(seq, _)| *seq);
@@ -296,9 +328,10 @@ fn exchange_with_chromium(srtp: SrtpPolicy) -> String {
         .collect();
     let level = signal::rms_dbfs(&pcm);
     println!(
-        "from the browser: {} audio packets, {level:.1} dBFS; {} video packets; {} keyframe requests",
+        "from the browser: {} audio packets, {level:.1} dBFS; {} video packets, {} pictures; {} keyframe requests",
         audio.len(),
-        collected.video_packets,
+        video.len(),
+        pictures.len(),
         collected.keyframe_requests
     );
     assert!(

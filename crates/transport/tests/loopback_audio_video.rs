@@ -111,6 +111,21 @@ fn opus_and_h264_both_ways_over_dtls_srtp() {
             "{name}: pictures in order"
         );
     }
+    // Keyframe requests (PLI) both ways reach the sender as events.
+    let now = Instant::now();
+    pair.server.request_keyframe(id, now);
+    pair.client.request_keyframe(now);
+    let (mut server_asked, mut client_asked) = (false, false);
+    pair.run(
+        Duration::from_millis(300),
+        &mut |_, e| server_asked |= matches!(e, confab_transport::peer::PeerEvent::KeyframeRequest),
+        &mut |e| client_asked |= matches!(e, confab_transport::peer::PeerEvent::KeyframeRequest),
+    );
+    assert!(
+        server_asked && client_asked,
+        "PLI surfaced: at service {server_asked}, at bot {client_asked}"
+    );
+
     let stats = pair.server.stats();
     println!("server port: {stats:?}");
     assert_eq!(stats.dropped, 0);

@@ -2,6 +2,7 @@
 //! on one UDP port (ICE-lite), routing datagrams by STUN username and remote address.
 
 mod connection;
+mod keyframe_requests;
 mod server;
 mod setup;
 pub mod stun;

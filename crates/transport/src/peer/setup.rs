@@ -3,7 +3,7 @@
 
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
@@ -14,6 +14,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 
 use super::PeerError;
+use super::keyframe_requests::DeliverKeyframeRequests;
 
 /// RFC 6464 client-to-mixer audio level.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -83,8 +84,12 @@ pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), PeerError> {
         None,
     )
     .map_err(rtc_error("register audio level"))?;
-    let registry = register_default_interceptors(Registry::new(), &mut me)
-        .map_err(rtc_error("interceptors"))?;
+    let registry = register_default_interceptors(
+        // Application-ward of the defaults: they act on the RTCP first.
+        Registry::new().with(Slot::from(14_000), DeliverKeyframeRequests::default()),
+        &mut me,
+    )
+    .map_err(rtc_error("interceptors"))?;
     Ok((me, registry))
 }
 
