@@ -1,18 +1,21 @@
 //! Media transport for confab: how audio and video cross the network.
 //!
-//! This crate owns (so far):
+//! This crate owns:
+//! - [`peer`]: WebRTC peers on webrtc-rs's sans-IO `rtc` core. [`peer::PeerServer`] runs many
+//!   ICE-lite peers on one UDP port (routed by the ufrag in STUN USERNAME, then by address;
+//!   peer-reflexive remotes accepted, mDNS never used); a bot's [`peer::Peer`] is a full-ICE
+//!   offerer. DTLS-SRTP always (AES-GCM preferred). Opus with RFC 6464 levels, H.264, PLI/FIR
+//!   surfaced as keyframe requests, NACK and RTCP reports from the core's interceptors.
 //! - [`payload`]: RTP payload formats — H.264 per RFC 6184 (single NAL unit, STAP-A, FU-A,
 //!   packetization-mode 1) both ways, and Opus per RFC 7587 (TOC parsing, frame durations).
 //! - [`jitter`]: the adaptive audio [`JitterBuffer`](jitter::JitterBuffer): reorders, drops
 //!   duplicates and late packets, reports each loss once as "conceal" or "recover from the
 //!   next packet's FEC", and tracks a high percentile of observed jitter as its target delay
 //!   (shrinking again when the jitter stops), in bounded memory.
+//! - [`udp`]: the thin driver that runs any of these sans-IO transports on a real socket.
 //!
-//! WebRTC peers (ICE-lite on one UDP port for the service, full ICE for bots), DTLS-SRTP,
-//! RTCP and the header extensions come next (issue 3).
-//!
-//! It must not know about rooms, calls or mixing. Everything here is sans-IO: packets and
-//! `now` go in, decisions come out; nothing reads a clock or touches a socket.
+//! It must not know about rooms, calls or mixing. Everything but [`udp`] is sans-IO: packets
+//! and `now` go in, decisions come out; nothing else reads a clock or touches a socket.
 //!
 //! ```
 //! use bytes::Bytes;

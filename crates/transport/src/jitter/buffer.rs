@@ -68,6 +68,8 @@ pub enum Playout {
         seq: u64,
         /// The payload.
         payload: Bytes,
+        /// Its RFC 6464 level (−dBov), if the sender included one.
+        level: Option<u8>,
     },
     /// Packet `lost` is gone but the next one is here: decode the lost frame from the next
     /// packet's in-band FEC.
@@ -76,6 +78,8 @@ pub enum Playout {
         lost: u64,
         /// The payload of the packet after it.
         next_payload: Bytes,
+        /// The level of the packet after it (the best guess for the lost one).
+        level: Option<u8>,
     },
     /// Packet `lost` is gone and nothing can rebuild it: conceal (PLC).
     Conceal {
@@ -304,20 +308,30 @@ impl JitterBuffer {
                 self.stats.dtx += 1;
                 return Playout::Dtx;
             }
-            let held = self.take(self.next_seq).map(|h| (h.seq, h.payload));
-            if let Some((seq, payload)) = held {
+            if let Some(held) = self.take(self.next_seq) {
                 self.advance();
-                return Playout::Packet { seq, payload };
+                return Playout::Packet {
+                    seq: held.seq,
+                    payload: held.payload,
+                    level: held.level,
+                };
             }
         }
         if self.newest_seq.is_some_and(|n| n > self.next_seq) {
             // Something newer is here, so this one is lost (late ones count as late).
             let lost = self.next_seq;
             self.advance();
-            return match self.peek(self.next_seq).map(|next| next.payload.clone()) {
-                Some(next_payload) => {
+            return match self
+                .peek(self.next_seq)
+                .map(|next| (next.payload.clone(), next.level))
+            {
+                Some((next_payload, level)) => {
                     self.stats.recovered += 1;
-                    Playout::RecoverFec { lost, next_payload }
+                    Playout::RecoverFec {
+                        lost,
+                        next_payload,
+                        level,
+                    }
                 }
                 None => {
                     self.stats.concealed += 1;
