@@ -20,6 +20,7 @@ pub struct Talker {
     encoder: OpusEncoder,
     samples: Vec<i16>,
     start_tick: usize,
+    end_tick: usize,
     gain: f32,
     seq: u16,
 }
@@ -31,9 +32,16 @@ impl Talker {
             encoder: OpusEncoder::new(AudioFormat::MONO_48K, OpusEncoderConfig::default()).unwrap(),
             samples,
             start_tick,
+            end_tick: usize::MAX,
             gain,
             seq: (id as u16).wrapping_mul(1000),
         }
+    }
+
+    /// Silent again from tick `end` on.
+    pub fn until(mut self, end: usize) -> Self {
+        self.end_tick = end;
+        self
     }
 
     pub fn speaker(id: u32, speaker: fixtures::Speaker, start_tick: usize) -> Self {
@@ -60,7 +68,7 @@ impl Talker {
     /// The PCM this talker sends at tick `n`.
     pub fn frame(&self, n: usize) -> Vec<i16> {
         let mut out = vec![0i16; FRAME];
-        if n >= self.start_tick {
+        if n >= self.start_tick && n < self.end_tick {
             let at = (n - self.start_tick) * FRAME;
             for (i, o) in out.iter_mut().enumerate() {
                 *o = self
