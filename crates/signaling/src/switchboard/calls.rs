@@ -255,12 +255,8 @@ impl Switchboard {
         }
     }
 
-    pub(super) fn accept_call(
-        &mut self,
-        conn: ConnectionId,
-        call_id: CallId,
-        video: bool,
-    ) -> Result<ServerMessage, Refusal> {
+    /// The caller's own participation that is ringing in `call_id`.
+    fn ringing_here(&self, conn: ConnectionId, call_id: CallId) -> Result<ParticipantId, Refusal> {
         let identity = self.caller(conn, false)?.0;
         let Some(call) = self.calls.get(&call_id) else {
             return refuse(
@@ -268,9 +264,19 @@ impl Switchboard {
                 format!("no call {call_id} (it may have ended)"),
             );
         };
-        let Some(pid) = call.ringing_for(&identity) else {
-            return refuse(ErrorCode::InvalidState, "this call is not ringing for you");
-        };
+        match call.ringing_for(&identity) {
+            Some(pid) => Ok(pid),
+            None => refuse(ErrorCode::InvalidState, "this call is not ringing for you"),
+        }
+    }
+
+    pub(super) fn accept_call(
+        &mut self,
+        conn: ConnectionId,
+        call_id: CallId,
+        video: bool,
+    ) -> Result<ServerMessage, Refusal> {
+        let pid = self.ringing_here(conn, call_id)?;
         self.answer(conn, call_id, pid, video)
     }
 
@@ -338,16 +344,7 @@ impl Switchboard {
         conn: ConnectionId,
         call_id: CallId,
     ) -> Result<ServerMessage, Refusal> {
-        let identity = self.caller(conn, false)?.0;
-        let Some(call) = self.calls.get(&call_id) else {
-            return refuse(
-                ErrorCode::CallNotFound,
-                format!("no call {call_id} (it may have ended)"),
-            );
-        };
-        let Some(pid) = call.ringing_for(&identity) else {
-            return refuse(ErrorCode::InvalidState, "this call is not ringing for you");
-        };
+        let pid = self.ringing_here(conn, call_id)?;
         self.end_participation(call_id, pid, EndKind::Rejected);
         Ok(ServerMessage::Ok {
             call_id: Some(call_id),

@@ -45,6 +45,23 @@ struct Outgoing {
     negotiated: Option<(u8, Option<u8>)>,
 }
 
+impl Outgoing {
+    /// The header of the stream's next packet (takes a sequence number).
+    fn next_header(&mut self, payload_type: u8, timestamp: u32, marker: bool) -> rtc::rtp::Header {
+        let header = rtc::rtp::Header {
+            version: 2,
+            marker,
+            payload_type,
+            sequence_number: self.seq,
+            timestamp,
+            ssrc: self.ssrc,
+            ..Default::default()
+        };
+        self.seq = self.seq.wrapping_add(1);
+        header
+    }
+}
+
 /// One peer connection and its media. Sans-IO: datagrams and time in, datagrams, events
 /// and RTP out.
 pub struct Peer {
@@ -416,14 +433,7 @@ impl Peer {
         }
         let (pt, level_id) = Peer::negotiated(&mut self.pc, out, "audio/opus")
             .ok_or(PeerError::NotSending(MediaKind::Audio))?;
-        let mut header = rtc::rtp::Header {
-            version: 2,
-            payload_type: pt,
-            sequence_number: out.seq,
-            timestamp,
-            ssrc: out.ssrc,
-            ..Default::default()
-        };
+        let mut header = out.next_header(pt, timestamp, false);
         if let (Some(id), Some(level)) = (level_id, level) {
             let ext = AudioLevelExtension {
                 level: level.min(127),
@@ -435,7 +445,6 @@ impl Peer {
                 let _ = header.set_extension(id, raw.freeze());
             }
         }
-        out.seq = out.seq.wrapping_add(1);
         let sender_id = out.sender;
         let mut sender = self
             .pc
@@ -463,16 +472,7 @@ impl Peer {
         let (pt, _) = Peer::negotiated(&mut self.pc, out, "video/h264")
             .ok_or(PeerError::NotSending(MediaKind::Video))?;
         for payload in self.packetizer.packetize(access_unit) {
-            let header = rtc::rtp::Header {
-                version: 2,
-                marker: payload.marker,
-                payload_type: pt,
-                sequence_number: out.seq,
-                timestamp,
-                ssrc: out.ssrc,
-                ..Default::default()
-            };
-            out.seq = out.seq.wrapping_add(1);
+            let header = out.next_header(pt, timestamp, payload.marker);
             let mut sender = self
                 .pc
                 .rtp_sender(out.sender)
