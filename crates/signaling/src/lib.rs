@@ -44,5 +44,7 @@ pub use state::end_reason::{EndKind, EndReason};
 pub use state::participant_state::{
     InvalidParticipantTransition, ParticipantEvent, ParticipantState,
 };
-pub use switchboard::{ConnectionId, MediaCommand, Output, Switchboard, SwitchboardConfig};
+pub use switchboard::{
+    CallSummary, ConnectionId, MediaCommand, Output, Switchboard, SwitchboardConfig,
+};
 pub use token::{Claims, ISSUER, Scope, TokenError, TokenKey};

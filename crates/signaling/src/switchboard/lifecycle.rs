@@ -370,3 +370,55 @@ impl Switchboard {
         }
     }
 }
+
+/// A call as the service's HTTP API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallSummary {
+    /// The call.
+    pub call_id: CallId,
+    /// Its group, if it has one.
+    pub group_id: Option<uuid::Uuid>,
+    /// Still a 1:1 call (not promoted).
+    pub one_to_one: bool,
+    /// Joiners wait in a lobby.
+    pub lobby: bool,
+    /// Everyone in it, ringing ones included.
+    pub participants: Vec<crate::protocol::RosterEntry>,
+}
+
+impl Switchboard {
+    fn summary(call: &super::call::Call) -> CallSummary {
+        CallSummary {
+            call_id: call.id,
+            group_id: call.group_id,
+            one_to_one: call.kind == CallKind::OneToOne,
+            lobby: call.lobby,
+            participants: call.roster(),
+        }
+    }
+
+    /// Every running call.
+    pub fn calls(&self) -> Vec<CallSummary> {
+        let mut calls: Vec<CallSummary> = self.calls.values().map(Switchboard::summary).collect();
+        calls.sort_by_key(|c| c.call_id);
+        calls
+    }
+
+    /// One call, if it runs.
+    pub fn call(&self, call_id: CallId) -> Option<CallSummary> {
+        self.calls.get(&call_id).map(Switchboard::summary)
+    }
+
+    /// Ends a call from the service's side (an administrator); participants hear "ended by
+    /// the organizer". Returns whether the call existed.
+    pub fn end_call_from_service(&mut self, call_id: CallId) -> bool {
+        let existed = self.calls.contains_key(&call_id);
+        self.end_call(call_id, EndKind::EndedByOrganizer, None);
+        existed
+    }
+
+    /// Open connections (authenticated or not).
+    pub fn connection_count(&self) -> usize {
+        self.sessions.len()
+    }
+}

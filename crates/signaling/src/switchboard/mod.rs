@@ -9,8 +9,10 @@
 
 mod call;
 mod calls;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod requests;
+
+pub use lifecycle::CallSummary;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};

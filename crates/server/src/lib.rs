@@ -1,0 +1,169 @@
+//! The confab call service: what a bot author runs, and what browsers and bots connect to.
+//!
+//! This crate owns the `confab` binary and the service's wiring: configuration
+//! ([`ServerConfig`]: defaults, JSON file, environment, flags), the secrets kept in the data
+//! directory ([`Secrets`]), the HTTP API (identities, tokens, calls, `/healthz`, Prometheus
+//! `/metrics`), the signaling WebSocket (`/ws`) driving a [`Switchboard`] task, and graceful
+//! shutdown that ends every call with a reason. The media plane (transport peers, the
+//! mixer, SFU forwarding) and the browser client page are wired in next (issue 6).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), confab_server::ServerError> {
+//! let server = confab_server::start(confab_server::ServerConfig::default()).await?;
+//! println!("listening on http://{}", server.http_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! [`Switchboard`]: confab_signaling::Switchboard
+
+mod config;
+mod http;
+mod keys;
+mod metrics;
+mod signaling_service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use confab_signaling::{Switchboard, SwitchboardConfig, TokenKey};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use config::{ConfigError, ServerConfig};
+pub use keys::{Secrets, SecretsError};
+pub use metrics::Metrics;
+
+/// The service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The secrets could not be loaded or created.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// HTTPS is configured but not built yet.
+    #[error("TLS termination is not built yet: run behind a TLS proxy, or on localhost")]
+    TlsUnsupported,
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct ServerHandle {
+    http_addr: SocketAddr,
+    token_key: TokenKey,
+    admin_key: String,
+    metrics: Arc<Metrics>,
+    signaling: mpsc::Sender<signaling_service::SignalingCommand>,
+    stop_http: Option<oneshot::Sender<()>>,
+    http: JoinHandle<()>,
+    switchboard: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Where HTTP and the WebSocket listen.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The key tokens are signed with (for in-process bots and tests).
+    pub fn token_key(&self) -> &TokenKey {
+        &self.token_key
+    }
+
+    /// The admin API's bearer key.
+    pub fn admin_key(&self) -> &str {
+        &self.admin_key
+    }
+
+    /// The service's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Ends every call with the server-shutdown reason, closes connections and stops.
+    pub async fn shutdown(mut self) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .signaling
+            .send(signaling_service::SignalingCommand::Shutdown(tx))
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+        if let Some(stop) = self.stop_http.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.switchboard).await;
+        let _ = (&mut self.http).await;
+    }
+}
+
+/// Starts the service on the current tokio runtime.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    config.validate()?;
+    if config.tls_cert.is_some() {
+        return Err(ServerError::TlsUnsupported);
+    }
+    let secrets = Secrets::load_or_create(&config.data_dir)?;
+    let token_key = secrets.token_key()?;
+    let metrics = Arc::new(Metrics::default());
+    let (signaling, commands) = mpsc::channel(4096);
+    let switchboard = Switchboard::new(SwitchboardConfig::default(), token_key.clone());
+    let switchboard = tokio::spawn(signaling_service::run(
+        switchboard,
+        commands,
+        metrics.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.http,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.http,
+        source,
+    })?;
+    let state = http::AppState {
+        signaling: signaling.clone(),
+        metrics: metrics.clone(),
+        token_key: token_key.clone(),
+        admin_key: Arc::from(secrets.admin_key.as_str()),
+        next_connection: Arc::new(AtomicU64::new(1)),
+    };
+    let (stop_http, stopped) = oneshot::channel::<()>();
+    let app = http::router(state);
+    let http = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("HTTP server stopped: {e}");
+        }
+    });
+    tracing::info!(%http_addr, data_dir = %config.data_dir.display(), "confab is serving");
+    Ok(ServerHandle {
+        http_addr,
+        token_key,
+        admin_key: secrets.admin_key.clone(),
+        metrics,
+        signaling,
+        stop_http: Some(stop_http),
+        http,
+        switchboard,
+    })
+}

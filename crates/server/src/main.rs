@@ -1,0 +1,175 @@
+//! `confab`: the call service (`confab serve`) and its tools (`confab token`).
+
+#![allow(clippy::print_stdout)] // a command-line program prints
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use confab_server::{Secrets, ServerConfig};
+use confab_signaling::{Identity, Scope};
+
+#[derive(Parser)]
+#[command(
+    name = "confab",
+    version,
+    about = "Self-hosted group calls with raw-media bots"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the call service.
+    Serve {
+        /// A JSON config file (settings below override it).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// HTTP and WebSocket address.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// Media UDP address.
+        #[arg(long)]
+        media_udp: Option<SocketAddr>,
+        /// Address advertised to peers.
+        #[arg(long)]
+        public_ip: Option<IpAddr>,
+        /// Directory for the signing and admin keys.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TLS certificate (PEM).
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
+    },
+    /// Mint an access token with the service's signing key.
+    Token {
+        /// The identity (`8:confab:<uuid>`, `28:<app>`, `4:+<E.164>`, `8:echo123`); a new user if omitted.
+        #[arg(long)]
+        identity: Option<Identity>,
+        /// The scope: voip, bot or admin (repeatable).
+        #[arg(long, value_parser = parse_scope, required = true)]
+        scope: Vec<Scope>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// The service's data directory.
+        #[arg(long, default_value = "confab-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("{s}: voip, bot or admin"))
+}
+
+#[allow(clippy::disallowed_methods)] // the binary's edge reads the wall clock
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Token {
+            identity,
+            scope,
+            ttl,
+            data_dir,
+        } => {
+            let identity = identity.unwrap_or_else(Identity::new_user);
+            let minted = Secrets::load_or_create(&data_dir)
+                .and_then(|s| s.token_key())
+                .map_err(|e| e.to_string())
+                .and_then(|key| {
+                    key.mint(&identity, &scope, unix_now(), ttl)
+                        .map_err(|e| e.to_string())
+                });
+            match minted {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("confab token: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve {
+            config,
+            http,
+            media_udp,
+            public_ip,
+            data_dir,
+            tls_cert,
+            tls_key,
+        } => {
+            let mut settings = match config {
+                Some(path) => match ServerConfig::from_file(&path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("confab serve: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => ServerConfig::default(),
+            };
+            if let Err(e) = settings.apply_env(|name| std::env::var(name).ok()) {
+                eprintln!("confab serve: {e}");
+                return ExitCode::FAILURE;
+            }
+            settings.http = http.unwrap_or(settings.http);
+            settings.media_udp = media_udp.unwrap_or(settings.media_udp);
+            settings.public_ip = public_ip.or(settings.public_ip);
+            settings.data_dir = data_dir.unwrap_or(settings.data_dir);
+            settings.tls_cert = tls_cert.or(settings.tls_cert);
+            settings.tls_key = tls_key.or(settings.tls_key);
+            serve(settings)
+        }
+    }
+}
+
+fn serve(config: ServerConfig) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("confab serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match confab_server::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("confab serve: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "confab serving on http://{} (Ctrl-C to stop)",
+            server.http_addr()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: ending calls");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
