@@ -3,9 +3,11 @@
 //! This crate owns the `confab` binary and the service's wiring: configuration
 //! ([`ServerConfig`]: defaults, JSON file, environment, flags), the secrets kept in the data
 //! directory ([`Secrets`]), the HTTP API (identities, tokens, calls, `/healthz`, Prometheus
-//! `/metrics`), the signaling WebSocket (`/ws`) driving a [`Switchboard`] task, and graceful
-//! shutdown that ends every call with a reason. The media plane (transport peers, the
-//! mixer, SFU forwarding) and the browser client page are wired in next (issue 6).
+//! `/metrics`), the signaling WebSocket (`/ws`) driving a [`Switchboard`] task, the media
+//! plane (a dedicated thread with every peer on one UDP port and every room's mixer: each
+//! participant receives one mixed audio stream, without themself), and graceful shutdown
+//! that ends every call with a reason. SFU video forwarding and the browser client page come
+//! next (issue 6).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), confab_server::ServerError> {
@@ -20,6 +22,7 @@
 mod config;
 mod http;
 mod keys;
+mod media;
 mod metrics;
 mod signaling_service;
 
@@ -62,6 +65,7 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct ServerHandle {
     http_addr: SocketAddr,
+    media_addr: SocketAddr,
     token_key: TokenKey,
     admin_key: String,
     metrics: Arc<Metrics>,
@@ -75,6 +79,11 @@ impl ServerHandle {
     /// Where HTTP and the WebSocket listen.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The shared media UDP port's advertised address.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
     }
 
     /// The key tokens are signed with (for in-process bots and tests).
@@ -121,10 +130,19 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let token_key = secrets.token_key()?;
     let metrics = Arc::new(Metrics::default());
     let (signaling, commands) = mpsc::channel(4096);
+    let (media_replies, media_inbox) = mpsc::channel(4096);
+    let media = media::MediaPlane::start(config.media_udp, config.public_ip, media_replies)
+        .map_err(|source| ServerError::Bind {
+            addr: config.media_udp,
+            source,
+        })?;
+    let media_addr = media.local_addr;
     let switchboard = Switchboard::new(SwitchboardConfig::default(), token_key.clone());
     let switchboard = tokio::spawn(signaling_service::run(
         switchboard,
         commands,
+        media,
+        media_inbox,
         metrics.clone(),
     ));
 
@@ -155,9 +173,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             tracing::error!("HTTP server stopped: {e}");
         }
     });
-    tracing::info!(%http_addr, data_dir = %config.data_dir.display(), "confab is serving");
+    tracing::info!(%http_addr, %media_addr, data_dir = %config.data_dir.display(), "confab is serving");
     Ok(ServerHandle {
         http_addr,
+        media_addr,
         token_key,
         admin_key: secrets.admin_key.clone(),
         metrics,

@@ -10,6 +10,7 @@ use confab_signaling::protocol::CallId;
 use confab_signaling::{CallSummary, ConnectionId, Output, Switchboard};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::media::{MediaPlane, MediaReply};
 use crate::metrics::Metrics;
 
 /// What a connection's writer sends.
@@ -68,6 +69,8 @@ fn unix_now() -> u64 {
 pub(crate) async fn run(
     mut switchboard: Switchboard,
     mut commands: mpsc::Receiver<SignalingCommand>,
+    media: MediaPlane,
+    mut media_replies: mpsc::Receiver<MediaReply>,
     metrics: Arc<Metrics>,
 ) {
     let mut outboxes: HashMap<ConnectionId, mpsc::Sender<OutFrame>> = HashMap::new();
@@ -77,9 +80,21 @@ pub(crate) async fn run(
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let command = tokio::select! {
             command = commands.recv() => command,
+            Some(reply) = media_replies.recv() => {
+                match reply {
+                    MediaReply::Deliver(call, participant, message) => switchboard.deliver(call, participant, message),
+                    MediaReply::Connected(call, participant) => switchboard.media_connected(call, participant),
+                    MediaReply::Lost(call, participant) => switchboard.media_lost(call, participant),
+                    MediaReply::DominantSpeakers(call_id, speakers) => {
+                        switchboard.deliver_to_call(call_id, &confab_signaling::protocol::ServerMessage::DominantSpeakers { call_id, speakers });
+                    }
+                }
+                drain(&mut switchboard, &mut outboxes, &metrics, &media);
+                continue;
+            }
             () = tokio::time::sleep_until(deadline.into()) => {
                 switchboard.handle_timeout(Instant::now());
-                drain(&mut switchboard, &mut outboxes, &metrics);
+                drain(&mut switchboard, &mut outboxes, &metrics, &media);
                 continue;
             }
         };
@@ -109,22 +124,25 @@ pub(crate) async fn run(
             }
             SignalingCommand::Shutdown(reply) => {
                 switchboard.shutdown();
-                drain(&mut switchboard, &mut outboxes, &metrics);
+                drain(&mut switchboard, &mut outboxes, &metrics, &media);
                 for outbox in outboxes.values() {
                     let _ = outbox.try_send(OutFrame::Close);
                 }
+                media.stop();
                 let _ = reply.send(());
                 return;
             }
         }
-        drain(&mut switchboard, &mut outboxes, &metrics);
+        drain(&mut switchboard, &mut outboxes, &metrics, &media);
     }
+    media.stop();
 }
 
 fn drain(
     switchboard: &mut Switchboard,
     outboxes: &mut HashMap<ConnectionId, mpsc::Sender<OutFrame>>,
     metrics: &Metrics,
+    media: &MediaPlane,
 ) {
     while let Some(output) = switchboard.poll_output() {
         match output {
@@ -145,10 +163,7 @@ fn drain(
                     let _ = outbox.try_send(OutFrame::Close);
                 }
             }
-            Output::Media(command) => {
-                // The media plane comes with the next step of issue 6.
-                tracing::trace!(?command, "media command");
-            }
+            Output::Media(command) => media.send(command),
         }
     }
     metrics

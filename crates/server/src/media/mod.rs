@@ -1,0 +1,76 @@
+//! The media plane: one dedicated thread (never a tokio worker) owning the shared UDP port,
+//! every peer on it, and every room's mixer. It takes [`MediaCommand`]s from the signaling
+//! task and answers with [`MediaReply`]s (SDP answers, media up or lost).
+
+mod plane;
+mod room;
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+use confab_signaling::MediaCommand;
+use confab_signaling::protocol::{CallId, ParticipantId, ServerMessage};
+use tokio::sync::mpsc;
+
+/// What the media plane tells the signaling task.
+#[derive(Debug)]
+pub(crate) enum MediaReply {
+    /// Send this message to a participant (SDP answers, later slot assignments).
+    Deliver(CallId, ParticipantId, ServerMessage),
+    /// The participant's media flows.
+    Connected(CallId, ParticipantId),
+    /// The participant's media failed for good.
+    Lost(CallId, ParticipantId),
+    /// The room's dominant speakers changed.
+    DominantSpeakers(CallId, Vec<ParticipantId>),
+}
+
+pub(crate) enum MediaRequest {
+    Command(MediaCommand),
+    Stop,
+}
+
+/// A handle to the media thread.
+pub(crate) struct MediaPlane {
+    requests: SyncSender<MediaRequest>,
+    thread: Option<JoinHandle<()>>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+impl MediaPlane {
+    /// Binds the media port and starts the thread; replies go to `replies`.
+    pub(crate) fn start(
+        bind: SocketAddr,
+        advertised_ip: Option<std::net::IpAddr>,
+        replies: mpsc::Sender<MediaReply>,
+    ) -> std::io::Result<MediaPlane> {
+        let socket = std::net::UdpSocket::bind(bind)?;
+        let bound = socket.local_addr()?;
+        let local_addr = SocketAddr::new(advertised_ip.unwrap_or(bound.ip()), bound.port());
+        let (requests, inbox) = std::sync::mpsc::sync_channel(8192);
+        let thread = std::thread::Builder::new()
+            .name("confab-media-plane".into())
+            .spawn(move || plane::run(&socket, local_addr, &inbox, replies))?;
+        Ok(MediaPlane {
+            requests,
+            thread: Some(thread),
+            local_addr,
+        })
+    }
+
+    /// Hands a command to the media thread without blocking; a full queue drops it.
+    pub(crate) fn send(&self, command: MediaCommand) {
+        if let Err(TrySendError::Full(_)) = self.requests.try_send(MediaRequest::Command(command)) {
+            tracing::warn!("media plane queue full: command dropped");
+        }
+    }
+
+    /// Stops the thread.
+    pub(crate) fn stop(mut self) {
+        let _ = self.requests.send(MediaRequest::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

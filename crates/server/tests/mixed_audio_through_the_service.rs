@@ -1,0 +1,217 @@
+//! Two participants join one call through the service — signaling over its WebSocket, media
+//! over its one UDP port (DTLS-SRTP) — and each receives one mixed audio stream that carries
+//! the other's speech and not its own.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    clippy::needless_pass_by_value
+)]
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use confab_codecs::{AudioDecoder, AudioEncoder, OpusDecoder, OpusEncoder, OpusEncoderConfig};
+use confab_media::{AudioFormat, AudioLevel, MediaTime};
+use confab_signaling::Identity;
+use confab_signaling::client::{Events, SignalingClient};
+use confab_signaling::protocol::{CallId, ClientMessage, ServerMessage};
+use confab_testkit::{fixtures, signal};
+use confab_transport::peer::{MediaKind, Peer, PeerEvent, PeerOptions};
+use confab_transport::udp::pump;
+
+const SECONDS: u64 = 5;
+
+/// Negotiates a peer for `client` in `call` through signaling.
+async fn negotiate(
+    client: &SignalingClient,
+    events: &mut Events,
+    call_id: CallId,
+) -> (UdpSocket, Peer) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let options = PeerOptions {
+        send_audio: true,
+        send_video: false,
+        ..PeerOptions::default()
+    };
+    let (mut peer, offer) =
+        Peer::offer(socket.local_addr().unwrap(), options, Instant::now()).unwrap();
+    client
+        .request(ClientMessage::SdpOffer {
+            call_id,
+            sdp: offer,
+        })
+        .await
+        .unwrap();
+    let answer = loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let ServerMessage::SdpAnswer { sdp, .. } = event {
+            break sdp;
+        }
+    };
+    peer.accept_answer(&answer, Instant::now()).unwrap();
+    (socket, peer)
+}
+
+/// Runs a peer: sends `speaker` once connected, paced at 20 ms; returns the received mix.
+fn talk(socket: UdpSocket, mut peer: Peer, speaker: fixtures::Speaker) -> Vec<(u16, Bytes)> {
+    let frames = fixtures::speech_frames(speaker);
+    let mut encoder =
+        OpusEncoder::new(AudioFormat::MONO_48K, OpusEncoderConfig::default()).unwrap();
+    let started = Instant::now();
+    let mut connected_at = None;
+    let mut sent = 0usize;
+    let mut received = Vec::new();
+    let mut payload = Vec::new();
+    while started.elapsed() < Duration::from_secs(SECONDS + 3) {
+        pump(
+            &socket,
+            &mut peer,
+            Instant::now() + Duration::from_millis(2),
+        )
+        .unwrap();
+        while let Some(event) = peer.poll_event() {
+            match event {
+                PeerEvent::Connected => connected_at = Some(Instant::now()),
+                PeerEvent::Rtp {
+                    kind: MediaKind::Audio,
+                    packet,
+                    ..
+                } => received.push((packet.header.sequence_number, packet.payload)),
+                _ => {}
+            }
+        }
+        let Some(at) = connected_at else { continue };
+        while sent < frames.len().min(SECONDS as usize * 50)
+            && at + Duration::from_millis(20 * sent as u64) <= Instant::now()
+        {
+            let f = &frames[sent];
+            encoder.encode(f, &mut payload).unwrap();
+            let level = AudioLevel::measure(f.samples()).wire_value();
+            peer.send_audio(
+                Instant::now(),
+                Bytes::copy_from_slice(&payload),
+                (sent * 960) as u32,
+                Some(level),
+            )
+            .unwrap();
+            sent += 1;
+        }
+    }
+    assert!(connected_at.is_some(), "media connected");
+    received
+}
+
+fn decode(mut packets: Vec<(u16, Bytes)>) -> Vec<i16> {
+    packets.sort_by_key(|(seq, _)| *seq);
+    let mut decoder = OpusDecoder::new(AudioFormat::MONO_48K).unwrap();
+    packets
+        .iter()
+        .flat_map(|(_, p)| decoder.decode(p, MediaTime::ZERO).unwrap().into_samples())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_participant_hears_the_other_in_the_mix() {
+    let server = server().await;
+    let (alice, bob) = (Identity::new_user(), Identity::new_user());
+    let (a, mut a_events) = client(&server, &alice).await;
+    let (b, mut b_events) = client(&server, &bob).await;
+    let created = a
+        .request(ClientMessage::CreateCall {
+            group_id: None,
+            lobby: false,
+            video: false,
+        })
+        .await
+        .unwrap();
+    let ServerMessage::Ok {
+        call_id: Some(call_id),
+        ..
+    } = created
+    else {
+        panic!("{created:?}")
+    };
+    b.request(ClientMessage::JoinCall {
+        call_id: Some(call_id),
+        group_id: None,
+        video: false,
+    })
+    .await
+    .unwrap();
+
+    let (a_socket, a_peer) = negotiate(&a, &mut a_events, call_id).await;
+    let (b_socket, b_peer) = negotiate(&b, &mut b_events, call_id).await;
+    let a_run =
+        tokio::task::spawn_blocking(move || talk(a_socket, a_peer, fixtures::Speaker::Alice));
+    let b_run = tokio::task::spawn_blocking(move || talk(b_socket, b_peer, fixtures::Speaker::Bob));
+    let (heard_by_alice, heard_by_bob) = (a_run.await.unwrap(), b_run.await.unwrap());
+
+    // Signaling saw the media come up: the roster says Connected.
+    let connected = loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), a_events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let ServerMessage::RosterUpdate { updated, .. }
+        | ServerMessage::Roster {
+            participants: updated,
+            ..
+        } = event
+            && updated
+                .iter()
+                .filter(|p| p.state == confab_signaling::ParticipantState::Connected)
+                .count()
+                >= 1
+        {
+            break true;
+        }
+    };
+    assert!(connected);
+
+    let window = SECONDS as usize * 48_000 - 48_000;
+    for (name, heard, other, own) in [
+        (
+            "alice",
+            heard_by_alice,
+            fixtures::Speaker::Bob,
+            fixtures::Speaker::Alice,
+        ),
+        (
+            "bob",
+            heard_by_bob,
+            fixtures::Speaker::Alice,
+            fixtures::Speaker::Bob,
+        ),
+    ] {
+        assert!(
+            heard.len() >= 200,
+            "{name} received {} mixed packets",
+            heard.len()
+        );
+        let pcm = decode(heard);
+        let other_ref = &fixtures::speech(other)[..window];
+        let own_ref = &fixtures::speech(own)[..window];
+        let (lag, with_other) = signal::align(other_ref, &pcm, 24_000, 96_000);
+        let (_, with_own) = signal::align(own_ref, &pcm, 24_000, 96_000);
+        println!(
+            "{name}: mix correlates {with_other:.2} with the other speaker (lag {} ms), {with_own:.2} with itself",
+            lag / 48
+        );
+        assert!(
+            with_other >= 0.6,
+            "{name} does not hear the other: {with_other:.2}"
+        );
+        assert!(with_own <= 0.2, "{name} hears itself: {with_own:.2}");
+    }
+    server.shutdown().await;
+}
