@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// Whether `POST /v1/guest` hands out voip tokens to anyone (the browser client's
+    /// join flow). Defaults to on when HTTP listens on loopback only, off otherwise.
+    pub guests: Option<bool>,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +36,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("confab-data"),
             tls_cert: None,
             tls_key: None,
+            guests: None,
         }
     }
 }
@@ -105,6 +109,11 @@ impl ServerConfig {
             self.data_dir = PathBuf::from(v);
         }
         Ok(())
+    }
+
+    /// Whether guests may get tokens.
+    pub fn guests_allowed(&self) -> bool {
+        self.guests.unwrap_or_else(|| self.http.ip().is_loopback())
     }
 
     /// Checks the combination of settings.

@@ -162,6 +162,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         token_key: token_key.clone(),
         admin_key: Arc::from(secrets.admin_key.as_str()),
         next_connection: Arc::new(AtomicU64::new(1)),
+        guests: config.guests_allowed(),
     };
     let (stop_http, stopped) = oneshot::channel::<()>();
     let app = http::router(state);

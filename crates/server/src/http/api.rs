@@ -114,6 +114,37 @@ pub(crate) async fn create_identity(
     Ok(Json(IdentityCreated { identity }))
 }
 
+#[derive(Serialize)]
+pub(crate) struct GuestPass {
+    identity: Identity,
+    token: String,
+    expires_at: u64,
+}
+
+/// A new user identity with a voip token, for the browser client — where guests are
+/// allowed (by default only when the service listens on loopback).
+pub(crate) async fn guest(State(state): State<AppState>) -> Result<Json<GuestPass>, ApiError> {
+    if !state.guests {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "guests_disabled",
+            "guest access is off on this service".into(),
+        ));
+    }
+    let identity = Identity::new_user();
+    let ttl = 12 * 3600;
+    let now = unix_now();
+    let token = state
+        .token_key
+        .mint(&identity, &[Scope::Voip], now, ttl)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(GuestPass {
+        identity,
+        token,
+        expires_at: now + ttl,
+    }))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenRequest {

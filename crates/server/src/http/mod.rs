@@ -1,6 +1,7 @@
 //! The HTTP side: the administrative API, health, metrics and the signaling WebSocket.
 
 mod api;
+mod web;
 mod ws;
 
 use std::sync::Arc;
@@ -22,11 +23,15 @@ pub(crate) struct AppState {
     pub(crate) token_key: TokenKey,
     pub(crate) admin_key: Arc<str>,
     pub(crate) next_connection: Arc<AtomicU64>,
+    pub(crate) guests: bool,
 }
 
 /// All routes.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(web::index))
+        .route("/app.js", get(web::app))
+        .route("/v1/guest", post(api::guest))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/ws", get(ws::upgrade))

@@ -8,6 +8,8 @@
     clippy::disallowed_methods
 )]
 
+pub mod browser;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

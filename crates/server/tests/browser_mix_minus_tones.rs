@@ -1,0 +1,75 @@
+//! Three browser pages, each with its own tone as the microphone: every page hears the other
+//! two tones and not its own — the service's mix-minus, checked by an FFT in each page.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::browser::{open_page, result};
+use common::*;
+
+const TONES: [u32; 3] = [440, 700, 1100];
+
+/// A 10 s, 48 kHz mono tone at −12 dBFS.
+fn tone_wav(hz: u32) -> PathBuf {
+    let path = temp_dir().with_extension(format!("{hz}.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for n in 0..48_000 * 10 {
+        let v = 0.25 * (2.0 * std::f64::consts::PI * f64::from(hz) * f64::from(n) / 48_000.0).sin();
+        w.write_sample((v * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_hears_its_own_tone() {
+    let server = server().await;
+    let group = uuid::Uuid::new_v4();
+    let tones = TONES.map(|t| t.to_string()).join(",");
+    let pages: Vec<_> = TONES
+        .iter()
+        .map(|&hz| {
+            let url = format!(
+                "http://{}/?group={group}&name=tone{hz}&seconds=7&tones={tones}",
+                server.http_addr()
+            );
+            open_page(&url, &tone_wav(hz), 60)
+        })
+        .collect();
+    let results =
+        tokio::task::spawn_blocking(move || pages.into_iter().map(result).collect::<Vec<_>>())
+            .await
+            .unwrap();
+    for (i, r) in results.iter().enumerate() {
+        let db: Vec<f64> = r["toneDb"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        println!(
+            "page with {} Hz hears {:?} dB at {TONES:?} Hz",
+            TONES[i],
+            db.iter().map(|d| d.round()).collect::<Vec<_>>()
+        );
+        let own = db[i];
+        for (j, other) in db.iter().enumerate().filter(|(j, _)| *j != i) {
+            assert!(
+                *other >= own + 20.0,
+                "page {} Hz: tone {} Hz at {other:.0} dB is not clearly above its own at {own:.0} dB",
+                TONES[i],
+                TONES[j]
+            );
+        }
+    }
+    server.shutdown().await;
+}

@@ -1,0 +1,56 @@
+//! Two browser pages (headless Chromium, fake microphones playing two speech fixtures)
+//! join one call through the client page the service serves; each hears the other in the
+//! mixed stream, and the roster shows both connected.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod common;
+
+use common::browser::{open_page, result};
+use common::*;
+use confab_testkit::fixtures;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_hear_each_other() {
+    let server = server().await;
+    let group = uuid::Uuid::new_v4();
+    let url = |name: &str| {
+        format!(
+            "http://{}/?group={group}&name={name}&seconds=6",
+            server.http_addr()
+        )
+    };
+    let alice = open_page(
+        &url("Alice"),
+        &fixtures::path("speech-alice.wav").canonicalize().unwrap(),
+        60,
+    );
+    let bob = open_page(
+        &url("Bob"),
+        &fixtures::path("speech-bob.wav").canonicalize().unwrap(),
+        60,
+    );
+    let (alice, bob) = tokio::task::spawn_blocking(move || (result(alice), result(bob)))
+        .await
+        .unwrap();
+    for (name, r) in [("Alice", &alice), ("Bob", &bob)] {
+        println!("{name}: {r}");
+        assert_eq!(r["connection"], "connected", "{name}'s media");
+        let (windows, loud) = (
+            r["windows"].as_u64().unwrap(),
+            r["loudWindows"].as_u64().unwrap(),
+        );
+        // The other page joins a moment later; from then on its speech is in the mix.
+        assert!(
+            windows >= 40 && loud * 3 >= windows,
+            "{name} heard speech in {loud} of {windows} windows"
+        );
+        let roster = r["roster"].as_array().unwrap();
+        assert_eq!(roster.len(), 2, "{name}'s roster: {roster:?}");
+        assert!(
+            roster.iter().all(|p| p["state"] == "connected"),
+            "{name}'s roster: {roster:?}"
+        );
+    }
+    server.shutdown().await;
+}
