@@ -1,6 +1,6 @@
-//! Two browser pages (headless Chromium, fake microphones playing two speech fixtures)
-//! join one call through the client page the service serves; each hears the other in the
-//! mixed stream, and the roster shows both connected.
+//! Two browser pages (headless Chromium, fake microphones playing two speech fixtures, fake
+//! cameras) join one call through the client page the service serves; each hears the other
+//! in the mixed stream, decodes the other's video, and the roster shows both connected.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -11,12 +11,12 @@ use common::*;
 use confab_testkit::fixtures;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_browsers_hear_each_other() {
+async fn two_browsers_hear_and_see_each_other() {
     let server = server().await;
     let group = uuid::Uuid::new_v4();
     let url = |name: &str| {
         format!(
-            "http://{}/?group={group}&name={name}&seconds=6",
+            "http://{}/?group={group}&name={name}&seconds=8",
             server.http_addr()
         )
     };
@@ -45,6 +45,9 @@ async fn two_browsers_hear_each_other() {
             windows >= 40 && loud * 3 >= windows,
             "{name} heard speech in {loud} of {windows} windows"
         );
+        // The other's camera arrives in the video slot (SFU forwarding) and decodes.
+        let frames = r["video"]["framesDecoded"].as_u64().unwrap_or(0);
+        assert!(frames > 0, "{name} decoded no video: {}", r["video"]);
         let roster = r["roster"].as_array().unwrap();
         assert_eq!(roster.len(), 2, "{name}'s roster: {roster:?}");
         assert!(

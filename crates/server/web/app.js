@@ -107,14 +107,32 @@ async function join() {
   await connect(guest.identity, guest.token);
   const group = $('group').value.trim() || crypto.randomUUID();
   $('group').value = group;
-  const joined = await request({ type: 'create_call', group_id: group, lobby: false, video: false });
+  // Camera if there is one (and it is wanted), microphone always.
+  let media;
+  const wantVideo = params.get('video') !== '0';
+  try {
+    media = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo ? { width: 320, height: 240 } : false });
+  } catch (e) {
+    media = await navigator.mediaDevices.getUserMedia({ audio: true });
+  }
+  const hasVideo = media.getVideoTracks().length > 0;
+  const joined = await request({ type: 'create_call', group_id: group, lobby: false, video: hasVideo });
   state.callId = joined.call_id;
   status('Joined; connecting media...');
-  const media = await navigator.mediaDevices.getUserMedia({ audio: true });
   const pc = new RTCPeerConnection();
   state.pc = pc;
   for (const track of media.getTracks()) pc.addTrack(track, media);
-  pc.ontrack = (e) => { if (e.track.kind === 'audio') listen(new MediaStream([e.track])); };
+  pc.ontrack = (e) => {
+    if (e.track.kind === 'audio') listen(new MediaStream([e.track]));
+    if (e.track.kind === 'video') {
+      const tile = document.createElement('video');
+      tile.autoplay = true;
+      tile.muted = true;
+      tile.playsInline = true;
+      tile.srcObject = new MediaStream([e.track]);
+      $('tiles').append(tile);
+    }
+  };
   pc.onconnectionstatechange = () => console.log('media', pc.connectionState);
   await pc.setLocalDescription(await pc.createOffer());
   await request({ type: 'sdp_offer', call_id: state.callId, sdp: pc.localDescription.sdp });
@@ -139,7 +157,12 @@ if (params.get('group')) {
   join().then(async () => {
     if (!seconds) return;
     await new Promise((r) => setTimeout(r, seconds * 1000));
+    let video = null;
+    (await state.pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') video = { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, keyFramesDecoded: s.keyFramesDecoded };
+    });
     window.confabResult = {
+      video,
       connection: state.pc.connectionState,
       windows: state.levels.length,
       loudWindows: state.levels.filter((l) => l > -50).length,

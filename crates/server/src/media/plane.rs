@@ -138,7 +138,7 @@ impl Plane {
     fn offer(&mut self, call_id: CallId, participant: ParticipantId, sdp: &str) {
         let options = PeerOptions {
             send_audio: true,
-            send_video: false,
+            send_video: true,
             ..PeerOptions::default()
         };
         match self.server.add_peer(sdp, options, Instant::now()) {
@@ -221,9 +221,86 @@ impl Plane {
                             .insert(Room::source(participant), packet, Instant::now());
                     }
                 }
-                // Video forwarding (SFU) is the next step.
+                PeerEvent::Rtp {
+                    kind: MediaKind::Video,
+                    packet,
+                    ..
+                } => self.forward(call_id, participant, &packet),
+                PeerEvent::KeyframeRequest => {
+                    // A viewer lost pictures: ask the source it watches for a keyframe.
+                    let source = self
+                        .rooms
+                        .get(&call_id)
+                        .and_then(|r| r.members.get(&participant))
+                        .and_then(|m| m.watching);
+                    let source_peer =
+                        source.and_then(|s| self.rooms.get(&call_id)?.members.get(&s)?.peer);
+                    if let Some(peer) = source_peer {
+                        self.server.request_keyframe(peer, Instant::now());
+                    }
+                }
                 _ => {}
             }
+        }
+    }
+
+    /// The SFU path: a video packet from `from` goes to everyone watching it.
+    #[allow(clippy::disallowed_methods)] // see `run`
+    fn forward(
+        &mut self,
+        call_id: CallId,
+        from: ParticipantId,
+        packet: &confab_transport::peer::RtpPacket,
+    ) {
+        let Some(room) = self.rooms.get_mut(&call_id) else {
+            return;
+        };
+        if let Some(member) = room.members.get_mut(&from) {
+            member.sends_video = true;
+        }
+        let now = Instant::now();
+        for member in room.members.values_mut() {
+            let (Some(peer), true, false, Some(watching)) = (
+                member.peer,
+                member.connected,
+                member.on_hold,
+                member.watching,
+            ) else {
+                continue;
+            };
+            if watching != from {
+                continue;
+            }
+            let new_source = std::mem::take(&mut member.switched);
+            let _ = self.server.forward_video(peer, now, packet, new_source);
+        }
+    }
+
+    /// Points each member's video slot at its featured participant; a switch asks the new
+    /// source for a keyframe so the viewer can start decoding at once.
+    fn assign_video(&mut self, call_id: CallId, now: Instant) {
+        let Some(room) = self.rooms.get_mut(&call_id) else {
+            return;
+        };
+        let viewers: Vec<ParticipantId> = room.members.keys().copied().collect();
+        let mut keyframes = Vec::new();
+        for viewer in viewers {
+            let featured = room.featured_for(viewer);
+            let Some(member) = room.members.get_mut(&viewer) else {
+                continue;
+            };
+            if member.watching != featured {
+                member.watching = featured;
+                member.switched = true;
+                keyframes.extend(
+                    featured
+                        .and_then(|f| room.members.get(&f))
+                        .and_then(|m| m.peer),
+                );
+            }
+        }
+        for peer in keyframes {
+            self.server.request_keyframe(peer, now);
         }
     }
 
@@ -253,12 +330,17 @@ impl Plane {
             }
             while let Some(event) = room.mixer.poll_event() {
                 if let confab_mixer::MixerEvent::DominantSpeaker(source) = event {
+                    room.dominant = Some(ParticipantId(source.0));
                     let _ = self.replies.try_send(MediaReply::DominantSpeakers(
                         call_id,
                         vec![ParticipantId(source.0)],
                     ));
                 }
             }
+        }
+        let calls: Vec<CallId> = self.rooms.keys().copied().collect();
+        for call_id in calls {
+            self.assign_video(call_id, now);
         }
     }
 }

@@ -11,6 +11,12 @@ pub(crate) struct Member {
     pub(crate) peer: Option<PeerId>,
     pub(crate) connected: bool,
     pub(crate) on_hold: bool,
+    /// This participant sends camera video.
+    pub(crate) sends_video: bool,
+    /// Whose video this participant's video slot carries now.
+    pub(crate) watching: Option<ParticipantId>,
+    /// The slot just switched to another source (timestamps must be rebased).
+    pub(crate) switched: bool,
 }
 
 pub(crate) struct Room {
@@ -18,6 +24,8 @@ pub(crate) struct Room {
     pub(crate) members: HashMap<ParticipantId, Member>,
     /// RTP timestamp of the next mixed frame (48 kHz).
     pub(crate) timestamp: u32,
+    /// The dominant speaker, whose video everyone else sees.
+    pub(crate) dominant: Option<ParticipantId>,
 }
 
 impl Room {
@@ -27,6 +35,7 @@ impl Room {
                 mixer,
                 members: HashMap::new(),
                 timestamp: 0,
+                dominant: None,
             }),
             Err(e) => {
                 tracing::error!("cannot create a mixer: {e}");
@@ -37,5 +46,23 @@ impl Room {
 
     pub(crate) fn source(participant: ParticipantId) -> SourceId {
         SourceId(participant.0)
+    }
+
+    /// Whose video `viewer` should see: the dominant speaker if it sends video and is not
+    /// the viewer, else the first other participant sending video.
+    pub(crate) fn featured_for(&self, viewer: ParticipantId) -> Option<ParticipantId> {
+        let sends = |p: &ParticipantId| self.members.get(p).is_some_and(|m| m.sends_video);
+        self.dominant
+            .filter(|d| *d != viewer && sends(d))
+            .or_else(|| {
+                let mut others: Vec<ParticipantId> = self
+                    .members
+                    .keys()
+                    .copied()
+                    .filter(|p| *p != viewer && sends(p))
+                    .collect();
+                others.sort();
+                others.first().copied()
+            })
     }
 }

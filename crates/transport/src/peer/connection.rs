@@ -43,6 +43,9 @@ struct Outgoing {
     seq: u16,
     /// Negotiated payload type and audio-level extension id, read once after negotiation.
     negotiated: Option<(u8, Option<u8>)>,
+    /// For forwarded media: the RTP timestamp of the last packet sent, and the offset
+    /// added to the current source's timestamps.
+    forwarded: Option<(u32, u32)>,
 }
 
 impl Outgoing {
@@ -152,6 +155,7 @@ impl Peer {
                 ssrc,
                 seq: (ssrc >> 16) as u16,
                 negotiated: None,
+                forwarded: None,
             })
         };
         let audio_out = if options.send_audio {
@@ -488,6 +492,51 @@ impl Peer {
                 .map_err(rtc_error("write video"))?;
         }
         Ok(())
+    }
+
+    /// Forwards a received video packet from another peer into this peer's video stream
+    /// (the SFU path): SSRC, payload type and sequence numbers become this stream's, header
+    /// extensions are dropped, and timestamps continue smoothly when `new_source` says the
+    /// packet comes from a different sender than the previous one.
+    pub fn forward_video(
+        &mut self,
+        now: Instant,
+        packet: &rtc::rtp::Packet,
+        new_source: bool,
+    ) -> Result<(), PeerError> {
+        let out = self
+            .video_out
+            .as_mut()
+            .ok_or(PeerError::NotSending(MediaKind::Video))?;
+        if self.state != RTCPeerConnectionState::Connected {
+            return Err(PeerError::NotConnected);
+        }
+        let (pt, _) = Peer::negotiated(&mut self.pc, out, "video/h264")
+            .ok_or(PeerError::NotSending(MediaKind::Video))?;
+        let offset = match out.forwarded {
+            // Continue one 30 fps frame after the last timestamp sent.
+            Some((last, _)) if new_source => last
+                .wrapping_add(3000)
+                .wrapping_sub(packet.header.timestamp),
+            Some((_, offset)) => offset,
+            None => 0,
+        };
+        let timestamp = packet.header.timestamp.wrapping_add(offset);
+        out.forwarded = Some((timestamp, offset));
+        let header = out.next_header(pt, timestamp, packet.header.marker);
+        let mut sender = self
+            .pc
+            .rtp_sender(out.sender)
+            .ok_or(PeerError::NotSending(MediaKind::Video))?;
+        sender
+            .write_rtp(
+                now,
+                rtc::rtp::Packet {
+                    header,
+                    payload: packet.payload.clone(),
+                },
+            )
+            .map_err(rtc_error("forward video"))
     }
 
     /// Asks the remote sender of incoming video for a keyframe (PLI).

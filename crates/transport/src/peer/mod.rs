@@ -11,6 +11,9 @@ pub use connection::Peer;
 pub use server::{PeerId, PeerServer, ServerStats};
 pub use setup::{AUDIO_LEVEL_URI, IceMode, PeerOptions, SrtpPolicy};
 
+/// An RTP packet as peers deliver and forward it (webrtc-rs's type).
+pub use rtc::rtp::Packet as RtpPacket;
+
 /// Audio or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MediaKind {

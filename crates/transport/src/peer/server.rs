@@ -128,6 +128,21 @@ impl PeerServer {
         result
     }
 
+    /// Forwards a video packet received from another peer to peer `to` (see
+    /// [`Peer::forward_video`]).
+    pub fn forward_video(
+        &mut self,
+        to: PeerId,
+        now: Instant,
+        packet: &rtc::rtp::Packet,
+        new_source: bool,
+    ) -> Result<(), PeerError> {
+        let peer = self.peers.get_mut(&to).ok_or(PeerError::UnknownPeer)?;
+        let result = peer.forward_video(now, packet, new_source);
+        self.collect(to);
+        result
+    }
+
     /// Asks a peer for a keyframe of the video it sends.
     pub fn request_keyframe(&mut self, id: PeerId, now: Instant) {
         if let Some(peer) = self.peers.get_mut(&id) {
