@@ -213,6 +213,11 @@ impl AudioMixer {
         self.counters
     }
 
+    /// Packets lost on the way in, over every source now in the room.
+    pub fn packets_lost(&self) -> u64 {
+        self.sources.values().map(|s| s.jitter.stats().lost()).sum()
+    }
+
     /// A source's jitter-buffer statistics.
     pub fn jitter_stats(&self, id: SourceId) -> Option<confab_transport::jitter::JitterStats> {
         self.sources.get(&id).map(|s| s.jitter.stats())

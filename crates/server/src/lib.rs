@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{ConfigError, ServerConfig};
 pub use keys::{Secrets, SecretsError};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, TICK_BUCKETS_MICROS};
 
 /// The service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -131,11 +131,16 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let metrics = Arc::new(Metrics::default());
     let (signaling, commands) = mpsc::channel(4096);
     let (media_replies, media_inbox) = mpsc::channel(4096);
-    let media = media::MediaPlane::start(config.media_udp, config.public_ip, media_replies)
-        .map_err(|source| ServerError::Bind {
-            addr: config.media_udp,
-            source,
-        })?;
+    let media = media::MediaPlane::start(
+        config.media_udp,
+        config.public_ip,
+        media_replies,
+        metrics.clone(),
+    )
+    .map_err(|source| ServerError::Bind {
+        addr: config.media_udp,
+        source,
+    })?;
     let media_addr = media.local_addr;
     let switchboard = Switchboard::new(SwitchboardConfig::default(), token_key.clone());
     let switchboard = tokio::spawn(signaling_service::run(

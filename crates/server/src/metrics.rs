@@ -22,6 +22,41 @@ pub struct Metrics {
     pub messages_dropped: AtomicU64,
     /// HTTP API requests refused for a missing or wrong admin key.
     pub admin_refusals: AtomicU64,
+    /// Media datagrams received on the shared port.
+    pub media_datagrams_in: AtomicU64,
+    /// Media datagrams sent.
+    pub media_datagrams_out: AtomicU64,
+    /// Media datagrams dropped as unroutable or malformed.
+    pub media_datagrams_dropped: AtomicU64,
+    /// Mixer ticks, and their durations by bucket (see [`TICK_BUCKETS_MICROS`]).
+    pub mixer_tick_buckets: [AtomicU64; TICK_BUCKETS_MICROS.len()],
+    /// Sum of mixer tick durations, in microseconds.
+    pub mixer_tick_micros_sum: AtomicU64,
+    /// Mixer ticks run.
+    pub mixer_ticks: AtomicU64,
+    /// Media rounds that finished after their 20 ms deadline had passed.
+    pub tick_overruns: AtomicU64,
+    /// Audio packets lost on the way in (jitter buffers, all participants).
+    pub jitter_lost: AtomicU64,
+    /// Lost audio frames concealed or rebuilt (PLC and FEC) by the mixer.
+    pub jitter_concealed: AtomicU64,
+}
+
+/// Upper bounds (µs) of the mixer tick-time histogram buckets.
+pub const TICK_BUCKETS_MICROS: [u64; 8] = [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000];
+
+impl Metrics {
+    /// Records one mixer tick's duration.
+    pub fn observe_tick(&self, micros: u64) {
+        for (bucket, bound) in self.mixer_tick_buckets.iter().zip(TICK_BUCKETS_MICROS) {
+            if micros <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.mixer_tick_micros_sum
+            .fetch_add(micros, Ordering::Relaxed);
+        self.mixer_ticks.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -76,6 +111,63 @@ impl Metrics {
             "Admin API requests refused.",
             &self.admin_refusals,
         );
+        put(
+            "confab_media_datagrams_received_total",
+            "counter",
+            "Media datagrams received.",
+            &self.media_datagrams_in,
+        );
+        put(
+            "confab_media_datagrams_sent_total",
+            "counter",
+            "Media datagrams sent.",
+            &self.media_datagrams_out,
+        );
+        put(
+            "confab_media_datagrams_dropped_total",
+            "counter",
+            "Media datagrams dropped (unroutable or malformed).",
+            &self.media_datagrams_dropped,
+        );
+        put(
+            "confab_media_tick_overruns_total",
+            "counter",
+            "Media rounds finished after their deadline.",
+            &self.tick_overruns,
+        );
+        put(
+            "confab_audio_packets_lost_total",
+            "counter",
+            "Audio packets lost on the way in.",
+            &self.jitter_lost,
+        );
+        put(
+            "confab_audio_frames_concealed_total",
+            "counter",
+            "Lost audio frames concealed or rebuilt by FEC.",
+            &self.jitter_concealed,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP confab_mixer_tick_seconds Time to mix and encode one room for 20 ms."
+        );
+        let _ = writeln!(out, "# TYPE confab_mixer_tick_seconds histogram");
+        for (bucket, bound) in self.mixer_tick_buckets.iter().zip(TICK_BUCKETS_MICROS) {
+            let le = bound as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "confab_mixer_tick_seconds_bucket{{le=\"{le}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.mixer_ticks.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "confab_mixer_tick_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let sum = self.mixer_tick_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "confab_mixer_tick_seconds_sum {sum}");
+        let _ = writeln!(out, "confab_mixer_tick_seconds_count {count}");
         out
     }
 }

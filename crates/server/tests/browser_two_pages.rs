@@ -16,7 +16,7 @@ async fn two_browsers_hear_and_see_each_other() {
     let group = uuid::Uuid::new_v4();
     let url = |name: &str| {
         format!(
-            "http://{}/?group={group}&name={name}&seconds=8",
+            "http://{}/?group={group}&name={name}&seconds=5&expect=2",
             server.http_addr()
         )
     };

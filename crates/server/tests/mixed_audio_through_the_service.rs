@@ -213,5 +213,26 @@ async fn each_participant_hears_the_other_in_the_mix() {
         );
         assert!(with_own <= 0.2, "{name} hears itself: {with_own:.2}");
     }
+    // The media plane's work shows in /metrics: datagrams, a mixer tick-time histogram.
+    let addr = server.http_addr();
+    let text = tokio::task::spawn_blocking(move || http(addr, "GET", "/metrics", None, None).1)
+        .await
+        .unwrap();
+    let samples = parse_prometheus(&text);
+    assert!(
+        metric(&samples, "confab_media_datagrams_received_total") > 400.0,
+        "{text}"
+    );
+    assert!(metric(&samples, "confab_media_datagrams_sent_total") > 400.0);
+    let ticks = metric(&samples, "confab_mixer_tick_seconds_count");
+    assert!(ticks > 100.0, "{ticks} mixer ticks");
+    assert_eq!(
+        metric(&samples, "confab_mixer_tick_seconds_bucket{le=\"+Inf\"}"),
+        ticks
+    );
+    println!(
+        "mixer: {ticks} ticks, {:.3} ms mean (debug build)",
+        metric(&samples, "confab_mixer_tick_seconds_sum") / ticks * 1e3
+    );
     server.shutdown().await;
 }

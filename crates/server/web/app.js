@@ -93,6 +93,7 @@ function listen(stream) {
         let best = -200;
         for (let b = bin - 2; b <= bin + 2; b++) best = Math.max(best, spectrum[b] ?? -200);
         state.toneSums[i] += best;
+        if (state.toneMax) state.toneMax[i] = Math.max(state.toneMax[i], best);
       });
       state.toneCount += 1;
     }
@@ -111,7 +112,7 @@ async function join() {
   let media;
   const wantVideo = params.get('video') !== '0';
   try {
-    media = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo ? { width: 320, height: 240 } : false });
+    media = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo ? { width: 320, height: 240, frameRate: 15 } : false });
   } catch (e) {
     media = await navigator.mediaDevices.getUserMedia({ audio: true });
   }
@@ -148,27 +149,47 @@ $('mute').onclick = async () => {
 };
 $('leave').onclick = () => request({ type: 'leave', call_id: state.callId }).catch(() => {});
 
-// Automation (tests, demos): ?group=<uuid>&name=<name>&seconds=<n> joins at once, stays n
-// seconds, reports what it heard in window.confabResult and sets the title to DONE.
+// Automation (tests, demos): ?group=<uuid>&name=<name>&seconds=<n>[&expect=<k>] joins at
+// once, waits until k participants (default 2) are connected, listens n seconds, reports what
+// it heard in window.confabResult and sets the title to DONE.
+async function automate(seconds, expect) {
+  await join();
+  const connectedCount = () => [...state.roster.values()].filter((p) => p.state === 'connected').length;
+  for (let waited = 0; connectedCount() < expect || state.pc.connectionState !== 'connected'; waited += 100) {
+    if (waited > 30000) throw new Error(`only ${connectedCount()} of ${expect} participants connected`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // Measure from now on: everyone is in the call.
+  state.levels = [];
+  state.toneSums = (state.toneSums ?? []).map(() => 0);
+  state.toneMax = (state.toneSums ?? []).map(() => -200);
+  state.toneCount = 0;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  let video = null;
+  (await state.pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') video = { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, keyFramesDecoded: s.keyFramesDecoded };
+  });
+  window.confabResult = {
+    video,
+    connection: state.pc.connectionState,
+    windows: state.levels.length,
+    loudWindows: state.levels.filter((l) => l > -50).length,
+    loudestDb: Math.max(-200, ...state.levels),
+    roster: [...state.roster.values()].map((p) => ({ name: p.display_name, state: p.state })),
+    toneDb: (state.toneSums ?? []).map((sum) => (state.toneCount ? sum / state.toneCount : -200)),
+    toneMaxDb: state.toneMax ?? [],
+  };
+  document.title = 'DONE';
+}
+
 if (params.get('group')) {
   $('group').value = params.get('group');
   $('name').value = params.get('name') ?? 'Guest';
   const seconds = Number(params.get('seconds') ?? '0');
-  join().then(async () => {
-    if (!seconds) return;
-    await new Promise((r) => setTimeout(r, seconds * 1000));
-    let video = null;
-    (await state.pc.getStats()).forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') video = { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, keyFramesDecoded: s.keyFramesDecoded };
-    });
-    window.confabResult = {
-      video,
-      connection: state.pc.connectionState,
-      windows: state.levels.length,
-      loudWindows: state.levels.filter((l) => l > -50).length,
-      roster: [...state.roster.values()].map((p) => ({ name: p.display_name, state: p.state })),
-      toneDb: (state.toneSums ?? []).map((sum) => (state.toneCount ? sum / state.toneCount : -200)),
-    };
-    document.title = 'DONE';
-  }).catch((e) => { window.confabResult = { error: String(e) }; document.title = 'FAIL'; });
+  const expect = Number(params.get('expect') ?? '2');
+  if (seconds) {
+    automate(seconds, expect).catch((e) => { window.confabResult = { error: String(e) }; document.title = 'FAIL'; });
+  } else {
+    join().catch((e) => status(`Failed: ${e.message}`));
+  }
 }

@@ -44,6 +44,7 @@ impl MediaPlane {
         bind: SocketAddr,
         advertised_ip: Option<std::net::IpAddr>,
         replies: mpsc::Sender<MediaReply>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> std::io::Result<MediaPlane> {
         let socket = std::net::UdpSocket::bind(bind)?;
         let bound = socket.local_addr()?;
@@ -51,7 +52,7 @@ impl MediaPlane {
         let (requests, inbox) = std::sync::mpsc::sync_channel(8192);
         let thread = std::thread::Builder::new()
             .name("confab-media-plane".into())
-            .spawn(move || plane::run(&socket, local_addr, &inbox, replies))?;
+            .spawn(move || plane::run(&socket, local_addr, &inbox, replies, &metrics))?;
         Ok(MediaPlane {
             requests,
             thread: Some(thread),

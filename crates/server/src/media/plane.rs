@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -14,10 +15,12 @@ use tokio::sync::mpsc;
 
 use super::room::{Member, Room};
 use super::{MediaReply, MediaRequest};
+use crate::metrics::Metrics;
 
 const TICK: Duration = Duration::from_millis(20);
 
-struct Plane {
+struct Plane<'m> {
+    metrics: &'m Metrics,
     server: PeerServer,
     rooms: HashMap<CallId, Room>,
     peers: HashMap<PeerId, (CallId, ParticipantId)>,
@@ -30,8 +33,10 @@ pub(super) fn run(
     local_addr: SocketAddr,
     inbox: &Receiver<MediaRequest>,
     replies: mpsc::Sender<MediaReply>,
+    metrics: &Metrics,
 ) {
     let mut plane = Plane {
+        metrics,
         server: PeerServer::new(local_addr),
         rooms: HashMap::new(),
         peers: HashMap::new(),
@@ -56,6 +61,9 @@ pub(super) fn run(
         let now = Instant::now();
         if now >= next_tick {
             plane.tick(next_tick);
+            if Instant::now() > next_tick + TICK {
+                plane.metrics.tick_overruns.fetch_add(1, Ordering::Relaxed);
+            }
             next_tick += TICK;
             if now > next_tick + 5 * TICK {
                 next_tick = now + TICK;
@@ -64,7 +72,7 @@ pub(super) fn run(
     }
 }
 
-impl Plane {
+impl Plane<'_> {
     fn reply(&self, reply: MediaReply) {
         if self.replies.try_send(reply).is_err() {
             tracing::warn!("signaling task busy: media reply dropped");
@@ -305,12 +313,28 @@ impl Plane {
     }
 
     /// One 20 ms tick of every room: mix, then send each listener its packet.
+    #[allow(clippy::disallowed_methods)] // see `run`: ticks are timed for the metrics
     fn tick(&mut self, now: Instant) {
         for (&call_id, room) in &mut self.rooms {
+            let started = Instant::now();
             if let Err(e) = room.mixer.tick(now) {
                 tracing::error!(%call_id, "mixer tick: {e}");
                 continue;
             }
+            self.metrics
+                .observe_tick(started.elapsed().as_micros() as u64);
+            let counters = room.mixer.counters();
+            let (lost, concealed) = (
+                room.mixer.packets_lost(),
+                counters.fec_recoveries + counters.concealments,
+            );
+            self.metrics
+                .jitter_lost
+                .fetch_add(lost.saturating_sub(room.reported.0), Ordering::Relaxed);
+            self.metrics
+                .jitter_concealed
+                .fetch_add(concealed.saturating_sub(room.reported.1), Ordering::Relaxed);
+            room.reported = (lost.max(room.reported.0), concealed);
             let timestamp = room.timestamp;
             room.timestamp = room.timestamp.wrapping_add(960);
             let output = room.mixer.output();
@@ -342,5 +366,15 @@ impl Plane {
         for call_id in calls {
             self.assign_video(call_id, now);
         }
+        let port = self.server.stats();
+        self.metrics
+            .media_datagrams_in
+            .store(port.datagrams, Ordering::Relaxed);
+        self.metrics
+            .media_datagrams_out
+            .store(port.sent, Ordering::Relaxed);
+        self.metrics
+            .media_datagrams_dropped
+            .store(port.dropped, Ordering::Relaxed);
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct Room {
     pub(crate) timestamp: u32,
     /// The dominant speaker, whose video everyone else sees.
     pub(crate) dominant: Option<ParticipantId>,
+    /// Loss and concealment totals already added to the service's metrics.
+    pub(crate) reported: (u64, u64),
 }
 
 impl Room {
@@ -36,6 +38,7 @@ impl Room {
                 members: HashMap::new(),
                 timestamp: 0,
                 dominant: None,
+                reported: (0, 0),
             }),
             Err(e) => {
                 tracing::error!("cannot create a mixer: {e}");

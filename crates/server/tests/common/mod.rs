@@ -114,8 +114,9 @@ fn dechunk(body: &str) -> String {
     }
 }
 
-/// Parses Prometheus text exposition: every sample line is `name value`, every comment a
-/// HELP or TYPE line; returns the samples.
+/// Parses Prometheus text exposition: every sample line is `name value` or
+/// `name{label="value",...} value`, every comment a HELP or TYPE line; returns the samples
+/// keyed by their full series (name and labels).
 pub fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
     let mut samples = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
@@ -126,9 +127,31 @@ pub fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
             );
             continue;
         }
-        let (name, value) = line
+        let (series, value) = line
             .rsplit_once(' ')
             .unwrap_or_else(|| panic!("bad sample: {line}"));
+        let name = match series.split_once('{') {
+            Some((name, labels)) => {
+                let labels = labels
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("bad labels: {line}"));
+                for label in labels.split(',') {
+                    let (key, quoted) = label
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("bad label: {line}"));
+                    assert!(
+                        key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                        "bad label name: {line}"
+                    );
+                    assert!(
+                        quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'),
+                        "unquoted label: {line}"
+                    );
+                }
+                name
+            }
+            None => series,
+        };
         assert!(
             name.chars()
                 .next()
@@ -138,12 +161,14 @@ pub fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad metric name: {name}"
         );
-        samples.push((
-            name.to_string(),
+        let value = if value == "+Inf" {
+            f64::INFINITY
+        } else {
             value
                 .parse()
-                .unwrap_or_else(|_| panic!("bad value: {line}")),
-        ));
+                .unwrap_or_else(|_| panic!("bad value: {line}"))
+        };
+        samples.push((series.to_string(), value));
     }
     samples
 }
