@@ -420,6 +420,41 @@ impl Peer {
         out.negotiated
     }
 
+    /// The stream of `kind`, ready to send on: this peer sends it, the connection is up, and
+    /// its negotiated payload type (and audio-level extension id) are known.
+    fn sendable(
+        &mut self,
+        kind: MediaKind,
+    ) -> Result<(&mut RTCPeerConnection, &mut Outgoing, u8, Option<u8>), PeerError> {
+        let connected = self.state == RTCPeerConnectionState::Connected;
+        let (out, mime) = match kind {
+            MediaKind::Audio => (self.audio_out.as_mut(), "audio/opus"),
+            MediaKind::Video => (self.video_out.as_mut(), "video/h264"),
+        };
+        let out = out.ok_or(PeerError::NotSending(kind))?;
+        if !connected {
+            return Err(PeerError::NotConnected);
+        }
+        let (pt, level_id) =
+            Peer::negotiated(&mut self.pc, out, mime).ok_or(PeerError::NotSending(kind))?;
+        Ok((&mut self.pc, out, pt, level_id))
+    }
+
+    /// Hands one packet of a `kind` stream to its RTP sender.
+    fn write(
+        pc: &mut RTCPeerConnection,
+        out: &Outgoing,
+        kind: MediaKind,
+        now: Instant,
+        packet: rtc::rtp::Packet,
+        context: &'static str,
+    ) -> Result<(), PeerError> {
+        let mut sender = pc
+            .rtp_sender(out.sender)
+            .ok_or(PeerError::NotSending(kind))?;
+        sender.write_rtp(now, packet).map_err(rtc_error(context))
+    }
+
     /// Sends one Opus packet with RTP timestamp `timestamp` (48 kHz) and its RFC 6464 level.
     pub fn send_audio(
         &mut self,
@@ -428,15 +463,7 @@ impl Peer {
         timestamp: u32,
         level: Option<u8>,
     ) -> Result<(), PeerError> {
-        let out = self
-            .audio_out
-            .as_mut()
-            .ok_or(PeerError::NotSending(MediaKind::Audio))?;
-        if self.state != RTCPeerConnectionState::Connected {
-            return Err(PeerError::NotConnected);
-        }
-        let (pt, level_id) = Peer::negotiated(&mut self.pc, out, "audio/opus")
-            .ok_or(PeerError::NotSending(MediaKind::Audio))?;
+        let (pc, out, pt, level_id) = self.sendable(MediaKind::Audio)?;
         let mut header = out.next_header(pt, timestamp, false);
         if let (Some(id), Some(level)) = (level_id, level) {
             let ext = AudioLevelExtension {
@@ -449,14 +476,14 @@ impl Peer {
                 let _ = header.set_extension(id, raw.freeze());
             }
         }
-        let sender_id = out.sender;
-        let mut sender = self
-            .pc
-            .rtp_sender(sender_id)
-            .ok_or(PeerError::NotSending(MediaKind::Audio))?;
-        sender
-            .write_rtp(now, rtc::rtp::Packet { header, payload })
-            .map_err(rtc_error("write audio"))
+        Peer::write(
+            pc,
+            out,
+            MediaKind::Audio,
+            now,
+            rtc::rtp::Packet { header, payload },
+            "write audio",
+        )
     }
 
     /// Sends one H.264 access unit (Annex-B) with RTP timestamp `timestamp` (90 kHz).
@@ -466,30 +493,21 @@ impl Peer {
         access_unit: &[u8],
         timestamp: u32,
     ) -> Result<(), PeerError> {
-        let out = self
-            .video_out
-            .as_mut()
-            .ok_or(PeerError::NotSending(MediaKind::Video))?;
-        if self.state != RTCPeerConnectionState::Connected {
-            return Err(PeerError::NotConnected);
-        }
-        let (pt, _) = Peer::negotiated(&mut self.pc, out, "video/h264")
-            .ok_or(PeerError::NotSending(MediaKind::Video))?;
-        for payload in self.packetizer.packetize(access_unit) {
+        let payloads = self.packetizer.packetize(access_unit);
+        let (pc, out, pt, _) = self.sendable(MediaKind::Video)?;
+        for payload in payloads {
             let header = out.next_header(pt, timestamp, payload.marker);
-            let mut sender = self
-                .pc
-                .rtp_sender(out.sender)
-                .ok_or(PeerError::NotSending(MediaKind::Video))?;
-            sender
-                .write_rtp(
-                    now,
-                    rtc::rtp::Packet {
-                        header,
-                        payload: payload.payload,
-                    },
-                )
-                .map_err(rtc_error("write video"))?;
+            Peer::write(
+                pc,
+                out,
+                MediaKind::Video,
+                now,
+                rtc::rtp::Packet {
+                    header,
+                    payload: payload.payload,
+                },
+                "write video",
+            )?;
         }
         Ok(())
     }
@@ -504,15 +522,7 @@ impl Peer {
         packet: &rtc::rtp::Packet,
         new_source: bool,
     ) -> Result<(), PeerError> {
-        let out = self
-            .video_out
-            .as_mut()
-            .ok_or(PeerError::NotSending(MediaKind::Video))?;
-        if self.state != RTCPeerConnectionState::Connected {
-            return Err(PeerError::NotConnected);
-        }
-        let (pt, _) = Peer::negotiated(&mut self.pc, out, "video/h264")
-            .ok_or(PeerError::NotSending(MediaKind::Video))?;
+        let (pc, out, pt, _) = self.sendable(MediaKind::Video)?;
         let offset = match out.forwarded {
             // Continue one 30 fps frame after the last timestamp sent.
             Some((last, _)) if new_source => last
@@ -524,19 +534,17 @@ impl Peer {
         let timestamp = packet.header.timestamp.wrapping_add(offset);
         out.forwarded = Some((timestamp, offset));
         let header = out.next_header(pt, timestamp, packet.header.marker);
-        let mut sender = self
-            .pc
-            .rtp_sender(out.sender)
-            .ok_or(PeerError::NotSending(MediaKind::Video))?;
-        sender
-            .write_rtp(
-                now,
-                rtc::rtp::Packet {
-                    header,
-                    payload: packet.payload.clone(),
-                },
-            )
-            .map_err(rtc_error("forward video"))
+        Peer::write(
+            pc,
+            out,
+            MediaKind::Video,
+            now,
+            rtc::rtp::Packet {
+                header,
+                payload: packet.payload.clone(),
+            },
+            "forward video",
+        )
     }
 
     /// Asks the remote sender of incoming video for a keyframe (PLI).
