@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{ConfigError, ServerConfig};
 pub use keys::{Secrets, SecretsError};
+pub use media::ParticipantMedia;
 pub use metrics::{Metrics, TICK_BUCKETS_MICROS};
 
 /// The service could not start.

@@ -48,6 +48,8 @@ pub(crate) enum SignalingCommand {
     Calls(oneshot::Sender<Vec<CallSummary>>),
     /// One call, for the HTTP API.
     Call(CallId, oneshot::Sender<Option<CallSummary>>),
+    /// A call's per-participant media statistics, for the HTTP API.
+    MediaStats(CallId, oneshot::Sender<Vec<crate::media::ParticipantMedia>>),
     /// End a call from the service's side.
     EndCall(CallId, oneshot::Sender<bool>),
     /// End every call and stop.
@@ -119,6 +121,7 @@ pub(crate) async fn run(
             SignalingCommand::Call(id, reply) => {
                 let _ = reply.send(switchboard.call(id));
             }
+            SignalingCommand::MediaStats(id, reply) => media.stats(id, reply),
             SignalingCommand::EndCall(id, reply) => {
                 let _ = reply.send(switchboard.end_call_from_service(id));
             }

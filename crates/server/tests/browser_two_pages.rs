@@ -55,5 +55,31 @@ async fn two_browsers_hear_and_see_each_other() {
             "{name}'s roster: {roster:?}"
         );
     }
+    // The service's own per-participant stats (read within the reconnect grace, before the
+    // closed pages are dropped from the call): both sent audio and video.
+    let (addr, key) = (server.http_addr(), server.admin_key().to_owned());
+    let media = tokio::task::spawn_blocking(move || {
+        let (_, calls) = http(addr, "GET", "/v1/calls", Some(&key), None);
+        let calls: serde_json::Value = serde_json::from_str(&calls).unwrap();
+        let call_id = calls[0]["call_id"].as_str().unwrap().to_owned();
+        http(
+            addr,
+            "GET",
+            &format!("/v1/calls/{call_id}/media"),
+            Some(&key),
+            None,
+        )
+        .1
+    })
+    .await
+    .unwrap();
+    println!("service media stats: {media}");
+    let media: serde_json::Value = serde_json::from_str(&media).unwrap();
+    let participants = media.as_array().unwrap();
+    assert_eq!(participants.len(), 2);
+    for p in participants {
+        assert!(p["audio_packets"].as_u64().unwrap() > 200, "{p}");
+        assert!(p["video_packets"].as_u64().unwrap() > 50, "{p}");
+    }
     server.shutdown().await;
 }

@@ -242,6 +242,18 @@ pub(crate) async fn get_call(
     call.map(Json).ok_or_else(|| not_found(id))
 }
 
+pub(crate) async fn call_media(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    admin(&state, &headers)?;
+    let id = call_id(&id)?;
+    Ok(Json(
+        ask(&state, |tx| SignalingCommand::MediaStats(id, tx)).await?,
+    ))
+}
+
 pub(crate) async fn end_call(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -28,7 +28,25 @@ pub(crate) enum MediaReply {
 
 pub(crate) enum MediaRequest {
     Command(MediaCommand),
+    Stats(CallId, tokio::sync::oneshot::Sender<Vec<ParticipantMedia>>),
     Stop,
+}
+
+/// One participant's media as the service sees it (`GET /v1/calls/{id}/media`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParticipantMedia {
+    /// The participant.
+    pub participant: ParticipantId,
+    /// ICE and DTLS are up.
+    pub connected: bool,
+    /// Audio packets received from it.
+    pub audio_packets: u64,
+    /// Video packets received from it.
+    pub video_packets: u64,
+    /// Its audio packets lost on the way in.
+    pub audio_lost: u64,
+    /// Whose video its video slot carries.
+    pub watching: Option<ParticipantId>,
 }
 
 /// A handle to the media thread.
@@ -65,6 +83,15 @@ impl MediaPlane {
         if let Err(TrySendError::Full(_)) = self.requests.try_send(MediaRequest::Command(command)) {
             tracing::warn!("media plane queue full: command dropped");
         }
+    }
+
+    /// Asks for a call's per-participant media statistics (answered on `reply`).
+    pub(crate) fn stats(
+        &self,
+        call_id: CallId,
+        reply: tokio::sync::oneshot::Sender<Vec<ParticipantMedia>>,
+    ) {
+        let _ = self.requests.try_send(MediaRequest::Stats(call_id, reply));
     }
 
     /// Stops the thread.

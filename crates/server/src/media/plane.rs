@@ -54,6 +54,9 @@ pub(super) fn run(
         loop {
             match inbox.try_recv() {
                 Ok(MediaRequest::Command(command)) => plane.command(command),
+                Ok(MediaRequest::Stats(call_id, reply)) => {
+                    let _ = reply.send(plane.stats(call_id));
+                }
                 Ok(MediaRequest::Stop) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
             }
@@ -133,6 +136,29 @@ impl Plane<'_> {
             MediaCommand::Subscribe { .. } | MediaCommand::Unsubscribe { .. } => {}
             _ => {}
         }
+    }
+
+    fn stats(&self, call_id: CallId) -> Vec<super::ParticipantMedia> {
+        let Some(room) = self.rooms.get(&call_id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<super::ParticipantMedia> = room
+            .members
+            .iter()
+            .map(|(&participant, m)| super::ParticipantMedia {
+                participant,
+                connected: m.connected,
+                audio_packets: m.packets_in.0,
+                video_packets: m.packets_in.1,
+                audio_lost: room
+                    .mixer
+                    .jitter_stats(Room::source(participant))
+                    .map_or(0, |j| j.lost()),
+                watching: m.watching,
+            })
+            .collect();
+        out.sort_by_key(|p| p.participant);
+        out
     }
 
     fn room(&mut self, call_id: CallId) -> Option<&mut Room> {
@@ -219,6 +245,9 @@ impl Plane<'_> {
                     audio_level,
                 } => {
                     if let Some(room) = self.rooms.get_mut(&call_id) {
+                        if let Some(member) = room.members.get_mut(&participant) {
+                            member.packets_in.0 += 1;
+                        }
                         let packet = AudioPacket {
                             seq: packet.header.sequence_number,
                             timestamp: packet.header.timestamp,
@@ -265,6 +294,7 @@ impl Plane<'_> {
         };
         if let Some(member) = room.members.get_mut(&from) {
             member.sends_video = true;
+            member.packets_in.1 += 1;
         }
         let now = Instant::now();
         for member in room.members.values_mut() {

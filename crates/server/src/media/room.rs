@@ -17,6 +17,8 @@ pub(crate) struct Member {
     pub(crate) watching: Option<ParticipantId>,
     /// The slot just switched to another source (timestamps must be rebased).
     pub(crate) switched: bool,
+    /// Audio and video packets received from this participant.
+    pub(crate) packets_in: (u64, u64),
 }
 
 pub(crate) struct Room {
