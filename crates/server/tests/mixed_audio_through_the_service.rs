@@ -13,6 +13,8 @@
 mod common;
 
 use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -62,8 +64,14 @@ async fn negotiate(
     (socket, peer)
 }
 
-/// Runs a peer: sends `speaker` once connected, paced at 20 ms; returns the received mix.
-fn talk(socket: UdpSocket, mut peer: Peer, speaker: fixtures::Speaker) -> Vec<(u16, Bytes)> {
+/// Runs a peer: once both peers are connected (`connected` counts them), sends `speaker`
+/// paced at 20 ms; returns the received mix.
+fn talk(
+    socket: UdpSocket,
+    mut peer: Peer,
+    speaker: fixtures::Speaker,
+    connected: Arc<AtomicUsize>,
+) -> Vec<(u16, Bytes)> {
     let frames = fixtures::speech_frames(speaker);
     let mut encoder =
         OpusEncoder::new(AudioFormat::MONO_48K, OpusEncoderConfig::default()).unwrap();
@@ -81,7 +89,9 @@ fn talk(socket: UdpSocket, mut peer: Peer, speaker: fixtures::Speaker) -> Vec<(u
         .unwrap();
         while let Some(event) = peer.poll_event() {
             match event {
-                PeerEvent::Connected => connected_at = Some(Instant::now()),
+                PeerEvent::Connected => {
+                    connected.fetch_add(1, Ordering::SeqCst);
+                }
                 PeerEvent::Rtp {
                     kind: MediaKind::Audio,
                     packet,
@@ -89,6 +99,10 @@ fn talk(socket: UdpSocket, mut peer: Peer, speaker: fixtures::Speaker) -> Vec<(u
                 } => received.push((packet.header.sequence_number, packet.payload)),
                 _ => {}
             }
+        }
+        // Both start talking together, so each one's speech lines up with the other's mix.
+        if connected_at.is_none() && connected.load(Ordering::SeqCst) == 2 {
+            connected_at = Some(Instant::now());
         }
         let Some(at) = connected_at else { continue };
         while sent < frames.len().min(SECONDS as usize * 50)
@@ -151,9 +165,13 @@ async fn each_participant_hears_the_other_in_the_mix() {
 
     let (a_socket, a_peer) = negotiate(&a, &mut a_events, call_id).await;
     let (b_socket, b_peer) = negotiate(&b, &mut b_events, call_id).await;
+    let connected = Arc::new(AtomicUsize::new(0));
+    let both = connected.clone();
     let a_run =
-        tokio::task::spawn_blocking(move || talk(a_socket, a_peer, fixtures::Speaker::Alice));
-    let b_run = tokio::task::spawn_blocking(move || talk(b_socket, b_peer, fixtures::Speaker::Bob));
+        tokio::task::spawn_blocking(move || talk(a_socket, a_peer, fixtures::Speaker::Alice, both));
+    let b_run = tokio::task::spawn_blocking(move || {
+        talk(b_socket, b_peer, fixtures::Speaker::Bob, connected)
+    });
     let (heard_by_alice, heard_by_bob) = (a_run.await.unwrap(), b_run.await.unwrap());
 
     // Signaling saw the media come up: the roster says Connected.
