@@ -35,6 +35,9 @@ pub struct PeerServer {
     peers: HashMap<PeerId, Peer>,
     by_ufrag: HashMap<String, PeerId>,
     routes: HashMap<SocketAddr, PeerId>,
+    /// Each peer's next timer, refreshed whenever the peer is touched: asking every peer's
+    /// core on every datagram would cost O(peers) core walks per packet.
+    deadlines: HashMap<PeerId, Instant>,
     next_id: u64,
     outgoing: VecDeque<(SocketAddr, BytesMut)>,
     events: VecDeque<(PeerId, PeerEvent)>,
@@ -49,6 +52,7 @@ impl PeerServer {
             peers: HashMap::new(),
             by_ufrag: HashMap::new(),
             routes: HashMap::new(),
+            deadlines: HashMap::new(),
             next_id: 1,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
@@ -68,6 +72,7 @@ impl PeerServer {
         self.next_id += 1;
         self.by_ufrag.insert(peer.ufrag().to_owned(), id);
         self.peers.insert(id, peer);
+        self.collect(id);
         tracing::debug!(?id, "peer added");
         Ok((id, answer))
     }
@@ -82,6 +87,7 @@ impl PeerServer {
             self.by_ufrag.remove(peer.ufrag());
         }
         self.routes.retain(|_, p| *p != id);
+        self.deadlines.remove(&id);
     }
 
     /// Counters of the shared port.
@@ -164,6 +170,10 @@ impl PeerServer {
         while let Some(event) = peer.poll_event() {
             self.events.push_back((id, event));
         }
+        match peer.poll_timeout() {
+            Some(at) => self.deadlines.insert(id, at),
+            None => self.deadlines.remove(&id),
+        };
     }
 }
 
@@ -194,9 +204,10 @@ impl Transport for PeerServer {
 
     fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<PeerId> = self
-            .peers
-            .iter_mut()
-            .filter_map(|(id, p)| p.poll_timeout().filter(|t| *t <= now).map(|_| *id))
+            .deadlines
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(id, _)| *id)
             .collect();
         for id in due {
             if let Some(peer) = self.peers.get_mut(&id) {
@@ -215,7 +226,7 @@ impl Transport for PeerServer {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        self.peers.values_mut().filter_map(Peer::poll_timeout).min()
+        self.deadlines.values().min().copied()
     }
 }
 
