@@ -1,6 +1,8 @@
 //! Two browser pages (headless Chromium, fake microphones playing two speech fixtures, fake
 //! cameras) join one call through the client page the service serves; each hears the other
-//! in the mixed stream, decodes the other's video, and the roster shows both connected.
+//! in the mixed stream, decodes the other's video in a video slot the service names, and the
+//! roster shows both connected. Alice shares her screen (a canvas as the shared surface):
+//! it reaches Bob's screen slot.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -15,8 +17,9 @@ async fn two_browsers_hear_and_see_each_other() {
     let server = server().await;
     let group = uuid::Uuid::new_v4();
     let url = |name: &str| {
+        let share = if name == "Alice" { "&share=canvas" } else { "" };
         format!(
-            "http://{}/?group={group}&name={name}&seconds=5&expect=2",
+            "http://{}/?group={group}&name={name}&seconds=5&expect=2{share}",
             server.http_addr()
         )
     };
@@ -55,6 +58,15 @@ async fn two_browsers_hear_and_see_each_other() {
         // The other's camera arrives in the video slot (SFU forwarding) and decodes.
         let frames = r["video"]["framesDecoded"].as_u64().unwrap_or(0);
         assert!(frames > 0, "{name} decoded no video: {}", r["video"]);
+        let other = if name == "Alice" { "Bob" } else { "Alice" };
+        assert_eq!(r["video"]["name"], other, "{name}'s busy slot is named");
+        let busy = r["videoSlots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| !s["participant"].is_null())
+            .count();
+        assert_eq!(busy, 1, "one other camera, one slot in use");
         let roster = r["roster"].as_array().unwrap();
         assert_eq!(roster.len(), 2, "{name}'s roster: {roster:?}");
         assert!(
@@ -62,6 +74,19 @@ async fn two_browsers_hear_and_see_each_other() {
             "{name}'s roster: {roster:?}"
         );
     }
+    // Alice's shared canvas reached Bob's screen slot; Alice's own screen slot stays empty.
+    let screen = &bob["screen"];
+    assert_eq!(screen["name"], "Alice", "Bob's screen slot: {screen}");
+    assert!(
+        screen["framesDecoded"].as_u64().unwrap_or(0) > 10,
+        "Bob decoded Alice's screen: {screen}"
+    );
+    assert_eq!(screen["frameWidth"], 640, "{screen}");
+    assert!(
+        alice["screen"]["participant"].is_null(),
+        "{}",
+        alice["screen"]
+    );
     // The service's own per-participant stats (read within the reconnect grace, before the
     // closed pages are dropped from the call): both sent audio and video.
     let (addr, key) = (server.http_addr(), server.admin_key().to_owned());
@@ -88,5 +113,16 @@ async fn two_browsers_hear_and_see_each_other() {
         assert!(p["audio_packets"].as_u64().unwrap() > 200, "{p}");
         assert!(p["video_packets"].as_u64().unwrap() > 50, "{p}");
     }
+    let sharing: Vec<&serde_json::Value> = participants
+        .iter()
+        .filter(|p| p["screen_packets"].as_u64().unwrap() > 20)
+        .collect();
+    assert_eq!(sharing.len(), 1, "only Alice shares");
+    assert!(
+        participants
+            .iter()
+            .any(|p| p["screen_slot"] == sharing[0]["participant"]),
+        "the other's screen slot carries the sharer"
+    );
     server.shutdown().await;
 }

@@ -1,6 +1,8 @@
 //! Two participants join one call through the service — signaling over its WebSocket, media
 //! over its one UDP port (DTLS-SRTP) — and each receives one mixed audio stream that carries
-//! the other's speech and not its own.
+//! the other's speech and not its own. Alice asks for unmixed-audio slots as a bot does: one
+//! of them carries Bob's own audio, unmixed, at the same time as the mix, and a
+//! `media_slots` message says so.
 
 #![allow(
     clippy::unwrap_used,
@@ -25,7 +27,7 @@ use confab_signaling::Identity;
 use confab_signaling::client::{Events, SignalingClient};
 use confab_signaling::protocol::{CallId, ClientMessage, ServerMessage};
 use confab_testkit::{fixtures, signal};
-use confab_transport::peer::{MediaKind, Peer, PeerEvent, PeerOptions};
+use confab_transport::peer::{MediaLayout, Peer, PeerEvent, PeerOptions, Section};
 use confab_transport::udp::pump;
 
 const SECONDS: u64 = 5;
@@ -35,15 +37,16 @@ async fn negotiate(
     client: &SignalingClient,
     events: &mut Events,
     call_id: CallId,
+    layout: MediaLayout,
 ) -> (UdpSocket, Peer) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let options = PeerOptions {
-        send_audio: true,
-        send_video: false,
-        ..PeerOptions::default()
-    };
-    let (mut peer, offer) =
-        Peer::offer(socket.local_addr().unwrap(), options, Instant::now()).unwrap();
+    let (mut peer, offer) = Peer::offer(
+        socket.local_addr().unwrap(),
+        layout,
+        PeerOptions::default(),
+        Instant::now(),
+    )
+    .unwrap();
     client
         .request(ClientMessage::SdpOffer {
             call_id,
@@ -64,14 +67,17 @@ async fn negotiate(
     (socket, peer)
 }
 
+/// Received RTP payloads with their sequence numbers.
+type Packets = Vec<(u16, Bytes)>;
+
 /// Runs a peer: once both peers are connected (`connected` counts them), sends `speaker`
-/// paced at 20 ms; returns the received mix.
+/// paced at 20 ms; returns the received mix and what unmixed slot 0 carried.
 fn talk(
     socket: UdpSocket,
     mut peer: Peer,
     speaker: fixtures::Speaker,
     connected: Arc<AtomicUsize>,
-) -> Vec<(u16, Bytes)> {
+) -> (Packets, Packets) {
     let frames = fixtures::speech_frames(speaker);
     let mut encoder =
         OpusEncoder::new(AudioFormat::MONO_48K, OpusEncoderConfig::default()).unwrap();
@@ -79,6 +85,7 @@ fn talk(
     let mut connected_at = None;
     let mut sent = 0usize;
     let mut received = Vec::new();
+    let mut unmixed = Vec::new();
     let mut payload = Vec::new();
     while started.elapsed() < Duration::from_secs(SECONDS + 3) {
         pump(
@@ -93,10 +100,15 @@ fn talk(
                     connected.fetch_add(1, Ordering::SeqCst);
                 }
                 PeerEvent::Rtp {
-                    kind: MediaKind::Audio,
+                    section: Section::Audio,
                     packet,
                     ..
                 } => received.push((packet.header.sequence_number, packet.payload)),
+                PeerEvent::Rtp {
+                    section: Section::UnmixedAudio(0),
+                    packet,
+                    ..
+                } => unmixed.push((packet.header.sequence_number, packet.payload)),
                 _ => {}
             }
         }
@@ -112,6 +124,7 @@ fn talk(
             encoder.encode(f, &mut payload).unwrap();
             let level = AudioLevel::measure(f.samples()).wire_value();
             peer.send_audio(
+                Section::Audio,
                 Instant::now(),
                 Bytes::copy_from_slice(&payload),
                 (sent * 960) as u32,
@@ -122,7 +135,7 @@ fn talk(
         }
     }
     assert!(connected_at.is_some(), "media connected");
-    received
+    (received, unmixed)
 }
 
 fn decode(mut packets: Vec<(u16, Bytes)>) -> Vec<i16> {
@@ -163,8 +176,12 @@ async fn each_participant_hears_the_other_in_the_mix() {
     .await
     .unwrap();
 
-    let (a_socket, a_peer) = negotiate(&a, &mut a_events, call_id).await;
-    let (b_socket, b_peer) = negotiate(&b, &mut b_events, call_id).await;
+    let bot_layout = MediaLayout {
+        video_slots: 1,
+        unmixed_slots: 2,
+    };
+    let (a_socket, a_peer) = negotiate(&a, &mut a_events, call_id, bot_layout).await;
+    let (b_socket, b_peer) = negotiate(&b, &mut b_events, call_id, MediaLayout::default()).await;
     let connected = Arc::new(AtomicUsize::new(0));
     let both = connected.clone();
     let a_run =
@@ -172,14 +189,24 @@ async fn each_participant_hears_the_other_in_the_mix() {
     let b_run = tokio::task::spawn_blocking(move || {
         talk(b_socket, b_peer, fixtures::Speaker::Bob, connected)
     });
-    let (heard_by_alice, heard_by_bob) = (a_run.await.unwrap(), b_run.await.unwrap());
+    let ((heard_by_alice, unmixed_at_alice), (heard_by_bob, unmixed_at_bob)) =
+        (a_run.await.unwrap(), b_run.await.unwrap());
+    assert!(unmixed_at_bob.is_empty(), "Bob asked for no unmixed slots");
 
-    // Signaling saw the media come up: the roster says Connected.
+    // Signaling saw the media come up: the roster says Connected; Alice was told Bob is
+    // in her first unmixed slot.
+    let mut bob_slot = None;
     let connected = loop {
         let event = tokio::time::timeout(Duration::from_secs(5), a_events.recv())
             .await
             .unwrap()
             .unwrap();
+        if let ServerMessage::MediaSlots { slots, .. } = &event {
+            bob_slot = slots
+                .iter()
+                .find(|s| s.kind == confab_signaling::protocol::SlotKind::UnmixedAudio)
+                .and_then(|s| s.participant);
+        }
         if let ServerMessage::RosterUpdate { updated, .. }
         | ServerMessage::Roster {
             participants: updated,
@@ -197,6 +224,40 @@ async fn each_participant_hears_the_other_in_the_mix() {
     assert!(connected);
 
     let window = SECONDS as usize * 48_000 - 48_000;
+    while bob_slot.is_none() {
+        let event = tokio::time::timeout(Duration::from_secs(5), a_events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let ServerMessage::MediaSlots { slots, .. } = &event {
+            bob_slot = slots
+                .iter()
+                .find(|s| s.kind == confab_signaling::protocol::SlotKind::UnmixedAudio)
+                .and_then(|s| s.participant);
+        }
+    }
+    println!("alice's unmixed slot 0 carries participant {bob_slot:?}");
+    assert!(
+        unmixed_at_alice.len() >= 200,
+        "{} unmixed packets",
+        unmixed_at_alice.len()
+    );
+    let unmixed = decode(unmixed_at_alice);
+    let (_, bob_alone) = signal::align(
+        &fixtures::speech(fixtures::Speaker::Bob)[..window],
+        &unmixed,
+        24_000,
+        96_000,
+    );
+    let (_, alice_in_it) = signal::align(
+        &fixtures::speech(fixtures::Speaker::Alice)[..window],
+        &unmixed,
+        24_000,
+        96_000,
+    );
+    println!("unmixed slot: Bob {bob_alone:.2}, Alice {alice_in_it:.2}");
+    assert!(bob_alone >= 0.9, "unmixed slot carries Bob: {bob_alone:.2}");
+    assert!(alice_in_it <= 0.1, "and nothing of Alice: {alice_in_it:.2}");
     for (name, heard, other, own) in [
         (
             "alice",

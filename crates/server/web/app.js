@@ -1,9 +1,16 @@
-// The confab browser client: signaling over /ws (docs/protocol.md), one RTCPeerConnection
-// carrying the microphone (and camera), receiving the call's one mixed audio stream.
+// The confab browser client: signaling over /ws (docs/protocol.md) and one RTCPeerConnection
+// in confab's fixed media layout: microphone up / mix down, camera up, screen up, six video
+// slots and the screen slot down. The service says which participant is in which slot
+// (media_slots); nothing is ever renegotiated.
 'use strict';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { ws: null, nextId: 1, pending: new Map(), callId: null, me: null, roster: new Map(), pc: null, muted: false, levels: [], speaking: new Set(), ended: null };
+const VIDEO_SLOTS = 6;
+const state = {
+  ws: null, nextId: 1, pending: new Map(), identity: null, callId: null, me: null,
+  roster: new Map(), pc: null, mic: null, camera: null, screen: null, muted: false,
+  transceivers: null, slots: new Map(), dominant: [], levels: [], ended: null, incoming: null,
+};
 window.confabResult = null;
 
 function status(text) { $('status').textContent = text; console.log('status', text); }
@@ -14,19 +21,42 @@ function request(message) {
   return new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
 }
 
+const nameOf = (pid) => state.roster.get(pid)?.display_name ?? `#${pid}`;
+
 function renderRoster() {
-  const list = $('roster');
-  list.replaceChildren(...[...state.roster.values()].map((p) => {
+  $('roster').replaceChildren(...[...state.roster.values()].map((p) => {
     const li = document.createElement('li');
     li.dataset.participant = p.participant;
-    li.className = state.speaking.has(p.participant) ? 'speaking' : '';
-    li.textContent = `${p.display_name}${p.participant === state.me ? ' (you)' : ''} `;
+    if (state.dominant[0] === p.participant) li.className = 'speaking';
+    const icons = `${p.muted ? ' 🔇' : ''}${p.video ? ' 🎥' : ''}${p.screen_sharing ? ' 🖥' : ''}`;
+    li.textContent = `${p.display_name}${p.participant === state.me ? ' (you)' : ''}${icons} `;
     const s = document.createElement('span');
     s.className = 'state';
-    s.textContent = `${p.state}${p.muted ? ', muted' : ''}${p.video ? ', video' : ''}${p.screen_sharing ? ', sharing' : ''}`;
+    s.textContent = p.state;
     li.append(s);
     return li;
   }));
+  renderSlots();
+}
+
+function renderSlots() {
+  for (const [mid, slot] of state.slots) {
+    const tile = document.querySelector(`[data-mid="${mid}"]`);
+    if (!tile) continue;
+    tile.hidden = slot.participant === undefined;
+    tile.classList.toggle('speaking', slot.participant !== undefined && slot.participant === state.dominant[0]);
+    tile.querySelector('figcaption').textContent = slot.participant === undefined ? '' : nameOf(slot.participant);
+  }
+}
+
+function endCall(reason) {
+  state.ended = reason ?? null;
+  $('in-call').hidden = true;
+  $('start-call').hidden = false;
+  for (const t of [state.mic, state.camera, state.screen]) t?.stop();
+  state.pc?.close();
+  state.pc = null;
+  state.callId = null;
 }
 
 async function onEvent(m) {
@@ -37,11 +67,25 @@ async function onEvent(m) {
       for (const d of m.removed ?? []) state.roster.delete(d.participant);
       renderRoster(); break;
     case 'call_state':
+      if (m.call_id !== state.callId) break;
       status(`Call ${m.state}${m.reason ? `: ${m.reason.text} (${m.reason.code}/${m.reason.subcode})` : ''}`);
-      if (m.state === 'disconnected') { state.ended = m.reason; $('controls').hidden = true; }
+      if (m.state === 'disconnected') endCall(m.reason);
       break;
-    case 'sdp_answer': await state.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp }); break;
-    case 'dominant_speakers': state.speaking = new Set(m.speakers); renderRoster(); break;
+    case 'incoming_call':
+      state.incoming = m;
+      $('incoming-text').textContent = `${m.from_name} (${m.from}) is calling${m.group ? ' you into a group call' : ''}.`;
+      $('incoming').hidden = false;
+      if (params.get('answer') === '1') accept().catch((e) => status(`Failed: ${e.message}`));
+      break;
+    case 'incoming_call_ended':
+      if (state.incoming?.call_id === m.call_id) { state.incoming = null; $('incoming').hidden = true; status(`Missed call: ${m.reason.text}`); }
+      break;
+    case 'sdp_answer': await state.pc?.setRemoteDescription({ type: 'answer', sdp: m.sdp }); break;
+    case 'media_slots':
+      state.slots = new Map(m.slots.map((s) => [s.mid, s]));
+      renderSlots(); break;
+    case 'dominant_speakers': state.dominant = m.speakers; renderRoster(); break;
+    case 'muted_by': setMuted(true, false); status(`${nameOf(m.by)} muted you.`); break;
     case 'error': console.warn('server error', m.code, m.message); break;
     default: break;
   }
@@ -65,8 +109,28 @@ function connect(identity, token) {
   });
 }
 
-function listen(stream) {
-  // The <audio> element plays the mix; WebAudio measures it (for the level meter and tests).
+// Signs in: with ?identity=&token= as given, else as a guest of this server.
+async function signIn() {
+  if (state.identity) return;
+  let identity = params.get('identity');
+  let token = params.get('token');
+  if (!identity || !token) {
+    status('Getting a guest identity...');
+    const guest = await (await fetch('/v1/guest', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ display_name: $('name').value }) })).json();
+    if (!guest.token) throw new Error(guest.message ?? 'no guest token');
+    ({ identity, token } = guest);
+  }
+  await connect(identity, token);
+  state.identity = identity;
+  $('me').textContent = identity;
+  $('sign-in').hidden = true;
+  $('start-call').hidden = false;
+  status('Signed in. Start or join a call, or wait for one.');
+}
+
+function listen(track) {
+  // The <audio> element plays the mix; WebAudio measures it (level meter and tests).
+  const stream = new MediaStream([track]);
   $('mix').srcObject = stream;
   const ctx = new AudioContext();
   ctx.resume();
@@ -84,6 +148,7 @@ function listen(stream) {
     for (const v of buf) sum += v * v;
     const level = 10 * Math.log10(sum / buf.length + 1e-12);
     state.levels.push(level);
+    $('level').value = Math.max(0, level + 80);
     if (tones.length && level > -60) {
       // Energy near each tone: the loudest bin within ±2 bins of it.
       analyser.getFloatFrequencyData(spectrum);
@@ -100,96 +165,237 @@ function listen(stream) {
   }, 100);
 }
 
-async function join() {
-  $('start').disabled = true;
-  status('Getting a guest identity...');
-  const guest = await (await fetch('/v1/guest', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ display_name: $('name').value }) })).json();
-  if (!guest.token) throw new Error(guest.message ?? 'no guest token');
-  await connect(guest.identity, guest.token);
-  const group = $('group').value.trim() || crypto.randomUUID();
-  $('group').value = group;
-  // Camera if there is one (and it is wanted), microphone always.
-  let media;
-  const wantVideo = params.get('video') !== '0';
-  try {
-    media = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo ? { width: 320, height: 240, frameRate: 15 } : false });
-  } catch (e) {
-    media = await navigator.mediaDevices.getUserMedia({ audio: true });
+async function fillDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [select, kind] of [[$('mic-device'), 'audioinput'], [$('camera-device'), 'videoinput']]) {
+    const current = select.value;
+    select.replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) => {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || `${kind} ${i + 1}`;
+      return o;
+    }));
+    if (current) select.value = current;
   }
-  const hasVideo = media.getVideoTracks().length > 0;
-  const joined = await request({ type: 'create_call', group_id: group, lobby: false, video: hasVideo });
-  state.callId = joined.call_id;
-  status('Joined; connecting media...');
-  const pc = new RTCPeerConnection();
-  state.pc = pc;
-  for (const track of media.getTracks()) pc.addTrack(track, media);
-  pc.ontrack = (e) => {
-    if (e.track.kind === 'audio') listen(new MediaStream([e.track]));
-    if (e.track.kind === 'video') {
-      const tile = document.createElement('video');
-      tile.autoplay = true;
-      tile.muted = true;
-      tile.playsInline = true;
-      tile.srcObject = new MediaStream([e.track]);
-      $('tiles').append(tile);
-    }
-  };
-  pc.onconnectionstatechange = () => console.log('media', pc.connectionState);
-  await pc.setLocalDescription(await pc.createOffer());
-  await request({ type: 'sdp_offer', call_id: state.callId, sdp: pc.localDescription.sdp });
-  $('controls').hidden = false;
 }
 
-$('start').onclick = () => join().catch((e) => { status(`Failed: ${e.message}`); $('start').disabled = false; });
-$('mute').onclick = async () => {
-  state.muted = !state.muted;
-  for (const s of state.pc?.getSenders() ?? []) if (s.track?.kind === 'audio') s.track.enabled = !state.muted;
-  await request({ type: 'mute_self', call_id: state.callId, muted: state.muted });
-  $('mute').textContent = state.muted ? 'Unmute' : 'Mute';
-};
-$('leave').onclick = () => request({ type: 'leave', call_id: state.callId }).catch(() => {});
+async function openCamera() {
+  const deviceId = $('camera-device').value;
+  const [track] = (await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 15, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) } })).getVideoTracks();
+  return track;
+}
 
-// Automation (tests, demos): ?group=<uuid>&name=<name>&seconds=<n>[&expect=<k>] joins at
-// once, waits until k participants (default 2) are connected, listens n seconds, reports what
-// it heard in window.confabResult and sets the title to DONE.
+// One peer connection in the fixed layout (docs/protocol.md, "Media layout").
+async function startMedia(wantVideo) {
+  const deviceId = $('mic-device').value;
+  state.mic = (await navigator.mediaDevices.getUserMedia({ audio: deviceId ? { deviceId: { exact: deviceId } } : true })).getAudioTracks()[0];
+  state.mic.enabled = !state.muted;
+  if (wantVideo) state.camera = await openCamera().catch(() => null);
+  await fillDevices();
+  const pc = new RTCPeerConnection();
+  state.pc = pc;
+  const audio = pc.addTransceiver(state.mic, { direction: 'sendrecv' });
+  const camera = pc.addTransceiver(state.camera ?? 'video', { direction: 'sendonly' });
+  const screen = pc.addTransceiver('video', { direction: 'sendonly' });
+  const video = [];
+  for (let i = 0; i < VIDEO_SLOTS; i++) video.push(pc.addTransceiver('video', { direction: 'recvonly' }));
+  const screenSlot = pc.addTransceiver('video', { direction: 'recvonly' });
+  state.transceivers = { audio, camera, screen, video, screenSlot };
+  listen(audio.receiver.track);
+  pc.onconnectionstatechange = () => console.log('media', pc.connectionState);
+  await pc.setLocalDescription(await pc.createOffer());
+  // Tiles are keyed by mid (known once the offer is made).
+  const tiles = video.map((t, i) => tile(t, `tile-${i}`));
+  $('tiles').replaceChildren(...tiles);
+  $('screen-view').replaceChildren(tile(screenSlot, 'screen-tile'));
+  await request({ type: 'sdp_offer', call_id: state.callId, sdp: pc.localDescription.sdp });
+  $('camera').textContent = state.camera ? 'Camera off' : 'Camera on';
+  $('start-call').hidden = true;
+  $('incoming').hidden = true;
+  $('in-call').hidden = false;
+}
+
+function tile(transceiver, id) {
+  const figure = document.createElement('figure');
+  figure.id = id;
+  figure.dataset.mid = transceiver.mid;
+  figure.hidden = true;
+  const v = document.createElement('video');
+  v.autoplay = true;
+  v.muted = true;
+  v.playsInline = true;
+  v.srcObject = new MediaStream([transceiver.receiver.track]);
+  figure.append(v, document.createElement('figcaption'));
+  return figure;
+}
+
+async function joinGroup() {
+  await signIn();
+  const group = $('group').value.trim() || crypto.randomUUID();
+  $('group').value = group;
+  const wantVideo = params.get('video') !== '0' && $('with-video').checked;
+  const joined = await request({ type: 'create_call', group_id: group, lobby: false, video: wantVideo });
+  state.callId = joined.call_id;
+  status('Joined; connecting media...');
+  await startMedia(wantVideo);
+}
+
+async function placeCall() {
+  await signIn();
+  const to = $('callee').value.trim();
+  const wantVideo = $('with-video').checked;
+  const placed = await request({ type: 'place_call', to, video: wantVideo });
+  state.callId = placed.call_id;
+  status(`Calling ${to}...`);
+  await startMedia(wantVideo);
+}
+
+async function accept() {
+  const call = state.incoming;
+  state.incoming = null;
+  if (!call) return;
+  const wantVideo = $('with-video').checked && params.get('video') !== '0';
+  await request({ type: 'accept_call', call_id: call.call_id, video: wantVideo });
+  state.callId = call.call_id;
+  status(`In a call with ${call.from_name}.`);
+  await startMedia(wantVideo);
+}
+
+async function reject() {
+  const call = state.incoming;
+  state.incoming = null;
+  $('incoming').hidden = true;
+  if (call) await request({ type: 'reject_call', call_id: call.call_id });
+}
+
+async function setMuted(muted, tell = true) {
+  state.muted = muted;
+  if (state.mic) state.mic.enabled = !muted;
+  $('mute').textContent = muted ? 'Unmute' : 'Mute';
+  if (tell) await request({ type: 'mute_self', call_id: state.callId, muted });
+}
+
+async function toggleCamera() {
+  const on = !state.camera;
+  if (on) state.camera = await openCamera();
+  else { state.camera.stop(); state.camera = null; }
+  await state.transceivers.camera.sender.replaceTrack(state.camera);
+  $('camera').textContent = on ? 'Camera off' : 'Camera on';
+  await request({ type: 'video', call_id: state.callId, on });
+}
+
+// A moving canvas as the shared surface (automation, or where getDisplayMedia is refused).
+function canvasSurface() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 640;
+  canvas.height = 360;
+  const g = canvas.getContext('2d');
+  let n = 0;
+  setInterval(() => {
+    g.fillStyle = '#234';
+    g.fillRect(0, 0, 640, 360);
+    g.fillStyle = '#fc3';
+    g.fillRect((n * 7) % 600, 100, 40, 160);
+    g.font = '32px sans-serif';
+    g.fillText(`shared by ${$('name').value} · ${n++}`, 20, 50);
+  }, 66);
+  return canvas.captureStream(15).getVideoTracks()[0];
+}
+
+async function toggleShare() {
+  if (state.screen) {
+    state.screen.stop();
+    state.screen = null;
+  } else {
+    if (params.get('share') === 'canvas') state.screen = canvasSurface();
+    else {
+      state.screen = (await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 } })).getVideoTracks()[0];
+      state.screen.onended = () => { if (state.screen) toggleShare(); };
+    }
+  }
+  await state.transceivers.screen.sender.replaceTrack(state.screen);
+  $('share').textContent = state.screen ? 'Stop sharing' : 'Share screen';
+  await request({ type: 'screen_share', call_id: state.callId, active: !!state.screen });
+}
+
+async function switchMic() {
+  if (!state.mic) return;
+  const deviceId = $('mic-device').value;
+  const track = (await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } } })).getAudioTracks()[0];
+  track.enabled = !state.muted;
+  await state.transceivers.audio.sender.replaceTrack(track);
+  state.mic.stop();
+  state.mic = track;
+}
+
+async function switchCamera() {
+  if (!state.camera) return;
+  const track = await openCamera();
+  await state.transceivers.camera.sender.replaceTrack(track);
+  state.camera.stop();
+  state.camera = track;
+}
+
+const report = (action) => () => action().catch((e) => status(`Failed: ${e.message}`));
+$('sign-in').onclick = report(signIn);
+$('join').onclick = report(joinGroup);
+$('call').onclick = report(placeCall);
+$('accept').onclick = report(accept);
+$('reject').onclick = report(reject);
+$('mute').onclick = report(() => setMuted(!state.muted));
+$('camera').onclick = report(toggleCamera);
+$('share').onclick = report(toggleShare);
+$('mic-device').onchange = report(switchMic);
+$('camera-device').onchange = report(switchCamera);
+$('leave').onclick = report(() => request({ type: 'leave', call_id: state.callId }));
+
+// Automation (tests, demos): ?group=<uuid>&name=<name>&seconds=<n>[&expect=<k>][&share=canvas]
+// joins at once (or, with ?answer=1, waits for a call and accepts it; with ?call=<identity>,
+// places one), waits until k participants (default 2) are connected, listens n seconds,
+// reports what it heard and saw in window.confabResult and sets the title to DONE.
 async function automate(seconds, expect) {
-  await join();
+  if (params.get('group')) await joinGroup();
+  else if (params.get('call')) { $('callee').value = params.get('call'); await placeCall(); }
+  else await signIn();
   const connectedCount = () => [...state.roster.values()].filter((p) => p.state === 'connected').length;
-  for (let waited = 0; connectedCount() < expect || state.pc.connectionState !== 'connected'; waited += 100) {
+  for (let waited = 0; !state.pc || connectedCount() < expect || state.pc.connectionState !== 'connected'; waited += 100) {
     if (waited > 30000) throw new Error(`only ${connectedCount()} of ${expect} participants connected`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (params.get('share')) await toggleShare();
   // Measure from now on: everyone is in the call.
   state.levels = [];
   state.toneSums = (state.toneSums ?? []).map(() => 0);
   state.toneMax = (state.toneSums ?? []).map(() => -200);
   state.toneCount = 0;
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  let video = null;
+  const byMid = new Map();
   (await state.pc.getStats()).forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') video = { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, keyFramesDecoded: s.keyFramesDecoded };
+    if (s.type === 'inbound-rtp' && s.kind === 'video') byMid.set(s.mid, { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, frameHeight: s.frameHeight, keyFramesDecoded: s.keyFramesDecoded });
   });
+  const slotReport = (t) => ({ ...(byMid.get(t.mid) ?? { framesDecoded: 0 }), participant: state.slots.get(t.mid)?.participant ?? null, name: state.slots.get(t.mid)?.participant ? nameOf(state.slots.get(t.mid).participant) : null });
+  const videoSlots = state.transceivers.video.map(slotReport);
   window.confabResult = {
-    video,
+    identity: state.identity,
+    video: videoSlots.reduce((best, s) => (s.framesDecoded > (best?.framesDecoded ?? -1) ? s : best), null),
+    videoSlots,
+    screen: slotReport(state.transceivers.screenSlot),
     connection: state.pc.connectionState,
     windows: state.levels.length,
     loudWindows: state.levels.filter((l) => l > -50).length,
     loudestDb: Math.max(-200, ...state.levels),
-    roster: [...state.roster.values()].map((p) => ({ name: p.display_name, state: p.state })),
+    roster: [...state.roster.values()].map((p) => ({ name: p.display_name, state: p.state, screen_sharing: p.screen_sharing })),
     toneDb: (state.toneSums ?? []).map((sum) => (state.toneCount ? sum / state.toneCount : -200)),
     toneMaxDb: state.toneMax ?? [],
   };
   document.title = 'DONE';
 }
 
-if (params.get('group')) {
-  $('group').value = params.get('group');
-  $('name').value = params.get('name') ?? 'Guest';
-  const seconds = Number(params.get('seconds') ?? '0');
-  const expect = Number(params.get('expect') ?? '2');
-  if (seconds) {
-    automate(seconds, expect).catch((e) => { window.confabResult = { error: String(e) }; document.title = 'FAIL'; });
-  } else {
-    join().catch((e) => status(`Failed: ${e.message}`));
-  }
+if (params.get('name')) $('name').value = params.get('name');
+if (params.get('group')) $('group').value = params.get('group');
+const seconds = Number(params.get('seconds') ?? '0');
+if (seconds) {
+  automate(seconds, Number(params.get('expect') ?? '2')).catch((e) => { window.confabResult = { error: String(e) }; document.title = 'FAIL'; });
+} else if (params.get('group')) {
+  joinGroup().catch((e) => status(`Failed: ${e.message}`));
 }

@@ -27,7 +27,7 @@ use confab_codecs::{
 use confab_media::{AudioFormat, AudioLevel, MediaTime, TestPattern};
 use confab_testkit::{fixtures, signal};
 use confab_transport::payload::h264::H264Depacketizer;
-use confab_transport::peer::{MediaKind, PeerEvent, PeerId, PeerOptions, PeerServer, SrtpPolicy};
+use confab_transport::peer::{PeerEvent, PeerId, PeerOptions, PeerServer, Section, SrtpPolicy};
 use confab_transport::udp::pump;
 
 const PAGE: &str = include_str!("browser/peer_page.html");
@@ -82,14 +82,7 @@ fn media_thread(
             )
             .unwrap();
             while let Ok((offer, reply)) = offers.try_recv() {
-                let answer = server.add_peer(
-                    &offer,
-                    PeerOptions {
-                        srtp,
-                        ..PeerOptions::default()
-                    },
-                    Instant::now(),
-                );
+                let answer = server.add_peer(&offer, PeerOptions { srtp }, Instant::now());
                 let _ = reply.send(
                     answer
                         .map(|(id, sdp)| {
@@ -103,7 +96,7 @@ fn media_thread(
                 match event {
                     PeerEvent::Connected => collected.connected = true,
                     PeerEvent::Rtp {
-                        kind: MediaKind::Audio,
+                        section: Section::Audio,
                         packet,
                         audio_level,
                     } => {
@@ -113,7 +106,7 @@ fn media_thread(
                             .push((packet.header.sequence_number, packet.payload));
                     }
                     PeerEvent::Rtp {
-                        kind: MediaKind::Video,
+                        section: Section::Camera,
                         packet,
                         ..
                     } => collected.video.push((
@@ -121,7 +114,7 @@ fn media_thread(
                         packet.payload,
                         packet.header.marker,
                     )),
-                    PeerEvent::KeyframeRequest => {
+                    PeerEvent::KeyframeRequest { .. } => {
                         collected.keyframe_requests += 1;
                         force_key = true;
                     }
@@ -138,6 +131,7 @@ fn media_thread(
                 let level = AudioLevel::measure(f.samples()).wire_value();
                 let _ = server.send_audio(
                     id,
+                    Section::Audio,
                     now,
                     Bytes::copy_from_slice(&payload),
                     (frame * 960) as u32,
@@ -152,7 +146,13 @@ fn media_thread(
                     .unwrap()
                 {
                     force_key = false;
-                    let _ = server.send_video(id, now, &unit.data, picture * 6000);
+                    let _ = server.send_video(
+                        id,
+                        Section::VideoSlot(0),
+                        now,
+                        &unit.data,
+                        picture * 6000,
+                    );
                 }
                 picture += 1;
                 next_video += Duration::from_millis(66);

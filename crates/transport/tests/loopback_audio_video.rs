@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use confab_testkit::{fixtures, signal};
+use confab_transport::peer::Section;
 
 #[test]
 fn opus_and_h264_both_ways_over_dtls_srtp() {
@@ -32,11 +33,18 @@ fn opus_and_h264_both_ways_over_dtls_srtp() {
         let now = Instant::now();
         let ts = (i * 960) as u32;
         pair.client
-            .send_audio(now, up.packets[i].0.clone(), ts, Some(up.packets[i].1))
+            .send_audio(
+                Section::Audio,
+                now,
+                up.packets[i].0.clone(),
+                ts,
+                Some(up.packets[i].1),
+            )
             .unwrap();
         pair.server
             .send_audio(
                 id,
+                Section::Audio,
                 now,
                 down.packets[i].0.clone(),
                 ts,
@@ -46,11 +54,12 @@ fn opus_and_h264_both_ways_over_dtls_srtp() {
         if i % 8 == 0 && i / 8 < up.units.len() {
             let n = i / 8;
             pair.client
-                .send_video(now, &up.units[n], (n * 3000) as u32)
+                .send_video(Section::Camera, now, &up.units[n], (n * 3000) as u32)
                 .unwrap();
             pair.server
                 .send_video(
                     id,
+                    Section::VideoSlot(0),
                     now,
                     &down.units[n.min(down.units.len() - 1)],
                     (n * 3000) as u32,
@@ -69,33 +78,40 @@ fn opus_and_h264_both_ways_over_dtls_srtp() {
         &mut |e| at_client.take(e),
     );
 
-    for (name, received, speaker, size) in [
+    for (name, received, speaker, size, video) in [
         (
             "service",
             &mut at_server,
             fixtures::Speaker::Alice,
             (320, 240),
+            Section::Camera,
         ),
-        ("bot", &mut at_client, fixtures::Speaker::Bob, (640, 360)),
+        (
+            "bot",
+            &mut at_client,
+            fixtures::Speaker::Bob,
+            (640, 360),
+            Section::VideoSlot(0),
+        ),
     ] {
+        let audio = received.packets(Section::Audio).len();
         assert!(
-            received.audio.len() >= AUDIO_FRAMES * 95 / 100,
-            "{name}: {} audio packets",
-            received.audio.len()
+            audio >= AUDIO_FRAMES * 95 / 100,
+            "{name}: {audio} audio packets"
         );
         assert!(
-            received.audio.iter().all(|(_, _, level)| level.is_some()),
+            received
+                .packets(Section::Audio)
+                .iter()
+                .all(|p| p.3.is_some()),
             "{name}: RFC 6464 level on every packet"
         );
-        let pcm = received.audio_pcm();
+        let pcm = received.audio_pcm(Section::Audio);
         let reference = fixtures::speech(speaker);
         let (lag, corr) = signal::align(&reference[..AUDIO_FRAMES * 960], &pcm, 2000, 96_000);
-        println!(
-            "{name}: {} audio packets, correlation {corr:.3} at {lag} samples",
-            received.audio.len()
-        );
+        println!("{name}: {audio} audio packets, correlation {corr:.3} at {lag} samples");
         assert!(corr >= 0.9, "{name}: decoded audio correlation {corr:.3}");
-        let pictures = received.pictures();
+        let pictures = received.pictures(video);
         println!("{name}: {} pictures decoded", pictures.len());
         assert!(
             pictures.len() as f64 >= f64::from(VIDEO_FRAMES) * 0.9,
@@ -113,17 +129,17 @@ fn opus_and_h264_both_ways_over_dtls_srtp() {
     }
     // Keyframe requests (PLI) both ways reach the sender as events.
     let now = Instant::now();
-    pair.server.request_keyframe(id, now);
-    pair.client.request_keyframe(now);
-    let (mut server_asked, mut client_asked) = (false, false);
+    pair.server.request_keyframe(id, Section::Camera, now);
+    pair.client.request_keyframe(Section::VideoSlot(0), now);
     pair.run(
         Duration::from_millis(300),
-        &mut |_, e| server_asked |= matches!(e, confab_transport::peer::PeerEvent::KeyframeRequest),
-        &mut |e| client_asked |= matches!(e, confab_transport::peer::PeerEvent::KeyframeRequest),
+        &mut |_, e| at_server.take(e),
+        &mut |e| at_client.take(e),
     );
-    assert!(
-        server_asked && client_asked,
-        "PLI surfaced: at service {server_asked}, at bot {client_asked}"
+    assert_eq!(
+        (at_server.keyframe_requests, at_client.keyframe_requests),
+        (vec![Section::VideoSlot(0)], vec![Section::Camera]),
+        "PLI surfaced on the section whose video was asked for"
     );
 
     let stats = pair.server.stats();

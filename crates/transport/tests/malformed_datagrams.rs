@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use confab_testkit::{Rng, fixtures, signal};
+use confab_transport::peer::Section;
 
 /// One malformed datagram of each family (RFC 7983 first-byte ranges), varied by `rng`.
 fn garbage(rng: &mut Rng) -> Vec<Vec<u8>> {
@@ -61,6 +62,7 @@ fn garbage_is_dropped_and_audio_continues() {
     for (i, (payload, level)) in up.packets.iter().enumerate() {
         pair.client
             .send_audio(
+                Section::Audio,
                 Instant::now(),
                 payload.clone(),
                 (i * 960) as u32,
@@ -92,13 +94,17 @@ fn garbage_is_dropped_and_audio_continues() {
         "every stranger datagram dropped"
     );
     // The live peer's audio: complete, in order, no gap, and still the speech sent.
-    let seqs: Vec<u16> = at_server.audio.iter().map(|(s, ..)| *s).collect();
+    // In arrival order.
+    let seqs: Vec<u16> = at_server.sections[&Section::Audio]
+        .iter()
+        .map(|(s, ..)| *s)
+        .collect();
     assert_eq!(seqs.len(), AUDIO_FRAMES, "no audio packet lost");
     assert!(
         seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
         "no gap, no reordering"
     );
-    let pcm = at_server.audio_pcm();
+    let pcm = at_server.audio_pcm(Section::Audio);
     let (_, corr) = signal::align(
         &fixtures::speech(fixtures::Speaker::Carol)[..AUDIO_FRAMES * 960],
         &pcm,

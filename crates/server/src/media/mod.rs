@@ -4,6 +4,7 @@
 
 mod plane;
 mod room;
+mod slots;
 
 use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -41,12 +42,18 @@ pub struct ParticipantMedia {
     pub connected: bool,
     /// Audio packets received from it.
     pub audio_packets: u64,
-    /// Video packets received from it.
+    /// Camera packets received from it.
     pub video_packets: u64,
+    /// Screen-share packets received from it.
+    pub screen_packets: u64,
     /// Its audio packets lost on the way in.
     pub audio_lost: u64,
-    /// Whose video its video slot carries.
-    pub watching: Option<ParticipantId>,
+    /// Whose camera each of its video slots carries.
+    pub video_slots: Vec<Option<ParticipantId>>,
+    /// Whose screen its screen slot carries.
+    pub screen_slot: Option<ParticipantId>,
+    /// Whose audio each of its unmixed slots carries.
+    pub unmixed_slots: Vec<Option<ParticipantId>>,
 }
 
 /// A handle to the media thread.

@@ -9,15 +9,18 @@ use std::time::{Duration, Instant};
 use confab_signaling::MediaCommand;
 use confab_signaling::protocol::{CallId, ParticipantId, ServerMessage};
 use confab_transport::jitter::AudioPacket;
-use confab_transport::peer::{MediaKind, PeerEvent, PeerId, PeerOptions, PeerServer};
+use confab_transport::peer::{PeerEvent, PeerId, PeerOptions, PeerServer, RtpPacket, Section};
 use confab_transport::udp::pump;
 use tokio::sync::mpsc;
 
-use super::room::{Member, Room};
+use super::room::{Member, Room, Speech};
+use super::slots::{Slots, place};
 use super::{MediaReply, MediaRequest};
 use crate::metrics::Metrics;
 
 const TICK: Duration = Duration::from_millis(20);
+/// Slots are re-planned every this many ticks (and at once when someone joins).
+const PLAN_EVERY_TICKS: u64 = 5;
 
 struct Plane<'m> {
     metrics: &'m Metrics,
@@ -121,6 +124,7 @@ impl Plane<'_> {
                 participant,
                 muted,
                 on_hold,
+                screen_sharing,
                 ..
             } => {
                 if let Some(room) = self.rooms.get_mut(&call_id) {
@@ -128,12 +132,45 @@ impl Plane<'_> {
                         .set_muted(Room::source(participant), muted || on_hold);
                     if let Some(member) = room.members.get_mut(&participant) {
                         member.on_hold = on_hold;
+                        member.muted = muted;
                     }
+                    if screen_sharing {
+                        room.sharer = Some(participant);
+                    } else if room.sharer == Some(participant) {
+                        room.sharer = None;
+                    }
+                }
+            }
+            MediaCommand::Subscribe {
+                call_id,
+                participant,
+                target,
+                ..
+            } => {
+                if let Some(member) = self
+                    .rooms
+                    .get_mut(&call_id)
+                    .and_then(|r| r.members.get_mut(&participant))
+                    && !member.subscriptions.contains(&target)
+                {
+                    member.subscriptions.push(target);
+                }
+            }
+            MediaCommand::Unsubscribe {
+                call_id,
+                participant,
+                target,
+            } => {
+                if let Some(member) = self
+                    .rooms
+                    .get_mut(&call_id)
+                    .and_then(|r| r.members.get_mut(&participant))
+                {
+                    member.subscriptions.retain(|p| *p != target);
                 }
             }
             // ICE-lite: remote candidates are learned from connectivity checks.
             MediaCommand::Candidate { .. } | MediaCommand::Answer { .. } => {}
-            MediaCommand::Subscribe { .. } | MediaCommand::Unsubscribe { .. } => {}
             _ => {}
         }
     }
@@ -148,13 +185,16 @@ impl Plane<'_> {
             .map(|(&participant, m)| super::ParticipantMedia {
                 participant,
                 connected: m.connected,
-                audio_packets: m.packets_in.0,
-                video_packets: m.packets_in.1,
+                audio_packets: m.packets_in.audio,
+                video_packets: m.packets_in.video,
+                screen_packets: m.packets_in.screen,
                 audio_lost: room
                     .mixer
                     .jitter_stats(Room::source(participant))
                     .map_or(0, |j| j.lost()),
-                watching: m.watching,
+                video_slots: m.slots.video.iter().map(|s| s.occupant).collect(),
+                screen_slot: m.slots.screen.occupant,
+                unmixed_slots: m.slots.unmixed.iter().map(|s| s.occupant).collect(),
             })
             .collect();
         out.sort_by_key(|p| p.participant);
@@ -170,17 +210,20 @@ impl Plane<'_> {
 
     #[allow(clippy::disallowed_methods)] // see `run`
     fn offer(&mut self, call_id: CallId, participant: ParticipantId, sdp: &str) {
-        let options = PeerOptions {
-            send_audio: true,
-            send_video: true,
-            ..PeerOptions::default()
-        };
-        match self.server.add_peer(sdp, options, Instant::now()) {
+        match self
+            .server
+            .add_peer(sdp, PeerOptions::default(), Instant::now())
+        {
             Ok((peer, answer)) => {
+                let Some(layout) = self.server.peer(peer).map(|p| p.layout()) else {
+                    return;
+                };
                 let Some(room) = self.room(call_id) else {
                     return;
                 };
                 let member = room.members.entry(participant).or_default();
+                member.slots = Slots::new(layout);
+                member.connected = false;
                 if let Some(old) = member.peer.replace(peer) {
                     // A new offer replaces the participant's connection (an ICE restart).
                     self.server.remove_peer(old);
@@ -212,6 +255,14 @@ impl Plane<'_> {
             return;
         };
         room.mixer.remove_source(Room::source(participant));
+        room.dominant.retain(|p| *p != participant);
+        room.speech.remove(&participant);
+        if room.sharer == Some(participant) {
+            room.sharer = None;
+        }
+        for member in room.members.values_mut() {
+            member.subscriptions.retain(|p| *p != participant);
+        }
         if let Some(Member {
             peer: Some(peer), ..
         }) = room.members.remove(&participant)
@@ -240,40 +291,32 @@ impl Plane<'_> {
                 }
                 PeerEvent::Failed => self.reply(MediaReply::Lost(call_id, participant)),
                 PeerEvent::Rtp {
-                    kind: MediaKind::Audio,
+                    section: Section::Audio,
                     packet,
                     audio_level,
-                } => {
-                    if let Some(room) = self.rooms.get_mut(&call_id) {
-                        if let Some(member) = room.members.get_mut(&participant) {
-                            member.packets_in.0 += 1;
-                        }
-                        let packet = AudioPacket {
-                            seq: packet.header.sequence_number,
-                            timestamp: packet.header.timestamp,
-                            payload: packet.payload,
-                            level: audio_level,
-                        };
-                        room.mixer
-                            .insert(Room::source(participant), packet, Instant::now());
-                    }
-                }
+                } => self.audio_in(call_id, participant, &packet, audio_level),
                 PeerEvent::Rtp {
-                    kind: MediaKind::Video,
+                    section: section @ (Section::Camera | Section::Screen),
                     packet,
                     ..
-                } => self.forward(call_id, participant, &packet),
-                PeerEvent::KeyframeRequest => {
-                    // A viewer lost pictures: ask the source it watches for a keyframe.
-                    let source = self
-                        .rooms
-                        .get(&call_id)
-                        .and_then(|r| r.members.get(&participant))
-                        .and_then(|m| m.watching);
-                    let source_peer =
-                        source.and_then(|s| self.rooms.get(&call_id)?.members.get(&s)?.peer);
+                } => self.video_in(call_id, participant, section, &packet),
+                PeerEvent::KeyframeRequest { section } => {
+                    // A viewer lost pictures: ask the source in that slot for a keyframe.
+                    let Some(room) = self.rooms.get(&call_id) else {
+                        continue;
+                    };
+                    let source = room
+                        .members
+                        .get(&participant)
+                        .and_then(|m| m.slots.occupant(section));
+                    let source_peer = source.and_then(|s| room.members.get(&s)?.peer);
+                    let upstream = if section == Section::ScreenSlot {
+                        Section::Screen
+                    } else {
+                        Section::Camera
+                    };
                     if let Some(peer) = source_peer {
-                        self.server.request_keyframe(peer, Instant::now());
+                        self.server.request_keyframe(peer, upstream, Instant::now());
                     }
                 }
                 _ => {}
@@ -281,64 +324,156 @@ impl Plane<'_> {
         }
     }
 
-    /// The SFU path: a video packet from `from` goes to everyone watching it.
+    /// A participant's microphone: into the mixer, and as it is to every unmixed slot
+    /// that carries it.
     #[allow(clippy::disallowed_methods)] // see `run`
-    fn forward(
+    fn audio_in(
         &mut self,
         call_id: CallId,
         from: ParticipantId,
-        packet: &confab_transport::peer::RtpPacket,
+        packet: &RtpPacket,
+        level: Option<u8>,
     ) {
         let Some(room) = self.rooms.get_mut(&call_id) else {
             return;
         };
-        if let Some(member) = room.members.get_mut(&from) {
-            member.sends_video = true;
-            member.packets_in.1 += 1;
-        }
         let now = Instant::now();
+        let muted = match room.members.get_mut(&from) {
+            Some(member) => {
+                member.packets_in.audio += 1;
+                member.muted || member.on_hold
+            }
+            None => return,
+        };
+        room.mixer.insert(
+            Room::source(from),
+            AudioPacket {
+                seq: packet.header.sequence_number,
+                timestamp: packet.header.timestamp,
+                payload: packet.payload.clone(),
+                level,
+            },
+            now,
+        );
+        if muted {
+            return;
+        }
         for member in room.members.values_mut() {
-            let (Some(peer), true, false, Some(watching)) = (
-                member.peer,
-                member.connected,
-                member.on_hold,
-                member.watching,
-            ) else {
+            let Some(peer) = member.receiving() else {
                 continue;
             };
-            if watching != from {
-                continue;
+            if let Some((section, slot)) = member.slots.unmixed_of(from) {
+                let new_source = std::mem::take(&mut slot.switched);
+                let _ = self
+                    .server
+                    .forward(peer, section, now, packet, new_source, level);
             }
-            let new_source = std::mem::take(&mut member.switched);
-            let _ = self.server.forward_video(peer, now, packet, new_source);
         }
     }
 
-    /// Points each member's video slot at its featured participant; a switch asks the new
-    /// source for a keyframe so the viewer can start decoding at once.
-    fn assign_video(&mut self, call_id: CallId, now: Instant) {
+    /// The SFU path: a camera or screen packet from `from` goes to every slot showing it.
+    #[allow(clippy::disallowed_methods)] // see `run`
+    fn video_in(
+        &mut self,
+        call_id: CallId,
+        from: ParticipantId,
+        section: Section,
+        packet: &RtpPacket,
+    ) {
         let Some(room) = self.rooms.get_mut(&call_id) else {
             return;
         };
+        let now = Instant::now();
+        if let Some(member) = room.members.get_mut(&from) {
+            if section == Section::Screen {
+                member.packets_in.screen += 1;
+                member.screen_seen = Some(now);
+            } else {
+                member.packets_in.video += 1;
+                member.camera_seen = Some(now);
+            }
+        }
+        for member in room.members.values_mut() {
+            let Some(peer) = member.receiving() else {
+                continue;
+            };
+            let target = if section == Section::Screen {
+                let slot = &mut member.slots.screen;
+                (slot.occupant == Some(from)).then_some((Section::ScreenSlot, slot))
+            } else {
+                member.slots.video_of(from)
+            };
+            if let Some((out, slot)) = target {
+                let new_source = std::mem::take(&mut slot.switched);
+                let _ = self
+                    .server
+                    .forward(peer, out, now, packet, new_source, None);
+            }
+        }
+    }
+
+    /// Re-plans every member's slots; a changed slot asks its new source for a keyframe
+    /// (so the viewer can decode at once) and the member hears of it in `media_slots`.
+    fn plan_slots(&mut self, call_id: CallId, now: Instant) {
+        let Some(room) = self.rooms.get_mut(&call_id) else {
+            return;
+        };
+        let order = room.camera_order(now);
         let viewers: Vec<ParticipantId> = room.members.keys().copied().collect();
-        let mut keyframes = Vec::new();
+        let mut keyframes: Vec<(ParticipantId, Section)> = Vec::new();
+        let mut notices = Vec::new();
         for viewer in viewers {
-            let featured = room.featured_for(viewer);
+            let video = room.wanted_video(viewer, &order, now);
+            let screen = room.screen_for(viewer, now);
+            let unmixed_count = room
+                .members
+                .get(&viewer)
+                .map_or(0, |m| m.slots.unmixed.len());
+            let unmixed = if unmixed_count > 0 {
+                room.wanted_unmixed(viewer, unmixed_count)
+            } else {
+                Vec::new()
+            };
             let Some(member) = room.members.get_mut(&viewer) else {
                 continue;
             };
-            if member.watching != featured {
-                member.watching = featured;
-                member.switched = true;
-                keyframes.extend(
-                    featured
-                        .and_then(|f| room.members.get(&f))
-                        .and_then(|m| m.peer),
-                );
+            let mut changed = false;
+            for i in place(&mut member.slots.video, &video) {
+                changed = true;
+                keyframes.extend(member.slots.video[i].occupant.map(|p| (p, Section::Camera)));
+            }
+            changed |= !place(&mut member.slots.unmixed, &unmixed).is_empty();
+            if member.slots.screen.occupant != screen {
+                member.slots.screen.occupant = screen;
+                member.slots.screen.switched = true;
+                keyframes.extend(screen.map(|p| (p, Section::Screen)));
+                changed = true;
+            }
+            if changed && let Some(peer) = member.peer {
+                notices.push((viewer, peer));
             }
         }
-        for peer in keyframes {
-            self.server.request_keyframe(peer, now);
+        for (source, section) in keyframes {
+            if let Some(peer) = room.members.get(&source).and_then(|m| m.peer) {
+                self.server.request_keyframe(peer, section, now);
+            }
+        }
+        for (viewer, peer) in notices {
+            let (Some(member), Some(p)) = (room.members.get(&viewer), self.server.peer(peer))
+            else {
+                continue;
+            };
+            let message = ServerMessage::MediaSlots {
+                call_id,
+                slots: member.slots.assignments(p),
+            };
+            if self
+                .replies
+                .try_send(MediaReply::Deliver(call_id, viewer, message))
+                .is_err()
+            {
+                tracing::warn!("signaling task busy: media_slots dropped");
+            }
         }
     }
 
@@ -369,13 +504,13 @@ impl Plane<'_> {
             room.timestamp = room.timestamp.wrapping_add(960);
             let output = room.mixer.output();
             for (&participant, member) in &room.members {
-                let (Some(peer), true, false) = (member.peer, member.connected, member.on_hold)
-                else {
+                let Some(peer) = member.receiving() else {
                     continue;
                 };
                 let payload = output.payload_for(Room::source(participant)).clone();
                 let _ = self.server.send_audio(
                     peer,
+                    Section::Audio,
                     now,
                     payload,
                     timestamp,
@@ -383,18 +518,35 @@ impl Plane<'_> {
                 );
             }
             while let Some(event) = room.mixer.poll_event() {
-                if let confab_mixer::MixerEvent::DominantSpeaker(source) = event {
-                    room.dominant = Some(ParticipantId(source.0));
-                    let _ = self.replies.try_send(MediaReply::DominantSpeakers(
-                        call_id,
-                        vec![ParticipantId(source.0)],
-                    ));
+                match event {
+                    confab_mixer::MixerEvent::DominantSpeaker(source) => {
+                        room.set_dominant(ParticipantId(source.0));
+                        let _ = self
+                            .replies
+                            .try_send(MediaReply::DominantSpeakers(call_id, room.dominant.clone()));
+                    }
+                    confab_mixer::MixerEvent::Speaking { id, speaking } => {
+                        room.speech.insert(
+                            ParticipantId(id.0),
+                            Speech {
+                                speaking,
+                                last: now,
+                            },
+                        );
+                    }
+                    _ => {}
                 }
             }
+            room.ticks += 1;
         }
-        let calls: Vec<CallId> = self.rooms.keys().copied().collect();
-        for call_id in calls {
-            self.assign_video(call_id, now);
+        let due: Vec<CallId> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.ticks % PLAN_EVERY_TICKS == 1)
+            .map(|(c, _)| *c)
+            .collect();
+        for call_id in due {
+            self.plan_slots(call_id, now);
         }
         let port = self.server.stats();
         self.metrics

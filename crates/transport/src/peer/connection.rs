@@ -1,5 +1,5 @@
-//! [`Peer`]: one WebRTC peer connection (the sans-IO `rtc` core) with confab's media on
-//! it — one outgoing audio and video stream, incoming audio and video surfaced as RTP.
+//! [`Peer`]: one WebRTC peer connection (the sans-IO `rtc` core) carrying confab's fixed
+//! media layout ([`MediaLayout`]): every section is sent or received by [`Section`].
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,11 +21,16 @@ use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+
+use rtc::rtp_transceiver::{
+    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverId,
+    RTCRtpTransceiverInit,
+};
 use rtc::sansio::Protocol;
 use rtc::shared::marshal::{Marshal, Unmarshal};
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
+use super::layout::{MediaLayout, Section};
 use super::setup::{
     AUDIO_LEVEL_URI, IceMode, PeerOptions, h264_codec, media_engine, opus_codec, setting_engine,
 };
@@ -49,6 +54,16 @@ struct Outgoing {
 }
 
 impl Outgoing {
+    fn new(sender: RTCRtpSenderId, ssrc: u32) -> Outgoing {
+        Outgoing {
+            sender,
+            ssrc,
+            seq: (ssrc >> 16) as u16,
+            negotiated: None,
+            forwarded: None,
+        }
+    }
+
     /// The header of the stream's next packet (takes a sequence number).
     fn next_header(&mut self, payload_type: u8, timestamp: u32, marker: bool) -> rtc::rtp::Header {
         let header = rtc::rtp::Header {
@@ -71,9 +86,13 @@ pub struct Peer {
     pc: RTCPeerConnection,
     local_addr: SocketAddr,
     ufrag: String,
-    audio_out: Option<Outgoing>,
-    video_out: Option<Outgoing>,
-    incoming: HashMap<String, (MediaKind, RTCRtpReceiverId, Option<u8>)>,
+    layout: MediaLayout,
+    /// Each section's mid, once negotiated.
+    mids: HashMap<String, Section>,
+    /// The sections this side sends on.
+    outgoing: HashMap<Section, Outgoing>,
+    /// Incoming tracks: their section, receiver and audio-level extension id.
+    incoming: HashMap<String, (Section, RTCRtpReceiverId, Option<u8>)>,
     packetizer: H264Packetizer,
     events: VecDeque<PeerEvent>,
     state: RTCPeerConnectionState,
@@ -120,65 +139,148 @@ impl Peer {
     fn build(
         mode: IceMode,
         local_addr: SocketAddr,
+        layout: MediaLayout,
         options: PeerOptions,
         now: Instant,
     ) -> Result<Peer, PeerError> {
         let ufrag = random_hex(4);
         let pwd = random_hex(12);
         let (media_engine, registry) = media_engine()?;
-        let mut pc = RTCPeerConnectionBuilder::new()
+        let pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
             .with_setting_engine(setting_engine(mode, &ufrag, &pwd, options.srtp))
             .with_interceptor_registry(registry)
             .build(now)
             .map_err(rtc_error("create peer connection"))?;
-        let mut add = |kind: RtpCodecKind, codec| -> Result<Outgoing, PeerError> {
-            let ssrc = ssrc();
-            let track = MediaStreamTrack::new(
-                "confab".to_owned(),
-                format!("confab-{kind}"),
-                format!("confab {kind}"),
-                kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec,
-                    ..Default::default()
-                }],
-            );
-            let sender = pc.add_track(track).map_err(rtc_error("add track"))?;
-            Ok(Outgoing {
-                sender,
-                ssrc,
-                seq: (ssrc >> 16) as u16,
-                negotiated: None,
-                forwarded: None,
-            })
-        };
-        let audio_out = if options.send_audio {
-            Some(add(RtpCodecKind::Audio, opus_codec())?)
-        } else {
-            None
-        };
-        let video_out = if options.send_video {
-            Some(add(RtpCodecKind::Video, h264_codec("42e01f"))?)
-        } else {
-            None
-        };
-        Ok(Peer {
+        let mut peer = Peer {
             pc,
             local_addr,
             ufrag,
-            audio_out,
-            video_out,
+            layout,
+            mids: HashMap::new(),
+            outgoing: HashMap::new(),
             incoming: HashMap::new(),
             packetizer: H264Packetizer::new(RTP_PAYLOAD_MTU),
             events: VecDeque::new(),
             state: RTCPeerConnectionState::New,
+        };
+        match mode {
+            // The service adds a sending track per section it sends on, in layout order;
+            // applying the offer pairs them with the offer's receive sections in that order.
+            IceMode::Lite => {
+                for section in layout.sections() {
+                    if section.service_sends() {
+                        let (track, ssrc) = Peer::track(section);
+                        let sender = peer.pc.add_track(track).map_err(rtc_error("add track"))?;
+                        peer.outgoing.insert(section, Outgoing::new(sender, ssrc));
+                    }
+                }
+            }
+            // The client creates every section itself, in layout order.
+            IceMode::Full => {
+                for section in layout.sections() {
+                    let transceiver = if section.client_sends() {
+                        let direction = if section == Section::Audio {
+                            RTCRtpTransceiverDirection::Sendrecv
+                        } else {
+                            RTCRtpTransceiverDirection::Sendonly
+                        };
+                        let (track, ssrc) = Peer::track(section);
+                        let id = peer
+                            .pc
+                            .add_transceiver_from_track(
+                                track,
+                                Some(RTCRtpTransceiverInit {
+                                    direction,
+                                    streams: vec![],
+                                    send_encodings: vec![],
+                                }),
+                            )
+                            .map_err(rtc_error("add transceiver"))?;
+                        peer.outgoing
+                            .insert(section, Outgoing::new(RTCRtpSenderId::from(id), ssrc));
+                        id
+                    } else {
+                        let kind = match section.kind() {
+                            MediaKind::Audio => RtpCodecKind::Audio,
+                            MediaKind::Video => RtpCodecKind::Video,
+                        };
+                        peer.pc
+                            .add_transceiver_from_kind(kind, None)
+                            .map_err(rtc_error("add transceiver"))?
+                    };
+                    let _: RTCRtpTransceiverId = transceiver;
+                }
+            }
+        }
+        Ok(peer)
+    }
+
+    /// A sending track for `section`, with its SSRC.
+    fn track(section: Section) -> (MediaStreamTrack, u32) {
+        let ssrc = ssrc();
+        let (kind, codec) = match section.kind() {
+            MediaKind::Audio => (RtpCodecKind::Audio, opus_codec()),
+            MediaKind::Video => (RtpCodecKind::Video, h264_codec("42e01f")),
+        };
+        let name = format!("confab-{section:?}");
+        let track = MediaStreamTrack::new(
+            "confab".to_owned(),
+            name.clone(),
+            name,
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        );
+        (track, ssrc)
+    }
+
+    /// The mid of the transceiver that holds `sender`, once negotiated.
+    fn mid_of_sender(&mut self, sender: RTCRtpSenderId) -> Option<String> {
+        let ids: Vec<RTCRtpTransceiverId> = self.pc.get_transceivers().collect();
+        ids.into_iter().find_map(|id| {
+            let t = self.pc.rtp_transceiver(id)?;
+            (t.sender() == Some(sender))
+                .then(|| t.mid().clone())
+                .flatten()
         })
+    }
+
+    /// The section of the transceiver that holds `receiver`.
+    fn section_of_receiver(&mut self, receiver: RTCRtpReceiverId) -> Option<Section> {
+        let ids: Vec<RTCRtpTransceiverId> = self.pc.get_transceivers().collect();
+        let mid = ids.into_iter().find_map(|id| {
+            let t = self.pc.rtp_transceiver(id)?;
+            (t.receiver() == Some(receiver))
+                .then(|| t.mid().clone())
+                .flatten()
+        })?;
+        self.mids.get(&mid).copied()
+    }
+
+    /// After the local description is set: checks that every sending section landed on the
+    /// mid the layout says, so slot assignments by mid are right.
+    fn check_mids(&mut self, expected: &HashMap<Section, String>) -> Result<(), PeerError> {
+        let sections: Vec<(Section, RTCRtpSenderId)> =
+            self.outgoing.iter().map(|(s, o)| (*s, o.sender)).collect();
+        for (section, sender) in sections {
+            let mid = self.mid_of_sender(sender);
+            if mid.as_ref() != expected.get(&section) {
+                return Err(PeerError::Layout(format!(
+                    "{section:?} negotiated on mid {mid:?}, expected {:?}",
+                    expected.get(&section)
+                )));
+            }
+        }
+        self.mids = expected.iter().map(|(s, m)| (m.clone(), *s)).collect();
+        Ok(())
     }
 
     fn add_host_candidate(&mut self) -> Result<(), PeerError> {
@@ -214,7 +316,9 @@ impl Peer {
         options: PeerOptions,
         now: Instant,
     ) -> Result<(Peer, String), PeerError> {
-        let mut peer = Peer::build(IceMode::Lite, local_addr, options, now)?;
+        let (layout, mids) =
+            MediaLayout::from_offer(offer_sdp).map_err(|e| PeerError::Layout(e.to_string()))?;
+        let mut peer = Peer::build(IceMode::Lite, local_addr, layout, options, now)?;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
             .map_err(|e| PeerError::Sdp(e.to_string()))?;
         peer.pc
@@ -228,6 +332,7 @@ impl Peer {
         peer.pc
             .set_local_description(now, answer)
             .map_err(rtc_error("set answer"))?;
+        peer.check_mids(&mids.into_iter().map(|(m, s)| (s, m)).collect())?;
         let sdp = peer
             .pc
             .local_description()
@@ -237,13 +342,14 @@ impl Peer {
     }
 
     /// The client side (a bot): a full-ICE peer on its own socket at `local_addr`, making
-    /// an offer (to receive audio and video, and send what `options` says).
+    /// an offer with `layout`'s sections.
     pub fn offer(
         local_addr: SocketAddr,
+        layout: MediaLayout,
         options: PeerOptions,
         now: Instant,
     ) -> Result<(Peer, String), PeerError> {
-        let mut peer = Peer::build(IceMode::Full, local_addr, options, now)?;
+        let mut peer = Peer::build(IceMode::Full, local_addr, layout, options, now)?;
         let offer = peer
             .pc
             .create_offer(None)
@@ -251,6 +357,16 @@ impl Peer {
         peer.pc
             .set_local_description(now, offer)
             .map_err(rtc_error("set offer"))?;
+        let ids: Vec<RTCRtpTransceiverId> = peer.pc.get_transceivers().collect();
+        let mut mids = HashMap::new();
+        for (id, section) in ids.into_iter().zip(layout.sections()) {
+            let mid = peer.pc.rtp_transceiver(id).and_then(|t| t.mid().clone());
+            mids.insert(
+                section,
+                mid.ok_or(PeerError::Layout(format!("{section:?} has no mid")))?,
+            );
+        }
+        peer.check_mids(&mids)?;
         peer.add_host_candidate()?;
         let sdp = peer
             .pc
@@ -267,6 +383,24 @@ impl Peer {
         self.pc
             .set_remote_description(now, answer)
             .map_err(|e| PeerError::Sdp(e.to_string()))
+    }
+
+    /// The connection's layout.
+    pub fn layout(&self) -> MediaLayout {
+        self.layout
+    }
+
+    /// The mid of a section (for slot assignments).
+    pub fn mid(&self, section: Section) -> Option<&str> {
+        self.mids
+            .iter()
+            .find(|(_, s)| **s == section)
+            .map(|(m, _)| m.as_str())
+    }
+
+    /// The section a mid names.
+    pub fn section(&self, mid: &str) -> Option<Section> {
+        self.mids.get(mid).copied()
     }
 
     /// Our ICE username fragment (what the remote's STUN USERNAME starts with).
@@ -342,13 +476,11 @@ impl Peer {
                     }
                 }
                 RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                    let Some(mut receiver) = self.pc.rtp_receiver(init.receiver_id) else {
+                    let Some(section) = self.section_of_receiver(init.receiver_id) else {
                         continue;
                     };
-                    let kind = if receiver.track().kind() == RtpCodecKind::Video {
-                        MediaKind::Video
-                    } else {
-                        MediaKind::Audio
+                    let Some(mut receiver) = self.pc.rtp_receiver(init.receiver_id) else {
+                        continue;
                     };
                     let level_id = receiver
                         .get_parameters()
@@ -358,7 +490,7 @@ impl Peer {
                         .find(|e| e.uri == AUDIO_LEVEL_URI)
                         .and_then(|e| u8::try_from(e.id).ok());
                     self.incoming
-                        .insert(init.track_id, (kind, init.receiver_id, level_id));
+                        .insert(init.track_id, (section, init.receiver_id, level_id));
                 }
                 _ => {}
             }
@@ -370,7 +502,7 @@ impl Peer {
                     if packet.payload.is_empty() {
                         continue;
                     }
-                    let Some(&(kind, _, level_id)) = self.incoming.get(&track_id) else {
+                    let Some(&(section, _, level_id)) = self.incoming.get(&track_id) else {
                         continue;
                     };
                     let audio_level = level_id
@@ -378,18 +510,37 @@ impl Peer {
                         .and_then(|mut raw| AudioLevelExtension::unmarshal(&mut raw).ok())
                         .map(|l| l.level);
                     self.events.push_back(PeerEvent::Rtp {
-                        kind,
+                        section,
                         packet,
                         audio_level,
                     });
                 }
                 RTCMessage::RtcpPacket(_, packets) => {
-                    let wants_keyframe = packets.iter().any(|p| {
-                        p.as_any().is::<PictureLossIndication>()
-                            || p.as_any().is::<rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest>()
-                    });
-                    if wants_keyframe {
-                        self.events.push_back(PeerEvent::KeyframeRequest);
+                    use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+                    for p in &packets {
+                        let any = p.as_any();
+                        let ssrcs: Vec<u32> =
+                            if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                                vec![pli.media_ssrc]
+                            } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                                fir.fir.iter().map(|e| e.ssrc).collect()
+                            } else {
+                                continue;
+                            };
+                        for ssrc in ssrcs {
+                            let section = self
+                                .outgoing
+                                .iter()
+                                .find(|(_, o)| o.ssrc == ssrc)
+                                .map(|(s, _)| *s);
+                            if let Some(section) = section
+                                && !self.events.iter().any(|e| {
+                                    matches!(e, PeerEvent::KeyframeRequest { section: s } if *s == section)
+                                })
+                            {
+                                self.events.push_back(PeerEvent::KeyframeRequest { section });
+                            }
+                        }
                     }
                 }
                 _ => {}
@@ -420,51 +571,47 @@ impl Peer {
         out.negotiated
     }
 
-    /// The stream of `kind`, ready to send on: this peer sends it, the connection is up, and
-    /// its negotiated payload type (and audio-level extension id) are known.
+    /// The stream of `section`, ready to send on: this side sends it, the connection is
+    /// up, and its negotiated payload type (and audio-level extension id) are known.
     fn sendable(
         &mut self,
-        kind: MediaKind,
+        section: Section,
     ) -> Result<(&mut RTCPeerConnection, &mut Outgoing, u8, Option<u8>), PeerError> {
         let connected = self.state == RTCPeerConnectionState::Connected;
-        let (out, mime) = match kind {
-            MediaKind::Audio => (self.audio_out.as_mut(), "audio/opus"),
-            MediaKind::Video => (self.video_out.as_mut(), "video/h264"),
+        let mime = match section.kind() {
+            MediaKind::Audio => "audio/opus",
+            MediaKind::Video => "video/h264",
         };
-        let out = out.ok_or(PeerError::NotSending(kind))?;
+        let out = self
+            .outgoing
+            .get_mut(&section)
+            .ok_or(PeerError::NotSending(section))?;
         if !connected {
             return Err(PeerError::NotConnected);
         }
         let (pt, level_id) =
-            Peer::negotiated(&mut self.pc, out, mime).ok_or(PeerError::NotSending(kind))?;
+            Peer::negotiated(&mut self.pc, out, mime).ok_or(PeerError::NotSending(section))?;
         Ok((&mut self.pc, out, pt, level_id))
     }
 
-    /// Hands one packet of a `kind` stream to its RTP sender.
+    /// Hands one packet of `section` to its RTP sender.
     fn write(
         pc: &mut RTCPeerConnection,
         out: &Outgoing,
-        kind: MediaKind,
+        section: Section,
         now: Instant,
         packet: rtc::rtp::Packet,
-        context: &'static str,
     ) -> Result<(), PeerError> {
         let mut sender = pc
             .rtp_sender(out.sender)
-            .ok_or(PeerError::NotSending(kind))?;
-        sender.write_rtp(now, packet).map_err(rtc_error(context))
+            .ok_or(PeerError::NotSending(section))?;
+        sender
+            .write_rtp(now, packet)
+            .map_err(rtc_error("write rtp"))
     }
 
-    /// Sends one Opus packet with RTP timestamp `timestamp` (48 kHz) and its RFC 6464 level.
-    pub fn send_audio(
-        &mut self,
-        now: Instant,
-        payload: Bytes,
-        timestamp: u32,
-        level: Option<u8>,
-    ) -> Result<(), PeerError> {
-        let (pc, out, pt, level_id) = self.sendable(MediaKind::Audio)?;
-        let mut header = out.next_header(pt, timestamp, false);
+    /// Puts an RFC 6464 level on an audio header, when the extension was negotiated.
+    fn set_level(header: &mut rtc::rtp::Header, level_id: Option<u8>, level: Option<u8>) {
         if let (Some(id), Some(level)) = (level_id, level) {
             let ext = AudioLevelExtension {
                 level: level.min(127),
@@ -476,83 +623,89 @@ impl Peer {
                 let _ = header.set_extension(id, raw.freeze());
             }
         }
-        Peer::write(
-            pc,
-            out,
-            MediaKind::Audio,
-            now,
-            rtc::rtp::Packet { header, payload },
-            "write audio",
-        )
     }
 
-    /// Sends one H.264 access unit (Annex-B) with RTP timestamp `timestamp` (90 kHz).
+    /// Sends one Opus packet on an audio `section` with RTP timestamp `timestamp` (48 kHz)
+    /// and its RFC 6464 level.
+    pub fn send_audio(
+        &mut self,
+        section: Section,
+        now: Instant,
+        payload: Bytes,
+        timestamp: u32,
+        level: Option<u8>,
+    ) -> Result<(), PeerError> {
+        let (pc, out, pt, level_id) = self.sendable(section)?;
+        let mut header = out.next_header(pt, timestamp, false);
+        Peer::set_level(&mut header, level_id, level);
+        Peer::write(pc, out, section, now, rtc::rtp::Packet { header, payload })
+    }
+
+    /// Sends one H.264 access unit (Annex-B) on a video `section` with RTP timestamp
+    /// `timestamp` (90 kHz).
     pub fn send_video(
         &mut self,
+        section: Section,
         now: Instant,
         access_unit: &[u8],
         timestamp: u32,
     ) -> Result<(), PeerError> {
         let payloads = self.packetizer.packetize(access_unit);
-        let (pc, out, pt, _) = self.sendable(MediaKind::Video)?;
+        let (pc, out, pt, _) = self.sendable(section)?;
         for payload in payloads {
             let header = out.next_header(pt, timestamp, payload.marker);
-            Peer::write(
-                pc,
-                out,
-                MediaKind::Video,
-                now,
-                rtc::rtp::Packet {
-                    header,
-                    payload: payload.payload,
-                },
-                "write video",
-            )?;
+            let packet = rtc::rtp::Packet {
+                header,
+                payload: payload.payload,
+            };
+            Peer::write(pc, out, section, now, packet)?;
         }
         Ok(())
     }
 
-    /// Forwards a received video packet from another peer into this peer's video stream
-    /// (the SFU path): SSRC, payload type and sequence numbers become this stream's, header
-    /// extensions are dropped, and timestamps continue smoothly when `new_source` says the
-    /// packet comes from a different sender than the previous one.
-    pub fn forward_video(
+    /// Forwards a packet received from another peer into `section` (the SFU path, and
+    /// unmixed audio): SSRC, payload type and sequence numbers become this stream's, header
+    /// extensions are dropped (an audio `level` is written anew), and timestamps continue
+    /// smoothly when `new_source` says the packet comes from a different sender than the
+    /// previous one.
+    pub fn forward(
         &mut self,
+        section: Section,
         now: Instant,
         packet: &rtc::rtp::Packet,
         new_source: bool,
+        level: Option<u8>,
     ) -> Result<(), PeerError> {
-        let (pc, out, pt, _) = self.sendable(MediaKind::Video)?;
+        // One frame after the last timestamp sent: 20 ms of audio, a 30 fps picture.
+        let step: u32 = match section.kind() {
+            MediaKind::Audio => 960,
+            MediaKind::Video => 3000,
+        };
+        let (pc, out, pt, level_id) = self.sendable(section)?;
         let offset = match out.forwarded {
-            // Continue one 30 fps frame after the last timestamp sent.
             Some((last, _)) if new_source => last
-                .wrapping_add(3000)
+                .wrapping_add(step)
                 .wrapping_sub(packet.header.timestamp),
             Some((_, offset)) => offset,
             None => 0,
         };
         let timestamp = packet.header.timestamp.wrapping_add(offset);
         out.forwarded = Some((timestamp, offset));
-        let header = out.next_header(pt, timestamp, packet.header.marker);
-        Peer::write(
-            pc,
-            out,
-            MediaKind::Video,
-            now,
-            rtc::rtp::Packet {
-                header,
-                payload: packet.payload.clone(),
-            },
-            "forward video",
-        )
+        let mut header = out.next_header(pt, timestamp, packet.header.marker);
+        Peer::set_level(&mut header, level_id, level);
+        let packet = rtc::rtp::Packet {
+            header,
+            payload: packet.payload.clone(),
+        };
+        Peer::write(pc, out, section, now, packet)
     }
 
-    /// Asks the remote sender of incoming video for a keyframe (PLI).
-    pub fn request_keyframe(&mut self, now: Instant) {
+    /// Asks the remote sender of an incoming video `section` for a keyframe (PLI).
+    pub fn request_keyframe(&mut self, section: Section, now: Instant) {
         let receivers: Vec<RTCRtpReceiverId> = self
             .incoming
             .values()
-            .filter(|(k, ..)| *k == MediaKind::Video)
+            .filter(|(s, ..)| *s == section)
             .map(|(_, r, _)| *r)
             .collect();
         for id in receivers {

@@ -3,14 +3,18 @@
 
 mod connection;
 mod keyframe_requests;
+mod layout;
 mod server;
 mod setup;
 pub mod stun;
 
 pub use connection::Peer;
+pub use layout::{LayoutError, MAX_UNMIXED_SLOTS, MAX_VIDEO_SLOTS, MediaLayout, Section};
 pub use server::{PeerId, PeerServer, ServerStats};
 pub use setup::{AUDIO_LEVEL_URI, IceMode, PeerOptions, SrtpPolicy};
 
+/// An RTP header (webrtc-rs's type).
+pub use rtc::rtp::Header as RtpHeader;
 /// An RTP packet as peers deliver and forward it (webrtc-rs's type).
 pub use rtc::rtp::Packet as RtpPacket;
 
@@ -37,15 +41,18 @@ pub enum PeerEvent {
     Closed,
     /// An RTP packet arrived (decrypted).
     Rtp {
-        /// Which kind of stream.
-        kind: MediaKind,
+        /// Which section of the layout it came on.
+        section: Section,
         /// The packet.
         packet: rtc::rtp::Packet,
         /// Its RFC 6464 audio level (−dBov), when the sender included one.
         audio_level: Option<u8>,
     },
-    /// The receiver of our video asks for a keyframe (PLI or FIR).
-    KeyframeRequest,
+    /// The receiver of our video on `section` asks for a keyframe (PLI or FIR).
+    KeyframeRequest {
+        /// Which of our video sections.
+        section: Section,
+    },
 }
 
 /// What can go wrong with a peer.
@@ -66,9 +73,12 @@ pub enum PeerError {
     /// Media cannot be sent before the connection is up.
     #[error("not connected yet")]
     NotConnected,
-    /// This peer does not send that kind of media.
-    #[error("this peer does not send {0:?}")]
-    NotSending(MediaKind),
+    /// This peer does not send on that section.
+    #[error("this peer does not send on {0:?}")]
+    NotSending(Section),
+    /// The offer does not follow confab's media layout.
+    #[error("media layout: {0}")]
+    Layout(String),
     /// No such peer.
     #[error("unknown peer")]
     UnknownPeer,

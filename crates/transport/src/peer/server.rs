@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Peer, PeerError, PeerEvent, PeerOptions, stun};
+use super::{Peer, PeerError, PeerEvent, PeerOptions, Section, stun};
 use crate::udp::Transport;
 
 /// A peer on the server.
@@ -105,56 +105,69 @@ impl PeerServer {
         self.events.pop_front()
     }
 
-    /// Sends one Opus packet to a peer.
+    /// A peer, to read its layout and mids.
+    pub fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(&id)
+    }
+
+    /// Runs `f` on a peer, then collects what it has to send.
+    fn with_peer<R>(
+        &mut self,
+        id: PeerId,
+        f: impl FnOnce(&mut Peer) -> Result<R, PeerError>,
+    ) -> Result<R, PeerError> {
+        let peer = self.peers.get_mut(&id).ok_or(PeerError::UnknownPeer)?;
+        let result = f(peer);
+        self.collect(id);
+        result
+    }
+
+    /// Sends one Opus packet to a peer (see [`Peer::send_audio`]).
     pub fn send_audio(
         &mut self,
         id: PeerId,
+        section: Section,
         now: Instant,
         payload: Bytes,
         timestamp: u32,
         level: Option<u8>,
     ) -> Result<(), PeerError> {
-        let peer = self.peers.get_mut(&id).ok_or(PeerError::UnknownPeer)?;
-        let result = peer.send_audio(now, payload, timestamp, level);
-        self.collect(id);
-        result
+        self.with_peer(id, |p| {
+            p.send_audio(section, now, payload, timestamp, level)
+        })
     }
 
-    /// Sends one H.264 access unit to a peer.
+    /// Sends one H.264 access unit to a peer (see [`Peer::send_video`]).
     pub fn send_video(
         &mut self,
         id: PeerId,
+        section: Section,
         now: Instant,
         access_unit: &[u8],
         timestamp: u32,
     ) -> Result<(), PeerError> {
-        let peer = self.peers.get_mut(&id).ok_or(PeerError::UnknownPeer)?;
-        let result = peer.send_video(now, access_unit, timestamp);
-        self.collect(id);
-        result
+        self.with_peer(id, |p| p.send_video(section, now, access_unit, timestamp))
     }
 
-    /// Forwards a video packet received from another peer to peer `to` (see
-    /// [`Peer::forward_video`]).
-    pub fn forward_video(
+    /// Forwards a packet received from another peer to peer `to` (see [`Peer::forward`]).
+    pub fn forward(
         &mut self,
         to: PeerId,
+        section: Section,
         now: Instant,
         packet: &rtc::rtp::Packet,
         new_source: bool,
+        level: Option<u8>,
     ) -> Result<(), PeerError> {
-        let peer = self.peers.get_mut(&to).ok_or(PeerError::UnknownPeer)?;
-        let result = peer.forward_video(now, packet, new_source);
-        self.collect(to);
-        result
+        self.with_peer(to, |p| p.forward(section, now, packet, new_source, level))
     }
 
-    /// Asks a peer for a keyframe of the video it sends.
-    pub fn request_keyframe(&mut self, id: PeerId, now: Instant) {
-        if let Some(peer) = self.peers.get_mut(&id) {
-            peer.request_keyframe(now);
-        }
-        self.collect(id);
+    /// Asks a peer for a keyframe of the video it sends on `section`.
+    pub fn request_keyframe(&mut self, id: PeerId, section: Section, now: Instant) {
+        let _ = self.with_peer(id, |p| {
+            p.request_keyframe(section, now);
+            Ok(())
+        });
     }
 
     /// Moves a peer's outgoing datagrams and events into the server's queues, and learns

@@ -115,24 +115,10 @@ pub enum SrtpPolicy {
 }
 
 /// How a peer is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PeerOptions {
-    /// Send an Opus stream.
-    pub send_audio: bool,
-    /// Send an H.264 stream.
-    pub send_video: bool,
     /// SRTP profiles accepted.
     pub srtp: SrtpPolicy,
-}
-
-impl Default for PeerOptions {
-    fn default() -> Self {
-        PeerOptions {
-            send_audio: true,
-            send_video: true,
-            srtp: SrtpPolicy::default(),
-        }
-    }
 }
 
 /// Settings for one peer connection: ICE mode and credentials, no mDNS ever (no `.local`

@@ -9,6 +9,7 @@
     clippy::disallowed_methods
 )]
 
+use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -20,57 +21,67 @@ use confab_codecs::{
 use confab_media::{AudioFormat, AudioLevel, MediaTime, TestPattern};
 use confab_testkit::fixtures;
 use confab_transport::payload::h264::H264Depacketizer;
-use confab_transport::peer::{MediaKind, Peer, PeerEvent, PeerId, PeerOptions, PeerServer};
+use confab_transport::peer::{
+    MediaLayout, Peer, PeerEvent, PeerId, PeerOptions, PeerServer, Section,
+};
 use confab_transport::udp::pump;
 
 pub const AUDIO_FRAMES: usize = 250; // 5 s
 pub const VIDEO_FRAMES: u32 = 30;
 
+/// One received RTP packet: sequence number, payload, marker, RFC 6464 level.
+pub type Packet = (u16, Bytes, bool, Option<u8>);
+
+#[derive(Default)]
 pub struct Received {
-    pub audio: Vec<(u16, Bytes, Option<u8>)>,
-    pub video: Vec<(u16, Bytes, bool)>,
+    pub sections: HashMap<Section, Vec<Packet>>,
+    pub keyframe_requests: Vec<Section>,
 }
 
 impl Received {
     pub fn new() -> Self {
-        Received {
-            audio: Vec::new(),
-            video: Vec::new(),
-        }
+        Received::default()
     }
 
     pub fn take(&mut self, event: PeerEvent) {
-        if let PeerEvent::Rtp {
-            kind,
-            packet,
-            audio_level,
-        } = event
-        {
-            let seq = packet.header.sequence_number;
-            match kind {
-                MediaKind::Audio => self.audio.push((seq, packet.payload, audio_level)),
-                MediaKind::Video => self.video.push((seq, packet.payload, packet.header.marker)),
-            }
+        match event {
+            PeerEvent::Rtp {
+                section,
+                packet,
+                audio_level,
+            } => self.sections.entry(section).or_default().push((
+                packet.header.sequence_number,
+                packet.payload,
+                packet.header.marker,
+                audio_level,
+            )),
+            PeerEvent::KeyframeRequest { section } => self.keyframe_requests.push(section),
+            _ => {}
         }
     }
 
-    /// Decoded audio, in sequence order.
-    pub fn audio_pcm(&mut self) -> Vec<i16> {
-        self.audio.sort_by_key(|(seq, ..)| *seq);
+    /// Packets received on `section`, in sequence order.
+    pub fn packets(&mut self, section: Section) -> &[Packet] {
+        let packets = self.sections.entry(section).or_default();
+        packets.sort_by_key(|p| p.0);
+        packets
+    }
+
+    /// Decoded audio of `section`, in sequence order.
+    pub fn audio_pcm(&mut self, section: Section) -> Vec<i16> {
         let mut decoder = OpusDecoder::new(AudioFormat::MONO_48K).unwrap();
-        self.audio
+        self.packets(section)
             .iter()
-            .flat_map(|(_, p, _)| decoder.decode(p, MediaTime::ZERO).unwrap().into_samples())
+            .flat_map(|(_, p, ..)| decoder.decode(p, MediaTime::ZERO).unwrap().into_samples())
             .collect()
     }
 
-    /// Decoded pictures' sizes and frame numbers, in sequence order.
-    pub fn pictures(&mut self) -> Vec<(u32, u32, Option<u32>)> {
-        self.video.sort_by_key(|(seq, ..)| *seq);
+    /// Decoded pictures' sizes and frame numbers of `section`, in sequence order.
+    pub fn pictures(&mut self, section: Section) -> Vec<(u32, u32, Option<u32>)> {
         let mut depacketizer = H264Depacketizer::new();
         let mut decoder = H264Decoder::new().unwrap();
         let mut out = Vec::new();
-        for (seq, payload, marker) in &self.video {
+        for (seq, payload, marker, _) in self.packets(section) {
             if let Some(unit) = depacketizer.push(*seq, payload, *marker).unwrap()
                 && let Some(picture) = decoder.decode(&unit.data, MediaTime::ZERO).unwrap()
             {
@@ -166,11 +177,17 @@ pub struct Pair {
 impl Pair {
     /// Negotiates and waits until both ends are connected.
     pub fn connect() -> (Pair, Duration) {
+        Pair::connect_with(MediaLayout::default())
+    }
+
+    /// Negotiates `layout` and waits until both ends are connected.
+    pub fn connect_with(layout: MediaLayout) -> (Pair, Duration) {
         let server_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let client_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut server = PeerServer::new(server_socket.local_addr().unwrap());
         let (mut client, offer) = Peer::offer(
             client_socket.local_addr().unwrap(),
+            layout,
             PeerOptions::default(),
             Instant::now(),
         )

@@ -1,0 +1,143 @@
+//! Receive slots of one participant's connection: who is in each video slot, the screen slot
+//! and each unmixed-audio slot, and which slots just changed source.
+
+use confab_signaling::protocol::{ParticipantId, SlotAssignment, SlotKind};
+use confab_transport::peer::{MediaLayout, Peer, Section};
+
+/// One slot: its occupant, and whether the occupant changed since the last packet sent
+/// (the next forwarded packet must rebase timestamps).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) occupant: Option<ParticipantId>,
+    pub(crate) switched: bool,
+}
+
+/// Every receive slot of a connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slots {
+    pub(crate) video: Vec<Slot>,
+    pub(crate) screen: Slot,
+    pub(crate) unmixed: Vec<Slot>,
+}
+
+/// Places `wanted` (in priority order) into `slots`, keeping everyone who stays where they
+/// are (a viewer's tiles do not jump around); returns the slots whose occupant changed.
+pub(crate) fn place(slots: &mut [Slot], wanted: &[ParticipantId]) -> Vec<usize> {
+    let chosen: Vec<ParticipantId> = wanted.iter().copied().take(slots.len()).collect();
+    let mut changed = Vec::new();
+    for (i, slot) in slots.iter_mut().enumerate() {
+        if slot.occupant.is_some_and(|p| !chosen.contains(&p)) {
+            slot.occupant = None;
+            changed.push(i);
+        }
+    }
+    for p in chosen {
+        if slots.iter().any(|s| s.occupant == Some(p)) {
+            continue;
+        }
+        if let Some(i) = slots.iter().position(|s| s.occupant.is_none()) {
+            slots[i].occupant = Some(p);
+            if !changed.contains(&i) {
+                changed.push(i);
+            }
+        }
+    }
+    for &i in &changed {
+        slots[i].switched = true;
+    }
+    changed.sort_unstable();
+    changed
+}
+
+impl Slots {
+    pub(crate) fn new(layout: MediaLayout) -> Slots {
+        Slots {
+            video: vec![Slot::default(); usize::from(layout.video_slots)],
+            screen: Slot::default(),
+            unmixed: vec![Slot::default(); usize::from(layout.unmixed_slots)],
+        }
+    }
+
+    /// The slot (and its section) that carries `source`'s camera, if any.
+    pub(crate) fn video_of(&mut self, source: ParticipantId) -> Option<(Section, &mut Slot)> {
+        let i = self.video.iter().position(|s| s.occupant == Some(source))?;
+        Some((Section::VideoSlot(i as u8), &mut self.video[i]))
+    }
+
+    /// The unmixed slot that carries `source`'s audio, if any.
+    pub(crate) fn unmixed_of(&mut self, source: ParticipantId) -> Option<(Section, &mut Slot)> {
+        let i = self
+            .unmixed
+            .iter()
+            .position(|s| s.occupant == Some(source))?;
+        Some((Section::UnmixedAudio(i as u8), &mut self.unmixed[i]))
+    }
+
+    /// Who is in the slot of `section`.
+    pub(crate) fn occupant(&self, section: Section) -> Option<ParticipantId> {
+        match section {
+            Section::VideoSlot(i) => self.video.get(usize::from(i))?.occupant,
+            Section::ScreenSlot => self.screen.occupant,
+            Section::UnmixedAudio(i) => self.unmixed.get(usize::from(i))?.occupant,
+            _ => None,
+        }
+    }
+
+    /// The `media_slots` message body: every receive section by mid.
+    pub(crate) fn assignments(&self, peer: &Peer) -> Vec<SlotAssignment> {
+        peer.layout()
+            .sections()
+            .into_iter()
+            .filter_map(|section| {
+                let kind = match section {
+                    Section::Audio => SlotKind::MixedAudio,
+                    Section::VideoSlot(_) => SlotKind::Video,
+                    Section::ScreenSlot => SlotKind::Screen,
+                    Section::UnmixedAudio(_) => SlotKind::UnmixedAudio,
+                    Section::Camera | Section::Screen => return None,
+                };
+                Some(SlotAssignment {
+                    mid: peer.mid(section)?.to_owned(),
+                    kind,
+                    participant: self.occupant(section),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: u32) -> ParticipantId {
+        ParticipantId(n)
+    }
+
+    fn occupants(slots: &[Slot]) -> Vec<Option<u32>> {
+        slots.iter().map(|s| s.occupant.map(|p| p.0)).collect()
+    }
+
+    #[test]
+    fn those_who_stay_keep_their_slot() {
+        let mut slots = vec![Slot::default(); 3];
+        assert_eq!(place(&mut slots, &[p(1), p(2)]), vec![0, 1]);
+        assert_eq!(occupants(&slots), vec![Some(1), Some(2), None]);
+        // 3 becomes most important; 1 and 2 stay put, 3 takes the free slot.
+        assert_eq!(place(&mut slots, &[p(3), p(2), p(1)]), vec![2]);
+        assert_eq!(occupants(&slots), vec![Some(1), Some(2), Some(3)]);
+        // 4 pushes out the least important (1): only that slot changes.
+        slots.iter_mut().for_each(|s| s.switched = false);
+        assert_eq!(place(&mut slots, &[p(4), p(3), p(2), p(1)]), vec![0]);
+        assert_eq!(occupants(&slots), vec![Some(4), Some(2), Some(3)]);
+        assert_eq!(
+            slots.iter().map(|s| s.switched).collect::<Vec<_>>(),
+            vec![true, false, false]
+        );
+        // Nothing wanted: all empty.
+        assert_eq!(place(&mut slots, &[]), vec![0, 1, 2]);
+        assert_eq!(occupants(&slots), vec![None, None, None]);
+        // No change, no report.
+        assert!(place(&mut slots, &[]).is_empty());
+    }
+}
