@@ -1,6 +1,9 @@
 // Opens one page in headless Debian Chromium with fake media devices and waits until the
 // page sets its title to DONE or FAIL; prints the page's JSON result (window.confabResult)
 // on stdout. Usage: node run-page.mjs URL [--audio WAV] [--timeout SECONDS]
+//   [--iframe HOST_URL]  load HOST_URL, then URL inside an <iframe allow="camera *; microphone *">
+//                        (a different origin: the embedding case); the result is the frame's
+//   [--insecure]         accept self-signed TLS certificates (tests of HTTPS)
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +16,7 @@ const option = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const audio = option('--audio', null);
+const host = option('--iframe', null);
 const timeoutMs = Number(option('--timeout', '60')) * 1000;
 const executablePath = process.env.CHROMIUM ?? '/usr/lib/chromium/chromium';
 
@@ -23,6 +27,7 @@ const flags = [
   '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
 ];
 if (audio) flags.push(`--use-file-for-fake-audio-capture=${audio}`);
+if (args.includes('--insecure')) flags.push('--ignore-certificate-errors');
 
 const profile = mkdtempSync(join(tmpdir(), 'confab-chromium-'));
 let context;
@@ -30,14 +35,24 @@ let code = 1;
 try {
   context = await chromium.launchPersistentContext(profile, {
     executablePath, headless: true, args: flags, ignoreDefaultArgs: ['--mute-audio'],
+    ignoreHTTPSErrors: args.includes('--insecure'),
   });
   const page = context.pages()[0] ?? await context.newPage();
   page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
   page.on('pageerror', (e) => process.stderr.write(`[page error] ${e}\n`));
-  await page.goto(url);
-  await page.waitForFunction(() => document.title === 'DONE' || document.title === 'FAIL', null, { timeout: timeoutMs });
-  const title = await page.title();
-  const result = await page.evaluate(() => window.confabResult ?? null);
+  let target = page;
+  if (host) {
+    await page.goto(host);
+    await page.setContent(`<iframe allow="camera *; microphone *; autoplay *; display-capture *" width="1000" height="800" src="${url}"></iframe>`);
+    const frame = await (await page.waitForSelector('iframe')).contentFrame();
+    if (!frame) throw new Error('no iframe content');
+    target = frame;
+  } else {
+    await page.goto(url);
+  }
+  await target.waitForFunction(() => document.title === 'DONE' || document.title === 'FAIL', null, { timeout: timeoutMs });
+  const title = await target.title();
+  const result = await target.evaluate(() => window.confabResult ?? null);
   process.stdout.write(JSON.stringify({ title, result }) + '\n');
   code = title === 'DONE' ? 0 : 2;
 } catch (e) {

@@ -38,6 +38,7 @@ pub use config::{ConfigError, ServerConfig};
 pub use keys::{Secrets, SecretsError};
 pub use media::ParticipantMedia;
 pub use metrics::{Metrics, TICK_BUCKETS_MICROS};
+pub use http::tls::TlsError;
 
 /// The service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +58,15 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
-    /// HTTPS is configured but not built yet.
-    #[error("TLS termination is not built yet: run behind a TLS proxy, or on localhost")]
-    TlsUnsupported,
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A running service.
 #[derive(Debug)]
 pub struct ServerHandle {
+    scheme: &'static str,
     http_addr: SocketAddr,
     media_addr: SocketAddr,
     token_key: TokenKey,
@@ -80,6 +82,11 @@ impl ServerHandle {
     /// Where HTTP and the WebSocket listen.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The page's address: `http://` or, with a certificate, `https://` and the HTTP address.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.http_addr)
     }
 
     /// The shared media UDP port's advertised address.
@@ -124,9 +131,10 @@ impl ServerHandle {
 /// Starts the service on the current tokio runtime.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     config.validate()?;
-    if config.tls_cert.is_some() {
-        return Err(ServerError::TlsUnsupported);
-    }
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(http::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let secrets = Secrets::load_or_create(&config.data_dir)?;
     let token_key = secrets.token_key()?;
     let metrics = Arc::new(Metrics::default());
@@ -172,16 +180,37 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     };
     let (stop_http, stopped) = oneshot::channel::<()>();
     let app = http::router(state);
-    let http = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!("HTTP server stopped: {e}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let http = match tls {
+        Some(acceptor) => {
+            let listener =
+                http::tls::TlsListener::new(listener, acceptor).map_err(|source| {
+                    ServerError::Bind {
+                        addr: config.http,
+                        source,
+                    }
+                })?;
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!("HTTPS server stopped: {e}");
+                }
+            })
         }
-    });
-    tracing::info!(%http_addr, %media_addr, data_dir = %config.data_dir.display(), "confab is serving");
+        None => tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("HTTP server stopped: {e}");
+            }
+        }),
+    };
+    tracing::info!(url = %format!("{scheme}://{http_addr}/"), %media_addr, data_dir = %config.data_dir.display(), "confab is serving");
     Ok(ServerHandle {
+        scheme,
         http_addr,
         media_addr,
         token_key,

@@ -1,6 +1,7 @@
 //! The HTTP side: the administrative API, health, metrics and the signaling WebSocket.
 
 mod api;
+pub(crate) mod tls;
 mod web;
 mod ws;
 

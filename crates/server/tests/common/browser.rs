@@ -14,6 +14,11 @@ pub fn workspace() -> PathBuf {
 
 /// Opens the client at `url` with `wav` as the fake microphone.
 pub fn open_page(url: &str, wav: &Path, timeout_secs: u32) -> Child {
+    open_page_with(url, wav, timeout_secs, &[])
+}
+
+/// Opens the client with more run-page.mjs options (`--iframe HOST`, `--insecure`).
+pub fn open_page_with(url: &str, wav: &Path, timeout_secs: u32, options: &[&str]) -> Child {
     assert!(
         workspace()
             .join("tools/browser/node_modules/playwright-core")
@@ -27,6 +32,7 @@ pub fn open_page(url: &str, wav: &Path, timeout_secs: u32) -> Child {
         .arg(wav)
         .arg("--timeout")
         .arg(timeout_secs.to_string())
+        .args(options)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
