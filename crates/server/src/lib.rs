@@ -35,10 +35,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::{ConfigError, ServerConfig};
+pub use http::tls::TlsError;
 pub use keys::{Secrets, SecretsError};
 pub use media::ParticipantMedia;
 pub use metrics::{Metrics, TICK_BUCKETS_MICROS};
-pub use http::tls::TlsError;
 
 /// The service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -183,13 +183,12 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let http = match tls {
         Some(acceptor) => {
-            let listener =
-                http::tls::TlsListener::new(listener, acceptor).map_err(|source| {
-                    ServerError::Bind {
-                        addr: config.http,
-                        source,
-                    }
-                })?;
+            let listener = http::tls::TlsListener::new(listener, acceptor).map_err(|source| {
+                ServerError::Bind {
+                    addr: config.http,
+                    source,
+                }
+            })?;
             tokio::spawn(async move {
                 let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                     let _ = stopped.await;

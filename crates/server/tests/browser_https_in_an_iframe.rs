@@ -16,8 +16,7 @@ async fn https_and_iframe_pages_share_a_call() {
     let dir = temp_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
@@ -41,7 +40,8 @@ async fn https_and_iframe_pages_share_a_call() {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut reply = Vec::new();
         let _ = s.read_to_end(&mut reply);
         String::from_utf8_lossy(&reply).to_string()

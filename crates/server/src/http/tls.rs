@@ -79,7 +79,10 @@ pub(crate) struct TlsListener {
 }
 
 impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
+    pub(crate) fn new(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+    ) -> std::io::Result<TlsListener> {
         let local_addr = listener.local_addr()?;
         let (done, ready) = mpsc::channel(64);
         tokio::spawn(async move {

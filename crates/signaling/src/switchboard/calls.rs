@@ -288,11 +288,17 @@ impl Switchboard {
         pid: ParticipantId,
         video: bool,
     ) -> Result<ServerMessage, Refusal> {
-        let endpoint = self.session(conn)?.endpoint.clone();
+        let session = self.session(conn)?;
+        let (endpoint, name) = (session.endpoint.clone(), session.display_name.clone());
         let Some(p) = self.participant_mut(call_id, pid) else {
             return refuse(ErrorCode::CallNotFound, "the call ended");
         };
         p.established = true;
+        // Until now the roster knew the callee only by identity; the answering device
+        // says what it is called.
+        if !name.is_empty() {
+            p.display_name = name;
+        }
         // Incoming → Connecting before the participant has a connection, so the first state
         // its device hears is Connecting.
         if let Ok(next) = p.call_state.on(CallEvent::Accept) {
