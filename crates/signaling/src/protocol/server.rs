@@ -150,4 +150,24 @@ impl ServerMessage {
         "ice_candidate",
         "pong",
     ];
+
+    /// The call this message is about, if any.
+    pub fn call_id(&self) -> Option<CallId> {
+        use ServerMessage::*;
+        match self {
+            Welcome { .. } | Error { .. } | Pong => None,
+            Ok { call_id, .. } => *call_id,
+            IncomingCall { call_id, .. }
+            | IncomingCallEnded { call_id, .. }
+            | CallState { call_id, .. }
+            | Roster { call_id, .. }
+            | RosterUpdate { call_id, .. }
+            | MediaSlots { call_id, .. }
+            | DominantSpeakers { call_id, .. }
+            | MutedBy { call_id, .. }
+            | SdpOffer { call_id, .. }
+            | SdpAnswer { call_id, .. }
+            | IceCandidate { call_id, .. } => Some(*call_id),
+        }
+    }
 }

@@ -1,0 +1,351 @@
+//! The media thread's loop.
+
+use std::collections::HashMap;
+use std::net::UdpSocket;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use confab_codecs::{AudioEncoder, OpusEncoder, OpusEncoderConfig};
+use confab_media::{AudioFormat, AudioLevel, MediaTime};
+use confab_transport::jitter::AudioPacket;
+use confab_transport::peer::{Peer, PeerEvent, Section};
+use confab_transport::udp::{flush, pump};
+use tokio::sync::mpsc;
+
+use super::pacer::{FRAME, Paced, Pacer};
+use super::receive::AudioReceiver;
+use super::video::{VideoReceiver, VideoSender};
+use super::{AudioQueue, Control, Frame, SharedStats, Stats, ToMedia};
+use crate::VideoSource;
+
+/// Keyframe requests for one slot at most this often.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the media thread is given.
+pub(crate) struct MediaThreadConfig {
+    pub(crate) socket: UdpSocket,
+    pub(crate) peer: Peer,
+    pub(crate) format: AudioFormat,
+    pub(crate) origin: Instant,
+    pub(crate) queue: std::sync::Arc<AudioQueue>,
+    pub(crate) commands: Receiver<ToMedia>,
+    pub(crate) frames: mpsc::Sender<Frame>,
+    pub(crate) control: mpsc::Sender<Control>,
+    pub(crate) stats: Stats,
+    pub(crate) video_encoded: bool,
+    pub(crate) video_decoded: bool,
+    pub(crate) max_video_size: (u32, u32),
+    pub(crate) video_bitrate_bps: u32,
+}
+
+/// The running thread.
+#[derive(Debug)]
+pub(crate) struct MediaThread {
+    join: Option<JoinHandle<()>>,
+}
+
+impl MediaThread {
+    pub(crate) fn start(config: MediaThreadConfig) -> std::io::Result<MediaThread> {
+        let join = std::thread::Builder::new()
+            .name("confab-bot-media".into())
+            .spawn(move || {
+                if let Err(e) = Media::new(config).and_then(Media::run) {
+                    tracing::error!("bot media thread: {e}");
+                }
+            })?;
+        Ok(MediaThread { join: Some(join) })
+    }
+
+    /// Waits for the thread to end (after `ToMedia::Stop` or the command channel closing).
+    pub(crate) fn join(mut self) {
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
+
+struct Media {
+    c: MediaThreadConfig,
+    encoder: OpusEncoder,
+    pacer: Pacer,
+    mix: AudioReceiver,
+    unmixed: HashMap<u8, AudioReceiver>,
+    video_in: HashMap<Section, VideoReceiver>,
+    keyframe_asked: HashMap<Section, Instant>,
+    video_out: HashMap<VideoSource, VideoSender>,
+    payload: Vec<u8>,
+    next_tick: Instant,
+}
+
+impl Media {
+    #[allow(clippy::disallowed_methods)] // the media thread is a driver: it reads the clock
+    fn new(c: MediaThreadConfig) -> Result<Media, String> {
+        let encoder =
+            OpusEncoder::new(c.format, OpusEncoderConfig::default()).map_err(|e| e.to_string())?;
+        let mix = AudioReceiver::new(c.format)?;
+        Ok(Media {
+            encoder,
+            pacer: Pacer::default(),
+            mix,
+            unmixed: HashMap::new(),
+            video_in: HashMap::new(),
+            keyframe_asked: HashMap::new(),
+            video_out: HashMap::new(),
+            payload: Vec::with_capacity(1500),
+            next_tick: Instant::now() + FRAME,
+            c,
+        })
+    }
+
+    fn at(&self, now: Instant) -> MediaTime {
+        MediaTime::from_micros(now.saturating_duration_since(self.c.origin).as_micros() as u64)
+    }
+
+    #[allow(clippy::disallowed_methods)] // see `new`
+    fn run(mut self) -> Result<(), String> {
+        loop {
+            let now = Instant::now();
+            let mut until = self.next_tick.min(now + Duration::from_millis(5));
+            if let Some(due) = self.pacer.deadline() {
+                until = until.min(due);
+            }
+            pump(&self.c.socket, &mut self.c.peer, until).map_err(|e| e.to_string())?;
+            self.peer_events();
+            loop {
+                match self.c.commands.try_recv() {
+                    Ok(ToMedia::Stop) | Err(TryRecvError::Disconnected) => {
+                        self.c.peer.close();
+                        let _ = flush(&self.c.socket, &mut self.c.peer);
+                        return Ok(());
+                    }
+                    Ok(command) => self.command(command),
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            let now = Instant::now();
+            self.pace(now);
+            if now >= self.next_tick {
+                self.tick(now);
+                self.next_tick += FRAME;
+                if now >= self.next_tick {
+                    SharedStats::add(&self.c.stats.ticks_late, 1);
+                    self.next_tick = now + FRAME;
+                }
+            }
+        }
+    }
+
+    fn control(&self, control: Control) {
+        if self.c.control.try_send(control).is_err() {
+            tracing::warn!("bot control queue full");
+        }
+    }
+
+    fn deliver(&self, frame: Frame) {
+        if self.c.frames.try_send(frame).is_err() {
+            // The bot is slower than the media: its frames go, the call's media does not.
+            SharedStats::add(&self.c.stats.frames_dropped, 1);
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // see `new`
+    fn peer_events(&mut self) {
+        while let Some(event) = self.c.peer.poll_event() {
+            let now = Instant::now();
+            match event {
+                PeerEvent::Connected => self.control(Control::Connected),
+                PeerEvent::Failed | PeerEvent::Closed => self.control(Control::Failed),
+                PeerEvent::Rtp {
+                    section,
+                    packet,
+                    audio_level,
+                } => {
+                    let audio = || AudioPacket {
+                        seq: packet.header.sequence_number,
+                        timestamp: packet.header.timestamp,
+                        payload: packet.payload.clone(),
+                        level: audio_level,
+                    };
+                    match section {
+                        Section::Audio => self.mix.insert(audio(), now),
+                        Section::UnmixedAudio(slot) => {
+                            if !self.unmixed.contains_key(&slot) {
+                                match AudioReceiver::new(self.c.format) {
+                                    Ok(r) => {
+                                        self.unmixed.insert(slot, r);
+                                    }
+                                    Err(e) => {
+                                        tracing::error!("unmixed slot {slot}: {e}");
+                                        continue;
+                                    }
+                                }
+                            }
+                            if let Some(r) = self.unmixed.get_mut(&slot) {
+                                r.insert(audio(), now);
+                            }
+                        }
+                        Section::VideoSlot(_) | Section::ScreenSlot => {
+                            self.video(section, &packet, now);
+                        }
+                        Section::Camera | Section::Screen => {}
+                    }
+                }
+                PeerEvent::KeyframeRequest { section } => {
+                    let source = if section == Section::Screen {
+                        VideoSource::Screen
+                    } else {
+                        VideoSource::Camera
+                    };
+                    if let Some(sender) = self.video_out.get_mut(&source) {
+                        sender.force_keyframe = true;
+                    }
+                    self.control(Control::KeyframeRequested(source));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn video(
+        &mut self,
+        section: Section,
+        packet: &confab_transport::peer::RtpPacket,
+        now: Instant,
+    ) {
+        let at = self.at(now);
+        if !self.video_in.contains_key(&section) {
+            match VideoReceiver::new(
+                self.c.video_encoded,
+                self.c.video_decoded,
+                self.c.max_video_size,
+            ) {
+                Ok(r) => {
+                    self.video_in.insert(section, r);
+                }
+                Err(e) => {
+                    tracing::error!("video receiver: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(receiver) = self.video_in.get_mut(&section) else {
+            return;
+        };
+        let received = receiver.push(
+            packet.header.sequence_number,
+            &packet.payload,
+            packet.header.marker,
+            at,
+        );
+        if received.wants_keyframe {
+            let due = self
+                .keyframe_asked
+                .get(&section)
+                .is_none_or(|t| now.saturating_duration_since(*t) >= KEYFRAME_REQUEST_INTERVAL);
+            if due {
+                self.keyframe_asked.insert(section, now);
+                self.c.peer.request_keyframe(section, now);
+            }
+        }
+        if let Some((data, keyframe)) = received.encoded {
+            self.deliver(Frame::Encoded(section, data, keyframe, at));
+        }
+        if let Some(picture) = received.decoded {
+            SharedStats::add(&self.c.stats.video_frames, 1);
+            self.deliver(Frame::Video(section, picture));
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // see `new`
+    fn command(&mut self, command: ToMedia) {
+        let now = Instant::now();
+        let timestamp = (now.saturating_duration_since(self.c.origin).as_micros() * 9 / 100) as u32;
+        let (source, unit) = match command {
+            ToMedia::Video(source, frame) => {
+                let bitrate = self.c.video_bitrate_bps;
+                let sender = self
+                    .video_out
+                    .entry(source)
+                    .or_insert_with(|| VideoSender::new(bitrate));
+                match sender.encode(&frame) {
+                    Ok(Some(unit)) => (source, unit),
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!("video encode: {e}");
+                        return;
+                    }
+                }
+            }
+            ToMedia::H264(source, unit) => (source, unit),
+            ToMedia::Stop => return,
+        };
+        let section = match source {
+            VideoSource::Camera => Section::Camera,
+            VideoSource::Screen => Section::Screen,
+        };
+        if self
+            .c
+            .peer
+            .send_video(section, now, &unit, timestamp)
+            .is_ok()
+        {
+            SharedStats::add(&self.c.stats.video_sent, 1);
+        }
+    }
+
+    fn pace(&mut self, now: Instant) {
+        if let Paced::Send(frame, timestamp) = self.pacer.poll(&self.c.queue, now) {
+            self.payload.clear();
+            if self.encoder.encode(&frame, &mut self.payload).is_ok() {
+                let level = AudioLevel::measure(frame.samples()).wire_value();
+                let payload = Bytes::copy_from_slice(&self.payload);
+                let _ =
+                    self.c
+                        .peer
+                        .send_audio(Section::Audio, now, payload, timestamp, Some(level));
+            }
+            let s = &self.c.stats;
+            s.audio_sent
+                .store(self.pacer.sent, std::sync::atomic::Ordering::Relaxed);
+            s.audio_late
+                .store(self.pacer.late, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.c
+            .stats
+            .audio_underruns
+            .store(self.pacer.underruns, std::sync::atomic::Ordering::Relaxed);
+        if let Some(queued) = self.pacer.poll_low(&self.c.queue) {
+            self.control(Control::QueueLow(queued));
+        }
+    }
+
+    /// One 20 ms receive tick: the mix and every unmixed slot give a frame each.
+    fn tick(&mut self, now: Instant) {
+        let at = self.at(now);
+        SharedStats::add(&self.c.stats.ticks, 1);
+        if let Some(frame) = self.mix.tick(now, at) {
+            SharedStats::add(&self.c.stats.mixed_frames, 1);
+            self.deliver(Frame::Mixed(frame));
+        }
+        let mut frames = Vec::new();
+        for (&slot, receiver) in &mut self.unmixed {
+            if let Some(frame) = receiver.tick(now, at) {
+                frames.push((slot, frame));
+            }
+        }
+        for (slot, frame) in frames {
+            SharedStats::add(&self.c.stats.unmixed_frames, 1);
+            self.deliver(Frame::Unmixed(slot, frame));
+        }
+        let lost = self.mix.lost() + self.unmixed.values().map(AudioReceiver::lost).sum::<u64>();
+        let concealed =
+            self.mix.concealed + self.unmixed.values().map(|r| r.concealed).sum::<u64>();
+        let s = &self.c.stats;
+        s.packets_lost
+            .store(lost, std::sync::atomic::Ordering::Relaxed);
+        s.concealed
+            .store(concealed, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,116 @@
+//! One signaling connection, many calls: server events are routed to the task of the call
+//! they are about; incoming calls go to whoever waits for them. Events for a call that has
+//! not registered yet (they can overtake the answer that names the call) are held for it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use confab_signaling::client::Events;
+use confab_signaling::protocol::{CallId, ServerMessage};
+use tokio::sync::mpsc;
+
+use crate::client::IncomingCall;
+
+/// Events held per unregistered call, and calls held for.
+const HELD_PER_CALL: usize = 256;
+const HELD_CALLS: usize = 64;
+/// Events queued for one call's task.
+const CALL_QUEUE: usize = 1024;
+
+#[derive(Debug, Default)]
+struct Routes {
+    calls: HashMap<CallId, mpsc::Sender<ServerMessage>>,
+    held: HashMap<CallId, Vec<ServerMessage>>,
+}
+
+/// The routing table; the task that reads the connection's events holds one end.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Router {
+    routes: Arc<Mutex<Routes>>,
+}
+
+impl Router {
+    /// Starts routing `events`; incoming calls go to the returned receiver.
+    pub(crate) fn start(events: Events) -> (Router, mpsc::Receiver<IncomingCall>) {
+        let router = Router::default();
+        let (incoming_tx, incoming) = mpsc::channel(64);
+        tokio::spawn(router.clone().run(events, incoming_tx));
+        (router, incoming)
+    }
+
+    /// The events of `call_id` from now on (and any held for it).
+    pub(crate) fn register(&self, call_id: CallId) -> mpsc::Receiver<ServerMessage> {
+        let (tx, rx) = mpsc::channel(CALL_QUEUE);
+        if let Ok(mut routes) = self.routes.lock() {
+            for message in routes.held.remove(&call_id).unwrap_or_default() {
+                let _ = tx.try_send(message);
+            }
+            routes.calls.insert(call_id, tx);
+        }
+        rx
+    }
+
+    /// Stops routing a finished call.
+    pub(crate) fn unregister(&self, call_id: CallId) {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.calls.remove(&call_id);
+        }
+    }
+
+    async fn run(self, mut events: Events, incoming: mpsc::Sender<IncomingCall>) {
+        while let Some(message) = events.recv().await {
+            if let ServerMessage::IncomingCall {
+                call_id,
+                from,
+                from_name,
+                group,
+                video,
+            } = &message
+            {
+                let call = IncomingCall {
+                    call_id: *call_id,
+                    from: from.clone(),
+                    from_name: from_name.clone(),
+                    group: *group,
+                    video: *video,
+                };
+                if incoming.try_send(call).is_err() {
+                    tracing::warn!(%call_id, "incoming call not taken: nobody is answering");
+                }
+                continue;
+            }
+            let Some(call_id) = message.call_id() else {
+                if let ServerMessage::Error { code, message } = &message {
+                    tracing::warn!(?code, "signaling error: {message}");
+                }
+                continue;
+            };
+            let route = {
+                let Ok(mut routes) = self.routes.lock() else {
+                    return;
+                };
+                match routes.calls.get(&call_id) {
+                    Some(tx) => Some(tx.clone()),
+                    None => {
+                        if routes.held.len() < HELD_CALLS || routes.held.contains_key(&call_id) {
+                            let held = routes.held.entry(call_id).or_default();
+                            if held.len() < HELD_PER_CALL {
+                                held.push(message.clone());
+                            }
+                        }
+                        None
+                    }
+                }
+            };
+            if let Some(tx) = route
+                && tx.send(message).await.is_err()
+            {
+                self.unregister(call_id);
+            }
+        }
+        // The connection is gone: dropping every route tells each call task.
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.calls.clear();
+        }
+    }
+}
