@@ -25,6 +25,8 @@ pub struct ServerConfig {
     /// Whether `POST /v1/guest` hands out voip tokens to anyone (the browser client's
     /// join flow). Defaults to on when HTTP listens on loopback only, off otherwise.
     pub guests: Option<bool>,
+    /// Whether the service hosts the `8:echo123` echo test (on by default).
+    pub echo_service: bool,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +39,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             guests: None,
+            echo_service: true,
         }
     }
 }
@@ -107,6 +110,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("CONFAB_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("CONFAB_ECHO_SERVICE") {
+            self.echo_service = parse("CONFAB_ECHO_SERVICE", v)?;
         }
         Ok(())
     }

@@ -20,6 +20,7 @@
 //! [`Switchboard`]: confab_signaling::Switchboard
 
 mod config;
+mod echo_service;
 mod http;
 mod keys;
 mod media;
@@ -74,6 +75,7 @@ pub struct ServerHandle {
     metrics: Arc<Metrics>,
     signaling: mpsc::Sender<signaling_service::SignalingCommand>,
     stop_http: Option<oneshot::Sender<()>>,
+    echo: Option<JoinHandle<()>>,
     http: JoinHandle<()>,
     switchboard: JoinHandle<()>,
 }
@@ -111,6 +113,9 @@ impl ServerHandle {
 
     /// Ends every call with the server-shutdown reason, closes connections and stops.
     pub async fn shutdown(mut self) {
+        if let Some(echo) = self.echo.take() {
+            echo.abort();
+        }
         let (tx, rx) = oneshot::channel();
         if self
             .signaling
@@ -180,6 +185,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     };
     let (stop_http, stopped) = oneshot::channel::<()>();
     let app = http::router(state);
+    let internal_app = app.clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let http = match tls {
         Some(acceptor) => {
@@ -207,6 +213,48 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             }
         }),
     };
+    // In-process bots (the echo test) reach signaling over plain WebSocket on loopback:
+    // the HTTP port itself, or with TLS on, a loopback-only plain listener of their own.
+    let echo = if config.echo_service {
+        let internal = if scheme == "https" {
+            let internal = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.http,
+                    source,
+                })?;
+            let addr = internal.local_addr().map_err(|source| ServerError::Bind {
+                addr: config.http,
+                source,
+            })?;
+            let app = internal_app;
+            tokio::spawn(async move {
+                let _ = axum::serve(internal, app).await;
+            });
+            addr
+        } else if http_addr.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), http_addr.port())
+        } else {
+            http_addr
+        };
+        let (ready, signed_in) = oneshot::channel();
+        let echo = tokio::spawn(echo_service::host(
+            format!("http://{internal}"),
+            token_key.clone(),
+            ready,
+        ));
+        // The service is up when its echo test answers (bounded: a broken echo test must
+        // not keep the service from starting).
+        if tokio::time::timeout(std::time::Duration::from_secs(5), signed_in)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the echo test service did not sign in within 5 s");
+        }
+        Some(echo)
+    } else {
+        None
+    };
     tracing::info!(url = %format!("{scheme}://{http_addr}/"), %media_addr, data_dir = %config.data_dir.display(), "confab is serving");
     Ok(ServerHandle {
         scheme,
@@ -217,6 +265,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         metrics,
         signaling,
         stop_http: Some(stop_http),
+        echo,
         http,
         switchboard,
     })

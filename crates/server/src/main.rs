@@ -47,6 +47,9 @@ enum Command {
         /// TLS private key (PEM).
         #[arg(long)]
         tls_key: Option<PathBuf>,
+        /// Do not host the 8:echo123 echo test service.
+        #[arg(long)]
+        no_echo: bool,
     },
     /// Mint an access token with the service's signing key.
     Token {
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
             data_dir,
             tls_cert,
             tls_key,
+            no_echo,
         } => {
             let mut settings = match config {
                 Some(path) => match ServerConfig::from_file(&path) {
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
             settings.data_dir = data_dir.unwrap_or(settings.data_dir);
             settings.tls_cert = tls_cert.or(settings.tls_cert);
             settings.tls_key = tls_key.or(settings.tls_key);
+            settings.echo_service &= !no_echo;
             serve(settings)
         }
     }
