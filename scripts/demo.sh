@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job. Until `confab demo` exists (issue 7), this runs the media tour: the
-# foundation's codecs, loss recovery and resampling on the committed fixtures, with a
-# readable summary and the decoded audio written to ./demo-out (or the DIR given).
+# The main job: `confab demo` — the call service in-process, three synthetic participants
+# (speech fixtures, test-pattern cameras), the recorder bot and a live echo bot in one group
+# call for ~10 s; prints a summary and leaves the recording in ./demo-out (or the DIR given).
+# Extra arguments go to `confab demo` (e.g. --seconds 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 out="${1:-demo-out}"
-cargo run --release --locked -q -p confab-codecs --example media_tour -- --out "$out"
+shift || true
+cargo run --release --locked -q -p confab-server --bin confab -- demo --out "$out" "$@"

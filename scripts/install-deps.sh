@@ -4,6 +4,7 @@
 #   cmake  - the opus crate builds libopus with it
 #   nasm   - openh264's x86 assembly (2.5-3x faster encoding)
 #   chromium + playwright-core (npm) - the real browser of the interop tests
+#   ffmpeg - ffprobe checks that the recorder's H.264 files play
 set -euo pipefail
 
 need_apt=()
@@ -11,6 +12,7 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
 [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 
 if ((${#need_apt[@]})); then
   echo "install-deps: installing ${need_apt[*]}" >&2

@@ -232,6 +232,7 @@ impl View {
                         self.slots.insert(*section, p);
                     }
                 }
+                tracing::debug!(call_id = %inner.call_id, slots = ?self.slots, "media slots");
             }
             ServerMessage::DominantSpeakers { speakers, .. } => {
                 let first = speakers.first().copied();

@@ -43,6 +43,8 @@ pub use error::{BotError, SendError};
 pub use events::{CallEvent, CallReport, EncodedPicture, Participant, VideoSource};
 pub use handle::{CallHandle, CallStats};
 
+/// The attribute for implementing [`Bot`] (re-exported so bots need no extra dependency).
+pub use async_trait::async_trait;
 pub use confab_media::{AudioFrame, MediaTime, VideoFrame};
 pub use confab_signaling::protocol::{CallId, ParticipantId};
 pub use confab_signaling::{EndKind, EndReason, Identity, ParticipantState};

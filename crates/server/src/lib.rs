@@ -20,6 +20,7 @@
 //! [`Switchboard`]: confab_signaling::Switchboard
 
 mod config;
+pub mod demo;
 mod echo_service;
 mod http;
 mod keys;

@@ -51,6 +51,16 @@ enum Command {
         #[arg(long)]
         no_echo: bool,
     },
+    /// Run the demo: the service in-process, three synthetic participants, the recorder and
+    /// an echo bot in one call; prints a summary and leaves the recording in --out.
+    Demo {
+        /// Length of the call in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Where the recorder writes (mixed.wav, participants/, manifest.json).
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+    },
     /// Mint an access token with the service's signing key.
     Token {
         /// The identity (`8:confab:<uuid>`, `28:<app>`, `4:+<E.164>`, `8:echo123`); a new user if omitted.
@@ -81,13 +91,22 @@ fn unix_now() -> u64 {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The WebRTC core narrates every state change at info: keep it to warnings. The demo
+    // shows only its own progress; its summary goes to stdout.
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn,confab_server::demo=info",
+        _ => "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn,rtc_srtp=warn,rtc_sctp=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match cli.command {
+        Command::Demo { seconds, out } => demo(seconds, out),
         Command::Token {
             identity,
             scope,
@@ -145,6 +164,30 @@ fn main() -> ExitCode {
             settings.tls_key = tls_key.or(settings.tls_key);
             settings.echo_service &= !no_echo;
             serve(settings)
+        }
+    }
+}
+
+fn demo(seconds: u32, out: PathBuf) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("confab demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = confab_server::demo::DemoOptions { seconds, out };
+    match runtime.block_on(confab_server::demo::run(&options)) {
+        Ok(report) => {
+            println!("{}", report.summary);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("confab demo: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -127,7 +127,7 @@ impl Media {
             let now = Instant::now();
             self.pace(now);
             if now >= self.next_tick {
-                self.tick(now);
+                self.tick(now, self.next_tick);
                 self.next_tick += FRAME;
                 if now >= self.next_tick {
                     SharedStats::add(&self.c.stats.ticks_late, 1);
@@ -321,9 +321,10 @@ impl Media {
         }
     }
 
-    /// One 20 ms receive tick: the mix and every unmixed slot give a frame each.
-    fn tick(&mut self, now: Instant) {
-        let at = self.at(now);
+    /// One 20 ms receive tick: the mix and every unmixed slot give a frame each, stamped
+    /// with the tick's scheduled time (exactly 20 ms apart while the thread keeps up).
+    fn tick(&mut self, now: Instant, scheduled: Instant) {
+        let at = self.at(scheduled);
         SharedStats::add(&self.c.stats.ticks, 1);
         if let Some(frame) = self.mix.tick(now, at) {
             SharedStats::add(&self.c.stats.mixed_frames, 1);

@@ -1,0 +1,76 @@
+//! `confab-recorder --server URL --call ID --out DIR`: records a call (see the crate docs
+//! for the layout). Needs a token for its identity: `--token` or `CONFAB_TOKEN`
+//! (`confab token --identity 28:recorder --scope bot`).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use confab_bot::{BotClient, BotConfig, CallId, Identity};
+use confab_recorder::Recorder;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Records a confab call: WAVs, H.264 and a manifest")]
+struct Args {
+    /// The service, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "CONFAB_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The call to record (its id).
+    #[arg(long, required_unless_present = "group")]
+    call: Option<uuid::Uuid>,
+    /// Or the group whose call to record.
+    #[arg(long, conflicts_with = "call")]
+    group: Option<uuid::Uuid>,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// A token for the identity.
+    #[arg(long, env = "CONFAB_TOKEN")]
+    token: String,
+    /// Who the recorder is.
+    #[arg(long, default_value = "28:recorder")]
+    identity: String,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let identity: Identity = args.identity.parse()?;
+    let mut config = BotConfig::new(args.server, identity, args.token);
+    config.display_name = "Recorder".into();
+    Recorder::configure(&mut config);
+    let recorder = Recorder::new(&args.out)?;
+    let client = BotClient::connect(config).await?;
+    let task = match (args.call, args.group) {
+        (Some(call), _) => client.join_call(CallId(call), recorder).await?,
+        (None, Some(group)) => client.join_group(group, recorder).await?,
+        (None, None) => return Err("give --call or --group".into()),
+    };
+    tracing::info!(call_id = %task.call_id(), out = %args.out.display(), "recording");
+    let handle = task.handle().clone();
+    let finished = task.finished();
+    tokio::pin!(finished);
+    let report = tokio::select! {
+        report = &mut finished => report?,
+        _ = tokio::signal::ctrl_c() => {
+            // Leave properly: the files are closed when the call ends for the recorder.
+            handle.hang_up().await?;
+            finished.await?
+        }
+    };
+    tracing::info!(reason = ?report.reason, stats = ?report.stats, "call over");
+    Ok(())
+}
