@@ -41,6 +41,27 @@ pub fn align(reference: &[i16], delayed: &[i16], max_lag: usize, window: usize) 
     (best.0, correlation_at(reference, delayed, best.0))
 }
 
+/// 48 kHz to 8 kHz by averaging six samples (a crude low-pass: for searching, not listening).
+pub fn decimate_6(x: &[i16]) -> Vec<i16> {
+    x.chunks_exact(6)
+        .map(|c| (c.iter().map(|&v| i32::from(v)).sum::<i32>() / 6) as i16)
+        .collect()
+}
+
+/// Where `probe` (48 kHz) best occurs in `haystack` (48 kHz), searched everywhere: first
+/// at 8 kHz, then at full rate around that place. Returns the position and the correlation
+/// there.
+pub fn locate(probe: &[i16], haystack: &[i16]) -> (usize, f64) {
+    let (p8, h8) = (decimate_6(probe), decimate_6(haystack));
+    if p8.is_empty() || h8.len() <= p8.len() {
+        return (0, 0.0);
+    }
+    let (coarse, _) = align(&p8, &h8, h8.len() - p8.len(), p8.len());
+    let from = (coarse * 6).saturating_sub(48);
+    let (fine, corr) = align(probe, &haystack[from..], 96, probe.len());
+    (from + fine, corr)
+}
+
 /// RMS level in dBFS (0 dB = full-scale sine's peak squared / 2 is −3 dB), −inf for silence.
 pub fn rms_dbfs(samples: &[i16]) -> f64 {
     if samples.is_empty() {
@@ -148,6 +169,15 @@ pub fn max_bend_at(samples: &[i16], positions: impl IntoIterator<Item = usize>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locates_a_piece_of_speech_anywhere() {
+        let speech = crate::fixtures::speech(crate::fixtures::Speaker::Bob);
+        let probe = &speech[150_007..150_007 + 24_000];
+        let (at, corr) = locate(probe, &speech);
+        assert_eq!(at, 150_007);
+        assert!(corr > 0.999);
+    }
 
     fn tone(freq: f64, amplitude: f64, len: usize, rate: u32) -> Vec<i16> {
         (0..len)
