@@ -23,6 +23,31 @@
 //! bot too slow to take them loses its own frames (counted in [`CallStats`]), never the
 //! call's media.
 //!
+//! ```no_run
+//! use confab_bot::{async_trait, AudioFrame, Bot, BotClient, BotConfig, CallHandle, Identity, Participant};
+//!
+//! struct Transcriber;
+//!
+//! #[async_trait]
+//! impl Bot for Transcriber {
+//!     async fn on_participant_audio(&mut self, _call: &CallHandle, who: &Participant, frame: &AudioFrame) {
+//!         // 20 ms of one person's own voice (16 or 48 kHz), tagged with who it is.
+//!         println!("{} ({}): {} samples", who.display_name, who.identity, frame.samples().len());
+//!     }
+//!     async fn on_mixed_audio(&mut self, _call: &CallHandle, _frame: &AudioFrame) {
+//!         // The whole call, never the bot's own voice; answer with call.send_audio(frame).await.
+//!     }
+//! }
+//!
+//! async fn run(token: String, group: uuid::Uuid) -> Result<(), confab_bot::BotError> {
+//!     let config = BotConfig::new("http://127.0.0.1:8080", Identity::Bot("transcriber".into()), token);
+//!     let client = BotClient::connect(config).await?;
+//!     let call = client.join_group(group, Transcriber).await?;
+//!     println!("call over: {:?}", call.finished().await?.reason);
+//!     Ok(())
+//! }
+//! ```
+//!
 //! This crate must not know the service's internals: it speaks the public protocol
 //! (`docs/protocol.md`) over WebSocket and WebRTC, like any other client.
 

@@ -68,6 +68,10 @@ pub struct MixerCounters {
     pub silent_ticks: u64,
 }
 
+/// Ticks of expansion that still count as the last level (a late packet), after which a
+/// source that sends nothing counts as silent.
+const MAX_EXPAND_AS_SPEECH: u32 = 3;
+
 #[derive(Debug)]
 struct Source {
     jitter: JitterBuffer,
@@ -75,6 +79,8 @@ struct Source {
     vad: VoiceActivityDetector,
     smoothed_db: f32,
     last_level: u8,
+    /// Consecutive ticks with nothing to play (the sender is late, or has stopped).
+    expanding: u32,
     sends_levels: bool,
     muted: bool,
     speaking: bool,
@@ -162,6 +168,7 @@ impl AudioMixer {
             vad: VoiceActivityDetector::default(),
             smoothed_db: -127.0,
             last_level: 127,
+            expanding: 0,
             sends_levels: false,
             muted: false,
             speaking: false,
@@ -247,10 +254,18 @@ impl AudioMixer {
         for (&id, s) in &mut self.sources {
             s.decision = s.jitter.pop(now);
             s.decoded = false;
+            s.expanding = if s.decision == Playout::Expand {
+                s.expanding + 1
+            } else {
+                0
+            };
             let level = match &s.decision {
                 Playout::Packet { level, .. } | Playout::RecoverFec { level, .. } => *level,
-                Playout::Conceal { .. } | Playout::Expand => Some(s.last_level),
-                Playout::Dtx | Playout::Buffering => Some(127),
+                Playout::Conceal { .. } => Some(s.last_level),
+                // A late packet keeps the last level; a sender that stopped sending (no DTX,
+                // no packets: a bot with nothing to say) is silent after 60 ms.
+                Playout::Expand if s.expanding <= MAX_EXPAND_AS_SPEECH => Some(s.last_level),
+                Playout::Expand | Playout::Dtx | Playout::Buffering => Some(127),
             };
             let level = match level {
                 Some(l) => {

@@ -20,6 +20,8 @@ use super::video::{VideoReceiver, VideoSender};
 use super::{AudioQueue, Control, Frame, SharedStats, Stats, ToMedia};
 use crate::VideoSource;
 
+/// The longest the thread sleeps in the socket without looking at its commands.
+const COMMAND_POLL: Duration = Duration::from_millis(20);
 /// Keyframe requests for one slot at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -107,7 +109,10 @@ impl Media {
     fn run(mut self) -> Result<(), String> {
         loop {
             let now = Instant::now();
-            let mut until = self.next_tick.min(now + Duration::from_millis(5));
+            // Wake for the next tick or paced send; commands (video, stop) and newly queued
+            // audio wait at most until then (≤ 20 ms, and the pacer's start-up margin is a
+            // frame). Fewer wake-ups matter with hundreds of bots on a machine.
+            let mut until = self.next_tick.min(now + COMMAND_POLL);
             if let Some(due) = self.pacer.deadline() {
                 until = until.min(due);
             }

@@ -520,12 +520,14 @@ impl Plane<'_> {
             while let Some(event) = room.mixer.poll_event() {
                 match event {
                     confab_mixer::MixerEvent::DominantSpeaker(source) => {
+                        tracing::debug!(%call_id, source = source.0, "dominant speaker");
                         room.set_dominant(ParticipantId(source.0));
                         let _ = self
                             .replies
                             .try_send(MediaReply::DominantSpeakers(call_id, room.dominant.clone()));
                     }
                     confab_mixer::MixerEvent::Speaking { id, speaking } => {
+                        tracing::debug!(%call_id, source = id.0, speaking, "speaking");
                         room.speech.insert(
                             ParticipantId(id.0),
                             Speech {
