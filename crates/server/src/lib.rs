@@ -134,6 +134,20 @@ impl ServerHandle {
     }
 }
 
+/// Serves the HTTP API, page and WebSocket on `listener` until `stopped` fires.
+async fn serve_until<L>(listener: L, app: axum::Router, stopped: oneshot::Receiver<()>)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = stopped.await;
+    });
+    if let Err(e) = serve.await {
+        tracing::error!("HTTP server stopped: {e}");
+    }
+}
+
 /// Starts the service on the current tokio runtime.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     config.validate()?;
@@ -196,23 +210,9 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
                     source,
                 }
             })?;
-            tokio::spawn(async move {
-                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                });
-                if let Err(e) = serve.await {
-                    tracing::error!("HTTPS server stopped: {e}");
-                }
-            })
+            tokio::spawn(serve_until(listener, app, stopped))
         }
-        None => tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("HTTP server stopped: {e}");
-            }
-        }),
+        None => tokio::spawn(serve_until(listener, app, stopped)),
     };
     // In-process bots (the echo test) reach signaling over plain WebSocket on loopback:
     // the HTTP port itself, or with TLS on, a loopback-only plain listener of their own.

@@ -67,6 +67,21 @@ async fn negotiate(
     (socket, peer)
 }
 
+/// Who a `media_slots` message puts in the first unmixed slot (`None`: not such a message).
+fn unmixed_occupant(
+    event: &ServerMessage,
+) -> Option<Option<confab_signaling::protocol::ParticipantId>> {
+    let ServerMessage::MediaSlots { slots, .. } = event else {
+        return None;
+    };
+    Some(
+        slots
+            .iter()
+            .find(|s| s.kind == confab_signaling::protocol::SlotKind::UnmixedAudio)
+            .and_then(|s| s.participant),
+    )
+}
+
 /// Received RTP payloads with their sequence numbers.
 type Packets = Vec<(u16, Bytes)>;
 
@@ -201,11 +216,8 @@ async fn each_participant_hears_the_other_in_the_mix() {
             .await
             .unwrap()
             .unwrap();
-        if let ServerMessage::MediaSlots { slots, .. } = &event {
-            bob_slot = slots
-                .iter()
-                .find(|s| s.kind == confab_signaling::protocol::SlotKind::UnmixedAudio)
-                .and_then(|s| s.participant);
+        if let Some(who) = unmixed_occupant(&event) {
+            bob_slot = who;
         }
         if let ServerMessage::RosterUpdate { updated, .. }
         | ServerMessage::Roster {
@@ -229,11 +241,8 @@ async fn each_participant_hears_the_other_in_the_mix() {
             .await
             .unwrap()
             .unwrap();
-        if let ServerMessage::MediaSlots { slots, .. } = &event {
-            bob_slot = slots
-                .iter()
-                .find(|s| s.kind == confab_signaling::protocol::SlotKind::UnmixedAudio)
-                .and_then(|s| s.participant);
+        if let Some(who) = unmixed_occupant(&event) {
+            bob_slot = who;
         }
     }
     println!("alice's unmixed slot 0 carries participant {bob_slot:?}");

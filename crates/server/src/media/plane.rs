@@ -147,10 +147,7 @@ impl Plane<'_> {
                 target,
                 ..
             } => {
-                if let Some(member) = self
-                    .rooms
-                    .get_mut(&call_id)
-                    .and_then(|r| r.members.get_mut(&participant))
+                if let Some(member) = self.member_mut(call_id, participant)
                     && !member.subscriptions.contains(&target)
                 {
                     member.subscriptions.push(target);
@@ -161,11 +158,7 @@ impl Plane<'_> {
                 participant,
                 target,
             } => {
-                if let Some(member) = self
-                    .rooms
-                    .get_mut(&call_id)
-                    .and_then(|r| r.members.get_mut(&participant))
-                {
+                if let Some(member) = self.member_mut(call_id, participant) {
                     member.subscriptions.retain(|p| *p != target);
                 }
             }
@@ -173,6 +166,10 @@ impl Plane<'_> {
             MediaCommand::Candidate { .. } | MediaCommand::Answer { .. } => {}
             _ => {}
         }
+    }
+
+    fn member_mut(&mut self, call_id: CallId, participant: ParticipantId) -> Option<&mut Member> {
+        self.rooms.get_mut(&call_id)?.members.get_mut(&participant)
     }
 
     fn stats(&self, call_id: CallId) -> Vec<super::ParticipantMedia> {
