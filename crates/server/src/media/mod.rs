@@ -2,6 +2,7 @@
 //! every peer on it, and every room's mixer. It takes [`MediaCommand`]s from the signaling
 //! task and answers with [`MediaReply`]s (SDP answers, media up or lost).
 
+mod mixing;
 mod plane;
 mod room;
 mod slots;
@@ -77,7 +78,7 @@ impl MediaPlane {
         let (requests, inbox) = std::sync::mpsc::sync_channel(8192);
         let thread = std::thread::Builder::new()
             .name("confab-media-plane".into())
-            .spawn(move || plane::run(&socket, local_addr, &inbox, replies, &metrics))?;
+            .spawn(move || plane::run(&socket, local_addr, &inbox, replies, metrics))?;
         Ok(MediaPlane {
             requests,
             thread: Some(thread),

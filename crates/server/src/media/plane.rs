@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
+use confab_mixer::MediaScheduler;
 use confab_signaling::MediaCommand;
 use confab_signaling::protocol::{CallId, ParticipantId, ServerMessage};
 use confab_transport::jitter::AudioPacket;
@@ -13,21 +15,32 @@ use confab_transport::peer::{PeerEvent, PeerId, PeerOptions, PeerServer, RtpPack
 use confab_transport::udp::pump;
 use tokio::sync::mpsc;
 
+use super::mixing::{Mixed, source};
 use super::room::{Member, Room, Speech};
 use super::slots::{Slots, place};
 use super::{MediaReply, MediaRequest};
 use crate::metrics::Metrics;
 
-const TICK: Duration = Duration::from_millis(20);
-/// Slots are re-planned every this many ticks (and at once when someone joins).
-const PLAN_EVERY_TICKS: u64 = 5;
+/// Slots are re-planned (and port counters published) this often.
+const PLAN_EVERY: Duration = Duration::from_millis(100);
+/// The longest the I/O loop sleeps in the socket before looking at commands and at what
+/// the mixers produced (a mixed frame waits at most this long to go out).
+const POLL: Duration = Duration::from_millis(2);
 
-struct Plane<'m> {
-    metrics: &'m Metrics,
+struct Plane {
+    metrics: Arc<Metrics>,
     server: PeerServer,
     rooms: HashMap<CallId, Room>,
     peers: HashMap<PeerId, (CallId, ParticipantId)>,
     replies: mpsc::Sender<MediaReply>,
+    /// The media threads that tick every room's mixer.
+    scheduler: MediaScheduler,
+    mixed_tx: SyncSender<Mixed>,
+}
+
+/// Media threads for mixing: all cores but the one this I/O thread mostly uses.
+fn mixing_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 #[allow(clippy::disallowed_methods)] // the media thread is a driver: it reads the clock
@@ -36,20 +49,22 @@ pub(super) fn run(
     local_addr: SocketAddr,
     inbox: &Receiver<MediaRequest>,
     replies: mpsc::Sender<MediaReply>,
-    metrics: &Metrics,
+    metrics: Arc<Metrics>,
 ) {
+    let (mixed_tx, mixed_rx) = std::sync::mpsc::sync_channel(4096);
     let mut plane = Plane {
         metrics,
         server: PeerServer::new(local_addr),
         rooms: HashMap::new(),
         peers: HashMap::new(),
         replies,
+        scheduler: MediaScheduler::new(mixing_threads(), 8192),
+        mixed_tx,
     };
-    let mut next_tick = Instant::now() + TICK;
-    tracing::info!(%local_addr, "media plane up");
+    let mut next_plan = Instant::now() + PLAN_EVERY;
+    tracing::info!(%local_addr, mixing_threads = mixing_threads(), "media plane up");
     loop {
-        // Network and peer timers until the next tick (or 5 ms, to take commands promptly).
-        let until = next_tick.min(Instant::now() + Duration::from_millis(5));
+        let until = next_plan.min(Instant::now() + POLL);
         if let Err(e) = pump(socket, &mut plane.server, until) {
             tracing::error!("media socket: {e}");
         }
@@ -64,21 +79,18 @@ pub(super) fn run(
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
             }
         }
+        while let Ok(mixed) = mixed_rx.try_recv() {
+            plane.send_mix(mixed);
+        }
         let now = Instant::now();
-        if now >= next_tick {
-            plane.tick(next_tick);
-            if Instant::now() > next_tick + TICK {
-                plane.metrics.tick_overruns.fetch_add(1, Ordering::Relaxed);
-            }
-            next_tick += TICK;
-            if now > next_tick + 5 * TICK {
-                next_tick = now + TICK;
-            }
+        if now >= next_plan {
+            plane.plan(now);
+            next_plan = now + PLAN_EVERY;
         }
     }
 }
 
-impl Plane<'_> {
+impl Plane {
     fn reply(&self, reply: MediaReply) {
         if self.replies.try_send(reply).is_err() {
             tracing::warn!("signaling task busy: media reply dropped");
@@ -96,9 +108,7 @@ impl Plane<'_> {
                     return;
                 };
                 room.members.entry(participant).or_default();
-                if let Err(e) = room.mixer.add_source(Room::source(participant)) {
-                    tracing::error!(%call_id, %participant, "mixer: {e}");
-                }
+                room.mix(move |m| m.add(participant));
             }
             MediaCommand::Offer {
                 call_id,
@@ -111,6 +121,7 @@ impl Plane<'_> {
             } => self.leave(call_id, participant),
             MediaCommand::CallEnded { call_id } => {
                 if let Some(room) = self.rooms.remove(&call_id) {
+                    room.mixer.remove();
                     for member in room.members.values() {
                         if let Some(peer) = member.peer {
                             self.server.remove_peer(peer);
@@ -128,8 +139,8 @@ impl Plane<'_> {
                 ..
             } => {
                 if let Some(room) = self.rooms.get_mut(&call_id) {
-                    room.mixer
-                        .set_muted(Room::source(participant), muted || on_hold);
+                    let silenced = muted || on_hold;
+                    room.mix(move |m| m.mixer.set_muted(source(participant), silenced));
                     if let Some(member) = room.members.get_mut(&participant) {
                         member.on_hold = on_hold;
                         member.muted = muted;
@@ -185,10 +196,7 @@ impl Plane<'_> {
                 audio_packets: m.packets_in.audio,
                 video_packets: m.packets_in.video,
                 screen_packets: m.packets_in.screen,
-                audio_lost: room
-                    .mixer
-                    .jitter_stats(Room::source(participant))
-                    .map_or(0, |j| j.lost()),
+                audio_lost: room.lost.get(&participant).copied().unwrap_or(0),
                 video_slots: m.slots.video.iter().map(|s| s.occupant).collect(),
                 screen_slot: m.slots.screen.occupant,
                 unmixed_slots: m.slots.unmixed.iter().map(|s| s.occupant).collect(),
@@ -200,7 +208,12 @@ impl Plane<'_> {
 
     fn room(&mut self, call_id: CallId) -> Option<&mut Room> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.rooms.entry(call_id) {
-            slot.insert(Room::new()?);
+            slot.insert(Room::new(
+                &self.scheduler,
+                call_id,
+                self.metrics.clone(),
+                self.mixed_tx.clone(),
+            )?);
         }
         self.rooms.get_mut(&call_id)
     }
@@ -251,7 +264,7 @@ impl Plane<'_> {
         let Some(room) = self.rooms.get_mut(&call_id) else {
             return;
         };
-        room.mixer.remove_source(Room::source(participant));
+        room.mix(move |m| m.remove(participant));
         room.dominant.retain(|p| *p != participant);
         room.speech.remove(&participant);
         if room.sharer == Some(participant) {
@@ -342,16 +355,13 @@ impl Plane<'_> {
             }
             None => return,
         };
-        room.mixer.insert(
-            Room::source(from),
-            AudioPacket {
-                seq: packet.header.sequence_number,
-                timestamp: packet.header.timestamp,
-                payload: packet.payload.clone(),
-                level,
-            },
-            now,
-        );
+        let audio = AudioPacket {
+            seq: packet.header.sequence_number,
+            timestamp: packet.header.timestamp,
+            payload: packet.payload.clone(),
+            level,
+        };
+        room.mix(move |m| m.mixer.insert(source(from), audio, now));
         if muted {
             return;
         }
@@ -474,77 +484,59 @@ impl Plane<'_> {
         }
     }
 
-    /// One 20 ms tick of every room: mix, then send each listener its packet.
-    #[allow(clippy::disallowed_methods)] // see `run`: ticks are timed for the metrics
-    fn tick(&mut self, now: Instant) {
-        for (&call_id, room) in &mut self.rooms {
-            let started = Instant::now();
-            if let Err(e) = room.mixer.tick(now) {
-                tracing::error!(%call_id, "mixer tick: {e}");
+    /// A room's mixed frame: each receiving member gets its packet; speech and dominant
+    /// speaker news update the room.
+    #[allow(clippy::disallowed_methods)] // see `run`
+    fn send_mix(&mut self, mixed: Mixed) {
+        let call_id = mixed.call_id;
+        let Some(room) = self.rooms.get_mut(&call_id) else {
+            return;
+        };
+        let now = Instant::now();
+        for (participant, payload) in mixed.payloads {
+            let Some(peer) = room.members.get(&participant).and_then(Member::receiving) else {
                 continue;
-            }
-            self.metrics
-                .observe_tick(started.elapsed().as_micros() as u64);
-            let counters = room.mixer.counters();
-            let (lost, concealed) = (
-                room.mixer.packets_lost(),
-                counters.fec_recoveries + counters.concealments,
+            };
+            let _ = self.server.send_audio(
+                peer,
+                Section::Audio,
+                now,
+                payload,
+                mixed.timestamp,
+                Some(mixed.level),
             );
-            self.metrics
-                .jitter_lost
-                .fetch_add(lost.saturating_sub(room.reported.0), Ordering::Relaxed);
-            self.metrics
-                .jitter_concealed
-                .fetch_add(concealed.saturating_sub(room.reported.1), Ordering::Relaxed);
-            room.reported = (lost.max(room.reported.0), concealed);
-            let timestamp = room.timestamp;
-            room.timestamp = room.timestamp.wrapping_add(960);
-            let output = room.mixer.output();
-            for (&participant, member) in &room.members {
-                let Some(peer) = member.receiving() else {
-                    continue;
-                };
-                let payload = output.payload_for(Room::source(participant)).clone();
-                let _ = self.server.send_audio(
-                    peer,
-                    Section::Audio,
-                    now,
-                    payload,
-                    timestamp,
-                    Some(output.shared_level),
-                );
-            }
-            while let Some(event) = room.mixer.poll_event() {
-                match event {
-                    confab_mixer::MixerEvent::DominantSpeaker(source) => {
-                        tracing::debug!(%call_id, source = source.0, "dominant speaker");
-                        room.set_dominant(ParticipantId(source.0));
-                        let _ = self
-                            .replies
-                            .try_send(MediaReply::DominantSpeakers(call_id, room.dominant.clone()));
-                    }
-                    confab_mixer::MixerEvent::Speaking { id, speaking } => {
-                        tracing::debug!(%call_id, source = id.0, speaking, "speaking");
-                        room.speech.insert(
-                            ParticipantId(id.0),
-                            Speech {
-                                speaking,
-                                last: now,
-                            },
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            room.ticks += 1;
         }
-        let due: Vec<CallId> = self
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.ticks % PLAN_EVERY_TICKS == 1)
-            .map(|(c, _)| *c)
-            .collect();
-        for call_id in due {
+        if let Some(lost) = mixed.lost {
+            room.lost.extend(lost);
+        }
+        for event in mixed.events {
+            match event {
+                confab_mixer::MixerEvent::DominantSpeaker(source) => {
+                    tracing::debug!(%call_id, source = source.0, "dominant speaker");
+                    room.set_dominant(ParticipantId(source.0));
+                    let _ = self
+                        .replies
+                        .try_send(MediaReply::DominantSpeakers(call_id, room.dominant.clone()));
+                }
+                confab_mixer::MixerEvent::Speaking { id, speaking } => {
+                    tracing::debug!(%call_id, source = id.0, speaking, "speaking");
+                    room.speech.insert(
+                        ParticipantId(id.0),
+                        Speech {
+                            speaking,
+                            last: now,
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Every 100 ms: re-plan every room's slots, publish the port's counters.
+    fn plan(&mut self, now: Instant) {
+        let calls: Vec<CallId> = self.rooms.keys().copied().collect();
+        for call_id in calls {
             self.plan_slots(call_id, now);
         }
         let port = self.server.stats();
@@ -557,5 +549,9 @@ impl Plane<'_> {
         self.metrics
             .media_datagrams_dropped
             .store(port.dropped, Ordering::Relaxed);
+        let stats = self.scheduler.stats();
+        self.metrics
+            .tick_overruns
+            .store(stats.overruns, Ordering::Relaxed);
     }
 }

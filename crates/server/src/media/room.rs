@@ -2,13 +2,17 @@
 //! be seen and heard in those slots.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
-use confab_mixer::{AudioMixer, MixerConfig, SourceId};
-use confab_signaling::protocol::ParticipantId;
+use confab_mixer::{MediaScheduler, RoomHandle};
+use confab_signaling::protocol::{CallId, ParticipantId};
 use confab_transport::peer::PeerId;
 
+use super::mixing::{MixRoom, Mixed};
 use super::slots::Slots;
+use crate::metrics::Metrics;
 
 /// A camera or screen counts as sending while its packets keep arriving this often.
 const SENDING_WITHIN: Duration = Duration::from_secs(2);
@@ -62,44 +66,56 @@ pub(crate) struct Speech {
 }
 
 pub(crate) struct Room {
-    pub(crate) mixer: AudioMixer,
+    /// The room's mixer, ticking on a media thread of the scheduler.
+    pub(crate) mixer: RoomHandle,
     pub(crate) members: HashMap<ParticipantId, Member>,
-    /// RTP timestamp of the next mixed frame (48 kHz).
-    pub(crate) timestamp: u32,
     /// Dominant speakers, most recent first (each once).
     pub(crate) dominant: Vec<ParticipantId>,
     /// Voice activity per participant, from the mixer.
     pub(crate) speech: HashMap<ParticipantId, Speech>,
     /// Who shares the screen (signaling's flag).
     pub(crate) sharer: Option<ParticipantId>,
-    /// Loss and concealment totals already added to the service's metrics.
-    pub(crate) reported: (u64, u64),
-    /// Ticks since the room was created (slots are re-planned every few).
-    pub(crate) ticks: u64,
+    /// Audio packets lost per participant, as the mixer last reported.
+    pub(crate) lost: HashMap<ParticipantId, u64>,
 }
 
 impl Room {
-    pub(crate) fn new() -> Option<Room> {
-        match AudioMixer::new(MixerConfig::default()) {
-            Ok(mixer) => Some(Room {
-                mixer,
-                members: HashMap::new(),
-                timestamp: 0,
-                dominant: Vec::new(),
-                speech: HashMap::new(),
-                sharer: None,
-                reported: (0, 0),
-                ticks: 0,
-            }),
+    /// A room whose mixer ticks on `scheduler`, sending its output to `out`.
+    pub(crate) fn new(
+        scheduler: &MediaScheduler,
+        call_id: CallId,
+        metrics: Arc<Metrics>,
+        out: SyncSender<Mixed>,
+    ) -> Option<Room> {
+        let mix = match MixRoom::new(call_id, metrics, out) {
+            Ok(mix) => mix,
             Err(e) => {
-                tracing::error!("cannot create a mixer: {e}");
-                None
+                tracing::error!(%call_id, "cannot create a mixer: {e}");
+                return None;
             }
-        }
+        };
+        let mixer = match scheduler.add(mix) {
+            Ok(handle) => handle,
+            Err(e) => {
+                tracing::error!(%call_id, "cannot place the mixer: {e}");
+                return None;
+            }
+        };
+        Some(Room {
+            mixer,
+            members: HashMap::new(),
+            dominant: Vec::new(),
+            speech: HashMap::new(),
+            sharer: None,
+            lost: HashMap::new(),
+        })
     }
 
-    pub(crate) fn source(participant: ParticipantId) -> SourceId {
-        SourceId(participant.0)
+    /// Runs `f` on the room's mixer (on its media thread).
+    pub(crate) fn mix(&self, f: impl FnOnce(&mut MixRoom) + Send + 'static) {
+        if self.mixer.with(f).is_err() {
+            tracing::warn!("media thread queue full: mixer command dropped");
+        }
     }
 
     /// Notes a new dominant speaker.

@@ -1,0 +1,160 @@
+//! One call's mixer as a room of the [`MediaScheduler`]: it ticks on a media thread of its
+//! own (not the I/O thread), and hands each tick's packets and events back to the media
+//! plane, which owns the peers and sends them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
+
+use bytes::Bytes;
+use confab_mixer::{AudioMixer, MixerConfig, MixerEvent, SourceId, Tick};
+use confab_signaling::protocol::{CallId, ParticipantId};
+
+use crate::metrics::Metrics;
+
+/// Every this many ticks a room reports each participant's losses.
+const LOSS_REPORT_TICKS: u64 = 25;
+
+/// What one tick of a room produced.
+#[derive(Debug)]
+pub(crate) struct Mixed {
+    pub(crate) call_id: CallId,
+    /// RTP timestamp (48 kHz) of this frame.
+    pub(crate) timestamp: u32,
+    /// RFC 6464 level of the shared mix.
+    pub(crate) level: u8,
+    /// Each participant's packet (the shared mix, or its mix-minus).
+    pub(crate) payloads: Vec<(ParticipantId, Bytes)>,
+    pub(crate) events: Vec<MixerEvent>,
+    /// Packets lost per participant so far (every few ticks).
+    pub(crate) lost: Option<Vec<(ParticipantId, u64)>>,
+}
+
+pub(crate) struct MixRoom {
+    call_id: CallId,
+    pub(crate) mixer: AudioMixer,
+    pub(crate) participants: Vec<ParticipantId>,
+    timestamp: u32,
+    ticks: u64,
+    /// Frames the I/O thread had no room for.
+    dropped: u64,
+    /// Loss and concealment totals already added to the service's metrics.
+    reported: (u64, u64),
+    metrics: Arc<Metrics>,
+    out: SyncSender<Mixed>,
+}
+
+pub(crate) fn source(participant: ParticipantId) -> SourceId {
+    SourceId(participant.0)
+}
+
+impl MixRoom {
+    pub(crate) fn new(
+        call_id: CallId,
+        metrics: Arc<Metrics>,
+        out: SyncSender<Mixed>,
+    ) -> Result<MixRoom, confab_mixer::MixerError> {
+        Ok(MixRoom {
+            call_id,
+            mixer: AudioMixer::new(MixerConfig::default())?,
+            participants: Vec::new(),
+            timestamp: 0,
+            ticks: 0,
+            dropped: 0,
+            reported: (0, 0),
+            metrics,
+            out,
+        })
+    }
+
+    pub(crate) fn add(&mut self, participant: ParticipantId) {
+        if self.participants.contains(&participant) {
+            return;
+        }
+        match self.mixer.add_source(source(participant)) {
+            Ok(()) => self.participants.push(participant),
+            Err(e) => tracing::error!(call_id = %self.call_id, %participant, "mixer: {e}"),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, participant: ParticipantId) {
+        self.mixer.remove_source(source(participant));
+        self.participants.retain(|p| *p != participant);
+    }
+}
+
+impl Tick for MixRoom {
+    #[allow(clippy::disallowed_methods)] // ticks are timed for the metrics
+    fn tick(&mut self, now: Instant) {
+        let started = Instant::now();
+        if let Err(e) = self.mixer.tick(now) {
+            tracing::error!(call_id = %self.call_id, "mixer tick: {e}");
+            return;
+        }
+        self.metrics
+            .observe_tick(started.elapsed().as_micros() as u64);
+        let counters = self.mixer.counters();
+        let (lost, concealed) = (
+            self.mixer.packets_lost(),
+            counters.fec_recoveries + counters.concealments,
+        );
+        self.metrics
+            .jitter_lost
+            .fetch_add(lost.saturating_sub(self.reported.0), Ordering::Relaxed);
+        self.metrics
+            .jitter_concealed
+            .fetch_add(concealed.saturating_sub(self.reported.1), Ordering::Relaxed);
+        self.reported = (lost.max(self.reported.0), concealed);
+        let output = self.mixer.output();
+        let payloads = self
+            .participants
+            .iter()
+            .map(|&p| (p, output.payload_for(source(p)).clone()))
+            .collect();
+        let level = output.shared_level;
+        let mut events = Vec::new();
+        while let Some(event) = self.mixer.poll_event() {
+            events.push(event);
+        }
+        self.ticks += 1;
+        let lost = self.ticks.is_multiple_of(LOSS_REPORT_TICKS).then(|| {
+            let per: HashMap<ParticipantId, u64> = self
+                .participants
+                .iter()
+                .map(|&p| {
+                    (
+                        p,
+                        self.mixer.jitter_stats(source(p)).map_or(0, |j| j.lost()),
+                    )
+                })
+                .collect();
+            per.into_iter().collect()
+        });
+        let mixed = Mixed {
+            call_id: self.call_id,
+            timestamp: self.timestamp,
+            level,
+            payloads,
+            events,
+            lost,
+        };
+        self.timestamp = self.timestamp.wrapping_add(960);
+        if self.out.try_send(mixed).is_err() {
+            // The I/O thread is this far behind: the frame is lost like a late packet.
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                tracing::warn!(call_id = %self.call_id, dropped = self.dropped, "media plane behind: mixed frames dropped");
+            }
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.mixer.is_idle()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
