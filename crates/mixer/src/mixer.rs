@@ -66,6 +66,8 @@ pub struct MixerCounters {
     pub encodes: u64,
     /// Ticks with nobody to mix (a cached silence packet went out, nothing was encoded).
     pub silent_ticks: u64,
+    /// Ticks with one voice: its own mix-minus was the cached silence (one encode only).
+    pub lone_voice_ticks: u64,
 }
 
 /// Ticks of expansion that still count as the last level (a late packet), after which a
@@ -337,6 +339,12 @@ impl AudioMixer {
         self.shared_encoder.encode(&self.pcm, &mut self.encoded)?;
         self.output.shared = Bytes::copy_from_slice(&self.encoded);
         self.counters.encodes += 1;
+        if let [only] = selected {
+            // One voice: what it hears without itself is silence — no encode needed.
+            self.output.minus.push((*only, self.silence.clone()));
+            self.counters.lone_voice_ticks += 1;
+            return Ok(());
+        }
         for (slot, id) in selected.iter().enumerate() {
             let Some(s) = self.sources.get(id) else {
                 continue;
