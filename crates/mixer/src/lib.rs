@@ -7,7 +7,6 @@
 //!   recently active sources, one i32 sum, and K+1 Opus encodes (the shared mix plus one
 //!   mix-minus per selected speaker) whatever the room size. [`MixOutput::payload_for`]
 //!   routes each listener to its packet.
-//! - [`UnmixedRouter`]: which speakers go into a bot's unmixed slots.
 //! - [`MediaScheduler`]: dedicated media threads ticking many rooms on a 20 ms deadline,
 //!   counting overruns, parking idle rooms.
 //!
@@ -21,7 +20,6 @@ mod output;
 mod scheduler;
 mod selector;
 mod source;
-mod unmixed;
 
 pub use dominant::{DominantConfig, DominantSpeaker};
 pub use error::MixerError;
@@ -30,4 +28,3 @@ pub use output::{MixOutput, MixerEvent};
 pub use scheduler::{MediaScheduler, QueueFull, RoomHandle, SchedulerStats, TICK, Tick};
 pub use selector::{Candidate, SelectorConfig, SpeakerSelector};
 pub use source::SourceId;
-pub use unmixed::UnmixedRouter;
