@@ -47,9 +47,22 @@ fn local_ip_towards(server: &str) -> IpAddr {
         .split('/')
         .next()
         .unwrap_or("127.0.0.1");
+    // The host with a port (the scheme's default when the URL has none).
+    let has_port = host.rsplit_once(':').is_some_and(|(h, p)| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (!h.contains(':') || h.ends_with(']'))
+    });
+    let target = if has_port {
+        host.to_owned()
+    } else if server.starts_with("https") || server.starts_with("wss") {
+        format!("{host}:443")
+    } else {
+        format!("{host}:80")
+    };
     let probe = || -> std::io::Result<IpAddr> {
         let socket = UdpSocket::bind("0.0.0.0:0")?;
-        socket.connect(host)?;
+        socket.connect(target.as_str())?;
         Ok(socket.local_addr()?.ip())
     };
     probe().unwrap_or(IpAddr::from([127, 0, 0, 1]))
@@ -67,7 +80,11 @@ pub(crate) async fn prepare(
     mut events: mpsc::Receiver<ServerMessage>,
 ) -> Result<Prepared, BotError> {
     let origin = Instant::now();
-    let socket = UdpSocket::bind(SocketAddr::new(local_ip_towards(&config.server), 0))?;
+    let server = config.server.clone();
+    let ip = tokio::task::spawn_blocking(move || local_ip_towards(&server))
+        .await
+        .map_err(|e| BotError::Media(e.to_string()))?;
+    let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
     let layout = MediaLayout {
         video_slots: config.video_slots,
         unmixed_slots: config.unmixed_slots,
@@ -294,7 +311,9 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         }
         ended = ended.or(end);
     }
-    bot.on_joined(&call).await;
+    if ended.is_none() {
+        bot.on_joined(&call).await;
+    }
     while ended.is_none() {
         tokio::select! {
             biased;
@@ -345,7 +364,10 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
     }
     let reason = ended.unwrap_or_else(|| EndReason::new(EndKind::HangUp));
     handle.inner.ended.store(true, Ordering::Relaxed);
-    let _ = handle.inner.to_media.send(ToMedia::Stop);
+    // Wake anyone waiting for queue room, and stop the media thread (never blocking here).
+    handle.inner.queue.space.close();
+    handle.inner.stats.stopping.store(true, Ordering::Relaxed);
+    let _ = handle.inner.to_media.try_send(ToMedia::Stop);
     tokio::task::spawn_blocking(move || media.join())
         .await
         .map_err(|e| BotError::Media(e.to_string()))?;

@@ -2,7 +2,7 @@
 //! they are about; incoming calls go to whoever waits for them. Events for a call that has
 //! not registered yet (they can overtake the answer that names the call) are held for it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use confab_signaling::client::Events;
@@ -21,6 +21,45 @@ const CALL_QUEUE: usize = 1024;
 struct Routes {
     calls: HashMap<CallId, mpsc::Sender<ServerMessage>>,
     held: HashMap<CallId, Vec<ServerMessage>>,
+    /// Calls held for, oldest first (the oldest goes when room is needed).
+    held_order: VecDeque<CallId>,
+    /// Calls that finished here: their late messages are not held.
+    finished: HashSet<CallId>,
+    finished_order: VecDeque<CallId>,
+}
+
+impl Routes {
+    fn hold(&mut self, call_id: CallId, message: ServerMessage) {
+        if self.finished.contains(&call_id) {
+            return;
+        }
+        if !self.held.contains_key(&call_id) {
+            if self.held_order.len() >= HELD_CALLS
+                && let Some(oldest) = self.held_order.pop_front()
+            {
+                self.held.remove(&oldest);
+            }
+            self.held_order.push_back(call_id);
+        }
+        let held = self.held.entry(call_id).or_default();
+        if held.len() < HELD_PER_CALL {
+            held.push(message);
+        }
+    }
+
+    fn finish(&mut self, call_id: CallId) {
+        self.calls.remove(&call_id);
+        self.held.remove(&call_id);
+        self.held_order.retain(|c| *c != call_id);
+        if self.finished.insert(call_id) {
+            self.finished_order.push_back(call_id);
+            if self.finished_order.len() > HELD_CALLS
+                && let Some(old) = self.finished_order.pop_front()
+            {
+                self.finished.remove(&old);
+            }
+        }
+    }
 }
 
 /// The routing table; the task that reads the connection's events holds one end.
@@ -45,6 +84,7 @@ impl Router {
             for message in routes.held.remove(&call_id).unwrap_or_default() {
                 let _ = tx.try_send(message);
             }
+            routes.held_order.retain(|c| *c != call_id);
             routes.calls.insert(call_id, tx);
         }
         rx
@@ -53,7 +93,7 @@ impl Router {
     /// Stops routing a finished call.
     pub(crate) fn unregister(&self, call_id: CallId) {
         if let Ok(mut routes) = self.routes.lock() {
-            routes.calls.remove(&call_id);
+            routes.finish(call_id);
         }
     }
 
@@ -92,20 +132,26 @@ impl Router {
                 match routes.calls.get(&call_id) {
                     Some(tx) => Some(tx.clone()),
                     None => {
-                        if routes.held.len() < HELD_CALLS || routes.held.contains_key(&call_id) {
-                            let held = routes.held.entry(call_id).or_default();
-                            if held.len() < HELD_PER_CALL {
-                                held.push(message.clone());
-                            }
+                        // A call that stopped ringing here will never be registered.
+                        if matches!(message, ServerMessage::IncomingCallEnded { .. }) {
+                            routes.finish(call_id);
+                        } else {
+                            routes.hold(call_id, message.clone());
                         }
                         None
                     }
                 }
             };
-            if let Some(tx) = route
-                && tx.send(message).await.is_err()
-            {
-                self.unregister(call_id);
+            // Never wait for one call's task: a bot too slow to take its signaling loses
+            // messages (logged), the connection's other calls do not stall.
+            if let Some(tx) = route {
+                match tx.try_send(message) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(%call_id, "call task not keeping up: signaling message dropped");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => self.unregister(call_id),
+                }
             }
         }
         // The connection is gone: dropping every route tells each call task.

@@ -127,9 +127,26 @@ impl RoomHandle {
             })
     }
 
-    /// Removes the room from its thread.
+    /// Like [`with`](RoomHandle::with), but waits for room in the queue instead of
+    /// dropping `f`: for commands that must not be lost (membership, mute), which are rare;
+    /// the media thread drains its queue every round.
+    pub fn with_reliably<R: Tick>(
+        &self,
+        f: impl FnOnce(&mut R) + Send + 'static,
+    ) -> Result<(), QueueFull> {
+        let job: Job = Box::new(move |room: &mut dyn Tick| {
+            if let Some(room) = room.as_any_mut().downcast_mut::<R>() {
+                f(room);
+            }
+        });
+        self.commands
+            .send(Command::Run(self.id, job))
+            .map_err(|_| QueueFull)
+    }
+
+    /// Removes the room from its thread (waiting for queue room: a removal is never lost).
     pub fn remove(self) {
-        let _ = self.commands.try_send(Command::Remove(self.id));
+        let _ = self.commands.send(Command::Remove(self.id));
     }
 }
 

@@ -63,6 +63,8 @@ pub(crate) struct SharedStats {
     pub(crate) concealed: AtomicU64,
     pub(crate) ticks: AtomicU64,
     pub(crate) ticks_late: AtomicU64,
+    /// Set when the call ends: the media thread stops at its next wake-up.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl SharedStats {

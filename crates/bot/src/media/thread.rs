@@ -119,10 +119,22 @@ impl Media {
             pump(&self.c.socket, &mut self.c.peer, until).map_err(|e| e.to_string())?;
             self.peer_events();
             loop {
+                let stopping = self
+                    .c
+                    .stats
+                    .stopping
+                    .load(std::sync::atomic::Ordering::Relaxed);
                 match self.c.commands.try_recv() {
+                    _ if stopping => {
+                        self.c.peer.close();
+                        let _ = flush(&self.c.socket, &mut self.c.peer);
+                        self.c.queue.space.close();
+                        return Ok(());
+                    }
                     Ok(ToMedia::Stop) | Err(TryRecvError::Disconnected) => {
                         self.c.peer.close();
                         let _ = flush(&self.c.socket, &mut self.c.peer);
+                        self.c.queue.space.close();
                         return Ok(());
                     }
                     Ok(command) => self.command(command),

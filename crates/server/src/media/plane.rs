@@ -108,7 +108,7 @@ impl Plane {
                     return;
                 };
                 room.members.entry(participant).or_default();
-                room.mix(move |m| m.add(participant));
+                room.control(move |m| m.add(participant));
             }
             MediaCommand::Offer {
                 call_id,
@@ -140,7 +140,7 @@ impl Plane {
             } => {
                 if let Some(room) = self.rooms.get_mut(&call_id) {
                     let silenced = muted || on_hold;
-                    room.mix(move |m| m.mixer.set_muted(source(participant), silenced));
+                    room.control(move |m| m.mixer.set_muted(source(participant), silenced));
                     if let Some(member) = room.members.get_mut(&participant) {
                         member.on_hold = on_hold;
                         member.muted = muted;
@@ -220,15 +220,27 @@ impl Plane {
 
     #[allow(clippy::disallowed_methods)] // see `run`
     fn offer(&mut self, call_id: CallId, participant: ParticipantId, sdp: &str) {
+        // The room first: a peer is only made for a call that can carry it.
+        if self.room(call_id).is_none() {
+            let message = ServerMessage::Error {
+                code: confab_signaling::protocol::ErrorCode::Internal,
+                message: "the media server cannot take this call now".into(),
+            };
+            self.reply(MediaReply::Deliver(call_id, participant, message));
+            return;
+        }
         match self
             .server
             .add_peer(sdp, PeerOptions::default(), Instant::now())
         {
             Ok((peer, answer)) => {
-                let Some(layout) = self.server.peer(peer).map(|p| p.layout()) else {
-                    return;
-                };
-                let Some(room) = self.room(call_id) else {
+                let layout = self
+                    .server
+                    .peer(peer)
+                    .map(|p| p.layout())
+                    .unwrap_or_default();
+                let Some(room) = self.rooms.get_mut(&call_id) else {
+                    self.server.remove_peer(peer);
                     return;
                 };
                 let member = room.members.entry(participant).or_default();
@@ -264,7 +276,7 @@ impl Plane {
         let Some(room) = self.rooms.get_mut(&call_id) else {
             return;
         };
-        room.mix(move |m| m.remove(participant));
+        room.control(move |m| m.remove(participant));
         room.dominant.retain(|p| *p != participant);
         room.speech.remove(&participant);
         if room.sharer == Some(participant) {
@@ -370,10 +382,11 @@ impl Plane {
                 continue;
             };
             if let Some((section, slot)) = member.slots.unmixed_of(from) {
-                let new_source = std::mem::take(&mut slot.switched);
-                let _ = self
+                // The rebase happens with the first packet that actually goes out.
+                let sent = self
                     .server
-                    .forward(peer, section, now, packet, new_source, level);
+                    .forward(peer, section, now, packet, slot.switched, level);
+                slot.switched &= sent.is_err();
             }
         }
     }
@@ -411,10 +424,10 @@ impl Plane {
                 member.slots.video_of(from)
             };
             if let Some((out, slot)) = target {
-                let new_source = std::mem::take(&mut slot.switched);
-                let _ = self
+                let sent = self
                     .server
-                    .forward(peer, out, now, packet, new_source, None);
+                    .forward(peer, out, now, packet, slot.switched, None);
+                slot.switched &= sent.is_err();
             }
         }
     }
@@ -456,7 +469,10 @@ impl Plane {
                 keyframes.extend(screen.map(|p| (p, Section::Screen)));
                 changed = true;
             }
-            if changed && let Some(peer) = member.peer {
+            // A notice the signaling task had no room for is sent again at the next plan.
+            if (changed || member.slots.unannounced)
+                && let Some(peer) = member.peer
+            {
                 notices.push((viewer, peer));
             }
         }
@@ -474,12 +490,15 @@ impl Plane {
                 call_id,
                 slots: member.slots.assignments(p),
             };
-            if self
+            let sent = self
                 .replies
                 .try_send(MediaReply::Deliver(call_id, viewer, message))
-                .is_err()
-            {
-                tracing::warn!("signaling task busy: media_slots dropped");
+                .is_ok();
+            if !sent {
+                tracing::warn!("signaling task busy: media_slots delayed");
+            }
+            if let Some(member) = room.members.get_mut(&viewer) {
+                member.slots.unannounced = !sent;
             }
         }
     }

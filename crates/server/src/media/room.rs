@@ -111,10 +111,18 @@ impl Room {
         })
     }
 
-    /// Runs `f` on the room's mixer (on its media thread).
+    /// Hands a packet (or other droppable work) to the room's mixer on its media thread;
+    /// dropped when that thread's queue is full, like a packet lost on the way.
     pub(crate) fn mix(&self, f: impl FnOnce(&mut MixRoom) + Send + 'static) {
         if self.mixer.with(f).is_err() {
-            tracing::warn!("media thread queue full: mixer command dropped");
+            tracing::warn!("media thread queue full: mixer input dropped");
+        }
+    }
+
+    /// Runs a command that must not be lost (membership, mute) on the room's mixer.
+    pub(crate) fn control(&self, f: impl FnOnce(&mut MixRoom) + Send + 'static) {
+        if self.mixer.with_reliably(f).is_err() {
+            tracing::error!("media thread gone: mixer command lost");
         }
     }
 

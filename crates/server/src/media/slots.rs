@@ -18,10 +18,14 @@ pub(crate) struct Slots {
     pub(crate) video: Vec<Slot>,
     pub(crate) screen: Slot,
     pub(crate) unmixed: Vec<Slot>,
+    /// The last change could not be announced yet (`media_slots` is owed).
+    pub(crate) unannounced: bool,
 }
 
 /// Places `wanted` (in priority order) into `slots`, keeping everyone who stays where they
 /// are (a viewer's tiles do not jump around); returns the slots whose occupant changed.
+/// Newcomers take slots that were already empty before slots just vacated: media of the one
+/// who left may still be on its way in a vacated slot, and would be taken for theirs.
 pub(crate) fn place(slots: &mut [Slot], wanted: &[ParticipantId]) -> Vec<usize> {
     let chosen: Vec<ParticipantId> = wanted.iter().copied().take(slots.len()).collect();
     let mut changed = Vec::new();
@@ -35,7 +39,9 @@ pub(crate) fn place(slots: &mut [Slot], wanted: &[ParticipantId]) -> Vec<usize> 
         if slots.iter().any(|s| s.occupant == Some(p)) {
             continue;
         }
-        if let Some(i) = slots.iter().position(|s| s.occupant.is_none()) {
+        let free = |i: &usize| slots[*i].occupant.is_none();
+        let long_free = (0..slots.len()).find(|i| free(i) && !changed.contains(i));
+        if let Some(i) = long_free.or_else(|| (0..slots.len()).find(free)) {
             slots[i].occupant = Some(p);
             if !changed.contains(&i) {
                 changed.push(i);
@@ -55,6 +61,7 @@ impl Slots {
             video: vec![Slot::default(); usize::from(layout.video_slots)],
             screen: Slot::default(),
             unmixed: vec![Slot::default(); usize::from(layout.unmixed_slots)],
+            unannounced: false,
         }
     }
 
@@ -130,6 +137,11 @@ mod tests {
         slots.iter_mut().for_each(|s| s.switched = false);
         assert_eq!(place(&mut slots, &[p(4), p(3), p(2), p(1)]), vec![0]);
         assert_eq!(occupants(&slots), vec![Some(4), Some(2), Some(3)]);
+        // With a slot to spare, a newcomer does not take the one just vacated.
+        let mut four = vec![Slot::default(); 4];
+        place(&mut four, &[p(1), p(2)]);
+        place(&mut four, &[p(2), p(3)]);
+        assert_eq!(occupants(&four), vec![None, Some(2), Some(3), None]);
         assert_eq!(
             slots.iter().map(|s| s.switched).collect::<Vec<_>>(),
             vec![true, false, false]

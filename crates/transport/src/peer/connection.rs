@@ -48,9 +48,9 @@ struct Outgoing {
     seq: u16,
     /// Negotiated payload type and audio-level extension id, read once after negotiation.
     negotiated: Option<(u8, Option<u8>)>,
-    /// For forwarded media: the RTP timestamp of the last packet sent, and the offset
-    /// added to the current source's timestamps.
-    forwarded: Option<(u32, u32)>,
+    /// For forwarded media: the RTP timestamp of the last packet sent, the offset added to
+    /// the current source's timestamps, and when that packet went.
+    forwarded: Option<(u32, u32, Instant)>,
 }
 
 impl Outgoing {
@@ -676,21 +676,25 @@ impl Peer {
         new_source: bool,
         level: Option<u8>,
     ) -> Result<(), PeerError> {
-        // One frame after the last timestamp sent: 20 ms of audio, a 30 fps picture.
-        let step: u32 = match section.kind() {
-            MediaKind::Audio => 960,
-            MediaKind::Video => 3000,
+        // A new source continues after the last timestamp sent by the time that passed
+        // since (at least one frame: 20 ms of audio, a 30 fps picture), so receivers see a
+        // pause, not a jump.
+        let (step, ticks_per_ms): (u32, u64) = match section.kind() {
+            MediaKind::Audio => (960, 48),
+            MediaKind::Video => (3000, 90),
         };
         let (pc, out, pt, level_id) = self.sendable(section)?;
         let offset = match out.forwarded {
-            Some((last, _)) if new_source => last
-                .wrapping_add(step)
-                .wrapping_sub(packet.header.timestamp),
-            Some((_, offset)) => offset,
+            Some((last, _, at)) if new_source => {
+                let elapsed = now.saturating_duration_since(at).as_millis() as u64 * ticks_per_ms;
+                last.wrapping_add((elapsed as u32).max(step))
+                    .wrapping_sub(packet.header.timestamp)
+            }
+            Some((_, offset, _)) => offset,
             None => 0,
         };
         let timestamp = packet.header.timestamp.wrapping_add(offset);
-        out.forwarded = Some((timestamp, offset));
+        out.forwarded = Some((timestamp, offset, now));
         let mut header = out.next_header(pt, timestamp, packet.header.marker);
         Peer::set_level(&mut header, level_id, level);
         let packet = rtc::rtp::Packet {
