@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use confab_bot::{
     AudioFrame, AudioRate, Bot, BotConfig, CallEvent, CallHandle, EncodedPicture, EndReason,
-    Identity, MediaTime, Participant, VideoReception, VideoSource,
+    Identity, MediaTime, Participant, ParticipantId, VideoReception, VideoSource,
 };
 use serde_json::{Value, json};
 
@@ -49,6 +49,8 @@ pub enum RecorderError {
 /// What one participant left in the recording.
 #[derive(Debug)]
 struct Track {
+    /// File-name stem of its files.
+    stem: String,
     participant: Participant,
     joined_ms: u64,
     left: Option<(u64, EndReason)>,
@@ -66,7 +68,8 @@ pub struct Recorder {
     mixed: Option<ClockWav>,
     mixed_frames: u64,
     mixed_seconds: f64,
-    tracks: HashMap<Identity, Track>,
+    /// One per participant (an identity on two devices is two participants).
+    tracks: HashMap<ParticipantId, Track>,
     events: Vec<Value>,
     dominant: Vec<Value>,
     call_id: Option<String>,
@@ -146,19 +149,27 @@ impl Recorder {
     }
 
     fn track(&mut self, who: &Participant, now_ms: u64) -> &mut Track {
-        let stem = file_stem(&who.identity);
-        self.tracks
-            .entry(who.identity.clone())
-            .or_insert_with(|| Track {
-                participant: who.clone(),
-                joined_ms: now_ms,
-                left: None,
-                audio: None,
-                audio_file: format!("participants/{stem}.wav"),
-                audio_frames: 0,
-                audio_seconds: 0.0,
-                video: HashMap::new(),
-            })
+        // Files are named by identity; a second participant with the same identity (another
+        // device) gets its participant id added.
+        let mut stem = file_stem(&who.identity);
+        if self
+            .tracks
+            .values()
+            .any(|t| t.participant.identity == who.identity && t.participant.id != who.id)
+        {
+            stem = format!("{stem}-p{}", who.id.0);
+        }
+        self.tracks.entry(who.id).or_insert_with(|| Track {
+            stem: stem.clone(),
+            participant: who.clone(),
+            joined_ms: now_ms,
+            left: None,
+            audio: None,
+            audio_file: format!("participants/{stem}.wav"),
+            audio_frames: 0,
+            audio_seconds: 0.0,
+            video: HashMap::new(),
+        })
     }
 
     fn event(&mut self, at_ms: u64, kind: &str, who: &Participant, extra: Value) {
@@ -316,8 +327,8 @@ impl Bot for Recorder {
         picture: &EncodedPicture,
     ) {
         let out = self.out.clone();
-        let stem = file_stem(&who.identity);
         let track = self.track(who, ms(picture.at));
+        let stem = track.stem.clone();
         if let std::collections::hash_map::Entry::Vacant(slot) = track.video.entry(source) {
             // Start at a keyframe: the file decodes from its first byte.
             if !picture.keyframe {

@@ -279,6 +279,7 @@ impl Plane {
         room.control(move |m| m.remove(participant));
         room.dominant.retain(|p| *p != participant);
         room.speech.remove(&participant);
+        room.lost.remove(&participant);
         if room.sharer == Some(participant) {
             room.sharer = None;
         }
