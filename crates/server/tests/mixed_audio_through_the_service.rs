@@ -168,28 +168,8 @@ async fn each_participant_hears_the_other_in_the_mix() {
     let (alice, bob) = (Identity::new_user(), Identity::new_user());
     let (a, mut a_events) = client(&server, &alice).await;
     let (b, mut b_events) = client(&server, &bob).await;
-    let created = a
-        .request(ClientMessage::CreateCall {
-            group_id: None,
-            lobby: false,
-            video: false,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::Ok {
-        call_id: Some(call_id),
-        ..
-    } = created
-    else {
-        panic!("{created:?}")
-    };
-    b.request(ClientMessage::JoinCall {
-        call_id: Some(call_id),
-        group_id: None,
-        video: false,
-    })
-    .await
-    .unwrap();
+    let (call_id, _) = create_call(&a).await;
+    join_call(&b, call_id).await;
 
     let bot_layout = MediaLayout {
         video_slots: 1,

@@ -22,30 +22,9 @@ async fn a_vanished_participant_is_network_lost_within_ten_seconds() {
     let (a, _a_events) = client(&server, &Identity::new_user()).await;
     let (b, mut b_events) = client(&server, &Identity::new_user()).await;
     let (c, _c_events) = client(&server, &Identity::new_user()).await;
-    let created = a
-        .request(ClientMessage::CreateCall {
-            group_id: None,
-            lobby: false,
-            video: false,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::Ok {
-        call_id: Some(call_id),
-        participant: Some(pa),
-    } = created
-    else {
-        panic!("{created:?}")
-    };
+    let (call_id, pa) = create_call(&a).await;
     for joiner in [&b, &c] {
-        joiner
-            .request(ClientMessage::JoinCall {
-                call_id: Some(call_id),
-                group_id: None,
-                video: false,
-            })
-            .await
-            .unwrap();
+        join_call(joiner, call_id).await;
     }
 
     // A's connection goes away without a `leave`.

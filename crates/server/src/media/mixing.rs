@@ -2,7 +2,6 @@
 //! own (not the I/O thread), and hands each tick's packets and events back to the media
 //! plane, which owns the peers and sends them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
@@ -120,8 +119,7 @@ impl Tick for MixRoom {
         }
         self.ticks += 1;
         let lost = self.ticks.is_multiple_of(LOSS_REPORT_TICKS).then(|| {
-            let per: HashMap<ParticipantId, u64> = self
-                .participants
+            self.participants
                 .iter()
                 .map(|&p| {
                     (
@@ -129,8 +127,7 @@ impl Tick for MixRoom {
                         self.mixer.jitter_stats(source(p)).map_or(0, |j| j.lost()),
                     )
                 })
-                .collect();
-            per.into_iter().collect()
+                .collect()
         });
         let mixed = Mixed {
             call_id: self.call_id,

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use confab_server::{ServerConfig, ServerHandle};
 use confab_signaling::client::{ClientConfig, Events, SignalingClient};
+use confab_signaling::protocol::{CallId, ClientMessage, ParticipantId, ServerMessage};
 use confab_signaling::{Identity, Scope};
 
 pub fn temp_dir() -> PathBuf {
@@ -54,6 +55,38 @@ pub async fn client(server: &ServerHandle, identity: &Identity) -> (SignalingCli
     SignalingClient::connect(&ClientConfig::new(url, identity.clone(), token))
         .await
         .unwrap()
+}
+
+/// `client` starts a call (no lobby, no video); returns its id and the caller's participant id.
+pub async fn create_call(client: &SignalingClient) -> (CallId, ParticipantId) {
+    let created = client
+        .request(ClientMessage::CreateCall {
+            group_id: None,
+            lobby: false,
+            video: false,
+        })
+        .await
+        .unwrap();
+    let ServerMessage::Ok {
+        call_id: Some(call_id),
+        participant: Some(participant),
+    } = created
+    else {
+        panic!("{created:?}")
+    };
+    (call_id, participant)
+}
+
+/// `client` joins the call (no video).
+pub async fn join_call(client: &SignalingClient, call_id: CallId) {
+    client
+        .request(ClientMessage::JoinCall {
+            call_id: Some(call_id),
+            group_id: None,
+            video: false,
+        })
+        .await
+        .unwrap();
 }
 
 /// One HTTP/1.1 request; returns status and body.
