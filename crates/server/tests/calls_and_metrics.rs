@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use confab_signaling::protocol::{ClientMessage, ServerMessage};
+use confab_signaling::protocol::ServerMessage;
 use confab_signaling::{EndKind, Identity};
 
 async fn reason(events: &mut confab_signaling::client::Events) -> EndKind {
