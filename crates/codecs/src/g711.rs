@@ -10,6 +10,10 @@ use confab_media::{AudioFormat, AudioFrame, MediaTime};
 
 use crate::{AudioCodec, AudioDecoder, AudioEncoder, CodecError, G711Error};
 
+mod plc;
+
+pub use plc::PitchConcealer;
+
 /// Which G.711 companding law.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum G711Law {
@@ -168,12 +172,15 @@ impl AudioEncoder for G711Encoder {
     }
 }
 
-/// Decodes G.711 payloads to 8 kHz mono frames; conceals a loss by repeating the last
-/// frame at half level, then silence (G.711 has no PLC of its own).
+/// Decodes G.711 payloads to 8 kHz mono frames; conceals a lost frame by repeating the
+/// signal's last pitch periods, fading out over 60 ms (a [`PitchConcealer`], after G.711
+/// Appendix I), and cross-fades the first good frame after a loss back in.
 #[derive(Debug, Clone)]
 pub struct G711Decoder {
     law: G711Law,
-    last: Vec<i16>,
+    plc: PitchConcealer,
+    /// Samples per frame, as the last payload had them (a loss conceals as much).
+    frame_len: usize,
 }
 
 impl G711Decoder {
@@ -181,7 +188,8 @@ impl G711Decoder {
     pub fn new(law: G711Law) -> Self {
         G711Decoder {
             law,
-            last: Vec::new(),
+            plc: PitchConcealer::new(),
+            frame_len: 160,
         }
     }
 }
@@ -209,8 +217,8 @@ impl AudioDecoder for G711Decoder {
         }
         out.set_timestamp(timestamp);
         decode(self.law, payload, out.samples_mut());
-        self.last.clear();
-        self.last.extend_from_slice(out.samples());
+        self.plc.good_frame(out.samples_mut());
+        self.frame_len = payload.len();
         Ok(())
     }
 
@@ -219,11 +227,7 @@ impl AudioDecoder for G711Decoder {
         timestamp: MediaTime,
         out: &mut AudioFrame,
     ) -> Result<(), CodecError> {
-        let len = if self.last.is_empty() {
-            160
-        } else {
-            self.last.len()
-        };
+        let len = self.frame_len;
         if out.format() != AudioFormat::MONO_8K || out.samples().len() != len {
             let duration = AudioFormat::MONO_8K
                 .duration_of(len)
@@ -231,15 +235,7 @@ impl AudioDecoder for G711Decoder {
             *out = AudioFrame::silence(AudioFormat::MONO_8K, duration, timestamp);
         }
         out.set_timestamp(timestamp);
-        // Each concealed frame halves the repeated signal: a fade, not a buzz.
-        for s in &mut self.last {
-            *s /= 2;
-        }
-        if self.last.is_empty() {
-            out.samples_mut().fill(0);
-        } else {
-            out.samples_mut().copy_from_slice(&self.last);
-        }
+        self.plc.conceal(out.samples_mut());
         Ok(())
     }
 }
@@ -323,8 +319,10 @@ mod tests {
             for (&a, &b) in decoded.samples().iter().zip(frame.samples()) {
                 assert!((i32::from(a) - i32::from(b)).abs() <= 256);
             }
+            // A loss continues the signal (a sine of period 20.9 samples) at full level.
             let concealed = decoder.conceal(MediaTime::from_millis(40)).unwrap();
-            assert_eq!(concealed.samples()[10], decoded.samples()[10] / 2);
+            let level = |s: &[i16]| s.iter().map(|&x| i64::from(x).abs()).sum::<i64>();
+            assert!(level(concealed.samples()) > level(decoded.samples()) * 8 / 10);
             assert!(matches!(
                 decoder.decode(&payload[..100], MediaTime::ZERO),
                 Err(CodecError::G711(G711Error::PayloadLength(100)))

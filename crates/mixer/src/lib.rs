@@ -13,9 +13,11 @@
 //! It must not do I/O: packets and the time go in, packets and events come out, and the
 //! scheduler's threads are the only place a clock is read.
 
+mod decoder;
 mod dominant;
 mod error;
 mod mixer;
+mod narrowband;
 mod output;
 mod scheduler;
 mod selector;

@@ -4,13 +4,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use confab_codecs::{AudioDecoder, AudioEncoder, OpusDecoder, OpusEncoder, OpusEncoderConfig};
+use confab_codecs::{AudioCodec, AudioEncoder, G711Law, OpusEncoder, OpusEncoderConfig};
 use confab_media::{
     AudioFormat, AudioFrame, AudioLevel, FrameDuration, MediaTime, MixBuffer, VoiceActivityDetector,
 };
 use confab_transport::jitter::{AudioPacket, JitterBuffer, JitterConfig, Playout};
 
+use crate::decoder::SourceDecoder;
 use crate::dominant::{DominantConfig, DominantSpeaker};
+use crate::narrowband::{self, NarrowbandEncoder};
 use crate::selector::{Candidate, SelectorConfig, SpeakerSelector};
 use crate::{MixOutput, MixerError, MixerEvent, SourceId};
 
@@ -77,7 +79,11 @@ const MAX_EXPAND_AS_SPEECH: u32 = 3;
 #[derive(Debug)]
 struct Source {
     jitter: JitterBuffer,
-    decoder: OpusDecoder,
+    decoder: SourceDecoder,
+    /// The G.711 law it speaks and hears, for phones (`None`: Opus).
+    law: Option<G711Law>,
+    /// Encodes its own audio in Opus each tick, when asked ([`AudioMixer::set_own_audio`]).
+    own_encoder: Option<Box<OpusEncoder>>,
     vad: VoiceActivityDetector,
     smoothed_db: f32,
     last_level: u8,
@@ -111,7 +117,13 @@ pub struct AudioMixer {
     pcm: AudioFrame,
     shared_encoder: OpusEncoder,
     slot_encoders: Vec<OpusEncoder>,
+    /// The shared mix for phones, made while any phone listens.
+    shared_narrowband: Option<Box<NarrowbandEncoder>>,
+    /// Each slot's mix-minus for a phone speaker, made on first use.
+    slot_narrowband: Vec<Option<Box<NarrowbandEncoder>>>,
     silence: Bytes,
+    /// 20 ms of G.711 silence, µ-law and A-law.
+    g711_silence: (Bytes, Bytes),
     encoded: Vec<u8>,
     output: MixOutput,
     events: VecDeque<MixerEvent>,
@@ -147,7 +159,13 @@ impl AudioMixer {
             selector: SpeakerSelector::new(config.selector),
             dominant: DominantSpeaker::new(config.dominant),
             shared_encoder,
+            slot_narrowband: (0..slot_encoders.len()).map(|_| None).collect(),
             slot_encoders,
+            shared_narrowband: None,
+            g711_silence: (
+                narrowband::silence(G711Law::MuLaw),
+                narrowband::silence(G711Law::ALaw),
+            ),
             silence: Bytes::from(silence.clone()),
             output: MixOutput::silent(Bytes::from(silence)),
             config,
@@ -162,11 +180,32 @@ impl AudioMixer {
         })
     }
 
-    /// Adds a source (a participant's audio).
+    /// Adds a source (a participant's audio) that sends and hears Opus.
     pub fn add_source(&mut self, id: SourceId) -> Result<(), MixerError> {
+        self.add_source_with_codec(id, AudioCodec::Opus)
+    }
+
+    /// Adds a source that sends and hears `codec`: Opus, or G.711 (a phone, 8 kHz: decoded
+    /// with pitch-repeating concealment and resampled into the mix; it hears the mix
+    /// resampled to 8 kHz and companded).
+    pub fn add_source_with_codec(
+        &mut self,
+        id: SourceId,
+        codec: AudioCodec,
+    ) -> Result<(), MixerError> {
+        let law = match codec {
+            AudioCodec::Opus => None,
+            AudioCodec::Pcmu => Some(G711Law::MuLaw),
+            AudioCodec::Pcma => Some(G711Law::ALaw),
+        };
+        if law.is_some() && self.shared_narrowband.is_none() {
+            self.shared_narrowband = Some(Box::new(NarrowbandEncoder::new()?));
+        }
         let source = Source {
-            jitter: JitterBuffer::new(self.config.jitter.clone()),
-            decoder: OpusDecoder::new(FORMAT)?,
+            jitter: JitterBuffer::new(SourceDecoder::jitter_config(codec, &self.config.jitter)),
+            decoder: SourceDecoder::new(codec)?,
+            law,
+            own_encoder: None,
             vad: VoiceActivityDetector::default(),
             smoothed_db: -127.0,
             last_level: 127,
@@ -180,6 +219,7 @@ impl AudioMixer {
             frame: AudioFrame::silence(FORMAT, FrameDuration::Ms20, MediaTime::ZERO),
         };
         self.sources.insert(id, source);
+        self.update_narrowband();
         Ok(())
     }
 
@@ -188,6 +228,44 @@ impl AudioMixer {
         self.sources.remove(&id);
         self.selector.remove(id);
         self.dominant.remove(id);
+        self.update_narrowband();
+    }
+
+    /// Asks for (or stops) a source's own audio encoded in Opus every tick it is decoded,
+    /// in [`MixOutput::own`]: how a phone's voice reaches listeners that take each
+    /// participant's audio apart (bots' unmixed slots). Sources without RFC 6464 levels
+    /// (phones) are decoded every tick.
+    pub fn set_own_audio(&mut self, id: SourceId, on: bool) -> Result<(), MixerError> {
+        let Some(s) = self.sources.get_mut(&id) else {
+            return Ok(());
+        };
+        match (on, s.own_encoder.is_some()) {
+            (true, false) => {
+                let config = OpusEncoderConfig {
+                    bitrate_bps: 24_000,
+                    ..OpusEncoderConfig::default()
+                };
+                s.own_encoder = Some(Box::new(OpusEncoder::new(FORMAT, config)?));
+            }
+            (false, true) => s.own_encoder = None,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Keeps the output's list of G.711 listeners in step with the sources; the phones'
+    /// shared encoder is dropped when the last phone leaves.
+    fn update_narrowband(&mut self) {
+        self.output.narrowband = self
+            .sources
+            .iter()
+            .filter_map(|(&id, s)| s.law.map(|law| (id, law)))
+            .collect();
+        if self.output.narrowband.is_empty() {
+            self.shared_narrowband = None;
+            self.output.shared_pcmu = None;
+            self.output.shared_pcma = None;
+        }
     }
 
     /// Mutes or unmutes a source: a muted source is never mixed (or decoded).
@@ -314,17 +392,45 @@ impl AudioMixer {
                 decode(s, timestamp, &mut self.counters)?;
             }
         }
+        self.encode_own_audio()?;
         self.mix_and_encode(timestamp)?;
         Ok(&self.output)
+    }
+
+    /// Sources whose own audio was asked for: this tick's decoded frame, in Opus.
+    fn encode_own_audio(&mut self) -> Result<(), MixerError> {
+        self.output.own.clear();
+        for (&id, s) in &mut self.sources {
+            let Some(encoder) = s.own_encoder.as_mut() else {
+                continue;
+            };
+            if !s.decoded || s.decision == Playout::Buffering {
+                continue;
+            }
+            encoder.encode(&s.frame, &mut self.encoded)?;
+            self.counters.encodes += 1;
+            self.output
+                .own
+                .push((id, Bytes::copy_from_slice(&self.encoded), s.last_level));
+        }
+        Ok(())
     }
 
     fn mix_and_encode(&mut self, timestamp: MediaTime) -> Result<(), MixerError> {
         let selected = self.selector.selected();
         self.output.minus.clear();
+        self.pcm.set_timestamp(timestamp);
         if selected.is_empty() {
             self.output.shared = self.silence.clone();
             self.output.shared_level = 127;
             self.counters.silent_ticks += 1;
+            // Phones hear the silence through the same filter, so it never restarts.
+            self.pcm.samples_mut().fill(0);
+            encode_shared_narrowband(
+                self.shared_narrowband.as_deref_mut(),
+                &self.pcm,
+                &mut self.output,
+            )?;
             return Ok(());
         }
         self.mix.reset(FRAME);
@@ -333,15 +439,24 @@ impl AudioMixer {
                 self.mix.add(s.frame.samples())?;
             }
         }
-        self.pcm.set_timestamp(timestamp);
         self.mix.write_soft_clipped(self.pcm.samples_mut())?;
         self.output.shared_level = AudioLevel::measure(self.pcm.samples()).wire_value();
         self.shared_encoder.encode(&self.pcm, &mut self.encoded)?;
         self.output.shared = Bytes::copy_from_slice(&self.encoded);
         self.counters.encodes += 1;
+        encode_shared_narrowband(
+            self.shared_narrowband.as_deref_mut(),
+            &self.pcm,
+            &mut self.output,
+        )?;
         if let [only] = selected {
             // One voice: what it hears without itself is silence — no encode needed.
-            self.output.minus.push((*only, self.silence.clone()));
+            let silence = match self.sources.get(only).and_then(|s| s.law) {
+                Some(G711Law::MuLaw) => self.g711_silence.0.clone(),
+                Some(G711Law::ALaw) => self.g711_silence.1.clone(),
+                None => self.silence.clone(),
+            };
+            self.output.minus.push((*only, silence));
             self.counters.lone_voice_ticks += 1;
             return Ok(());
         }
@@ -351,14 +466,41 @@ impl AudioMixer {
             };
             self.mix
                 .write_mix_minus(s.frame.samples(), self.pcm.samples_mut())?;
-            self.slot_encoders[slot].encode(&self.pcm, &mut self.encoded)?;
-            self.output
-                .minus
-                .push((*id, Bytes::copy_from_slice(&self.encoded)));
+            let payload = match s.law {
+                None => {
+                    self.slot_encoders[slot].encode(&self.pcm, &mut self.encoded)?;
+                    Bytes::copy_from_slice(&self.encoded)
+                }
+                Some(law) => {
+                    let encoder = match &mut self.slot_narrowband[slot] {
+                        Some(encoder) => encoder,
+                        empty => empty.insert(Box::new(NarrowbandEncoder::new()?)),
+                    };
+                    encoder.resample(&self.pcm)?;
+                    encoder.encode(law)
+                }
+            };
+            self.output.minus.push((*id, payload));
             self.counters.encodes += 1;
         }
         Ok(())
     }
+}
+
+/// The shared mix for phones, in each law some phone takes.
+fn encode_shared_narrowband(
+    encoder: Option<&mut NarrowbandEncoder>,
+    mix: &AudioFrame,
+    output: &mut MixOutput,
+) -> Result<(), MixerError> {
+    let Some(encoder) = encoder else {
+        return Ok(());
+    };
+    encoder.resample(mix)?;
+    let wants = |law| output.narrowband.iter().any(|&(_, l)| l == law);
+    output.shared_pcmu = wants(G711Law::MuLaw).then(|| encoder.encode(G711Law::MuLaw));
+    output.shared_pcma = wants(G711Law::ALaw).then(|| encoder.encode(G711Law::ALaw));
+    Ok(())
 }
 
 /// Decodes a source's decision for this tick into its frame (once per tick at most).
@@ -373,24 +515,20 @@ fn decode(
     s.decoded = true;
     match &s.decision {
         Playout::Packet { payload, .. } => {
-            if s.decoder
-                .decode_into(payload, timestamp, &mut s.frame)
-                .is_err()
-            {
+            if s.decoder.decode(payload, timestamp, &mut s.frame).is_err() {
                 // A corrupt packet is concealed like a lost one.
-                s.decoder.conceal_into(timestamp, &mut s.frame)?;
+                s.decoder.conceal(timestamp, &mut s.frame)?;
                 counters.concealments += 1;
             } else {
                 counters.decodes += 1;
             }
         }
         Playout::RecoverFec { next_payload, .. } => {
-            s.decoder
-                .recover_into(next_payload, timestamp, &mut s.frame)?;
+            s.decoder.recover(next_payload, timestamp, &mut s.frame)?;
             counters.fec_recoveries += 1;
         }
         Playout::Conceal { .. } | Playout::Expand | Playout::Dtx => {
-            s.decoder.conceal_into(timestamp, &mut s.frame)?;
+            s.decoder.conceal(timestamp, &mut s.frame)?;
             counters.concealments += 1;
         }
         Playout::Buffering => s.frame.samples_mut().fill(0),
