@@ -45,6 +45,8 @@ pub use state::participant_state::{
     InvalidParticipantTransition, ParticipantEvent, ParticipantState,
 };
 pub use switchboard::{
-    CallSummary, ConnectionId, MediaCommand, Output, Switchboard, SwitchboardConfig,
+    CallSummary, ConnectionId, MAX_DTMF_DIGITS, MediaCommand, Output, PhoneCommand, PhoneRefusal,
+    PhoneRoute,
+    Switchboard, SwitchboardConfig,
 };
 pub use token::{Claims, ISSUER, Scope, TokenError, TokenKey};

@@ -187,6 +187,16 @@ pub enum ClientMessage {
         /// Who.
         participant: ParticipantId,
     },
+    /// Send DTMF keys to the phones in the call (RFC 4733 in their audio, or SIP INFO).
+    SendDtmf {
+        /// The call.
+        call_id: CallId,
+        /// Keys to press, in order: `0`–`9`, `*`, `#`, `A`–`D` (at most 32).
+        digits: String,
+        /// One phone participant; all of the call's phones when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        participant: Option<ParticipantId>,
+    },
     /// Keep-alive; answered with `pong`.
     Ping,
 }
@@ -217,6 +227,7 @@ impl ClientMessage {
         "admit",
         "reject_lobby",
         "remove_participant",
+        "send_dtmf",
         "ping",
     ];
 
@@ -244,7 +255,8 @@ impl ClientMessage {
             | ScreenShare { call_id, .. }
             | Admit { call_id, .. }
             | RejectLobby { call_id, .. }
-            | RemoveParticipant { call_id, .. } => Some(*call_id),
+            | RemoveParticipant { call_id, .. }
+            | SendDtmf { call_id, .. } => Some(*call_id),
         }
     }
 }

@@ -127,6 +127,17 @@ pub enum ServerMessage {
         #[serde(flatten)]
         candidate: IceCandidate,
     },
+    /// A phone participant pressed a key (RFC 4733 or SIP INFO).
+    Dtmf {
+        /// The call.
+        call_id: CallId,
+        /// The phone.
+        participant: ParticipantId,
+        /// The key: `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+        /// How long it was held, in milliseconds.
+        duration_ms: u32,
+    },
     /// Answer to `ping`.
     Pong,
 }
@@ -148,6 +159,7 @@ impl ServerMessage {
         "sdp_offer",
         "sdp_answer",
         "ice_candidate",
+        "dtmf",
         "pong",
     ];
 
@@ -167,7 +179,8 @@ impl ServerMessage {
             | MutedBy { call_id, .. }
             | SdpOffer { call_id, .. }
             | SdpAnswer { call_id, .. }
-            | IceCandidate { call_id, .. } => Some(*call_id),
+            | IceCandidate { call_id, .. }
+            | Dtmf { call_id, .. } => Some(*call_id),
         }
     }
 }

@@ -20,8 +20,10 @@ pub enum EndKind {
     Cancelled,
     /// The callee answered on another device.
     AnsweredElsewhere,
-    /// The callee is not online.
+    /// The callee is not online (or a phone number cannot be reached).
     Unavailable,
+    /// The phone called is busy.
+    Busy,
     /// Signaling or media was lost and did not come back.
     NetworkLost,
     /// The organizer ended the call for everyone.
@@ -34,6 +36,10 @@ pub enum EndKind {
 
 /// The reason attached to a `Disconnected` state: SIP-like `code`, a confab `subcode` that
 /// tells the cases apart, and text for people. Codes are stable across versions.
+///
+/// When a phone leg ends with a SIP final response or a BYE's reason, `subcode` is that SIP
+/// status code instead (100–699, never one of confab's own subcodes, which start at 5000):
+/// a declined phone call is `rejected` with subcode 603, a busy one `busy` with 486.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EndReason {
     /// Which way it ended.
@@ -57,6 +63,7 @@ impl EndReason {
             EndKind::AnsweredElsewhere => (0, 5320, "Answered on another device"),
             EndKind::LobbyRejected => (403, 5400, "You were not admitted from the lobby"),
             EndKind::Unavailable => (480, 5480, "The person you called is not available"),
+            EndKind::Busy => (486, 5486, "The number you called is busy"),
             EndKind::RingTimeout => (408, 5408, "No answer"),
             EndKind::Cancelled => (487, 5487, "The caller hung up before an answer"),
             EndKind::Rejected => (603, 5603, "The call was declined"),
@@ -68,6 +75,14 @@ impl EndReason {
             code,
             subcode,
             text: text.to_string(),
+        }
+    }
+
+    /// The reason for `kind` as a phone leg's SIP status `sip_status` said it.
+    pub fn from_sip(kind: EndKind, sip_status: u16) -> EndReason {
+        EndReason {
+            subcode: u32::from(sip_status),
+            ..EndReason::new(kind)
         }
     }
 }
@@ -87,6 +102,7 @@ mod tests {
             EndKind::Cancelled,
             EndKind::AnsweredElsewhere,
             EndKind::Unavailable,
+            EndKind::Busy,
             EndKind::NetworkLost,
             EndKind::EndedByOrganizer,
             EndKind::LobbyRejected,

@@ -41,6 +41,8 @@ pub(crate) struct Participant {
     pub(crate) invited_by: Option<Identity>,
     /// After the connection dropped: when to declare the network lost.
     pub(crate) lost_deadline: Option<Instant>,
+    /// A phone reached through the SIP gateway: its leg lives there, not on a connection.
+    pub(crate) phone: bool,
 }
 
 impl Participant {
@@ -117,6 +119,7 @@ impl Call {
                 ring_deadline: None,
                 invited_by: None,
                 lost_deadline: None,
+                phone: false,
             },
         );
         id

@@ -5,7 +5,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::call::{Call, CallKind};
-use super::{ConnectionId, MediaCommand, Refusal, Switchboard, refuse};
+use super::{ConnectionId, MediaCommand, PhoneCommand, Refusal, Switchboard, refuse};
 use crate::protocol::{CallId, ErrorCode, ParticipantId, ServerMessage};
 use crate::{
     Action, CallEvent, CallState, EndKind, Identity, ParticipantEvent, ParticipantState, Role,
@@ -201,7 +201,7 @@ impl Switchboard {
     }
 
     /// Rings every device of an Idle participant; ends it as unavailable if none is online.
-    fn ring(&mut self, call_id: CallId, pid: ParticipantId, video: bool) {
+    pub(super) fn ring(&mut self, call_id: CallId, pid: ParticipantId, video: bool) {
         let Some(call) = self.calls.get(&call_id) else {
             return;
         };
@@ -216,6 +216,21 @@ impl Switchboard {
             .and_then(|conns| conns.iter().next())
             .and_then(|c| self.sessions.get(c))
             .map_or_else(|| from.to_string(), |s| s.display_name.clone());
+        if let Identity::Phone(number) = &p.identity {
+            // A phone rings through the SIP gateway; its answer comes back from there.
+            let command = PhoneCommand::Dial {
+                call_id,
+                participant: pid,
+                number: number.clone(),
+                caller: from,
+                caller_name: from_name,
+            };
+            if let Some(p) = self.participant_mut(call_id, pid) {
+                p.phone = true;
+            }
+            self.phone_command(command);
+            return;
+        }
         let devices: Vec<ConnectionId> = self
             .online
             .get(&p.identity)
@@ -325,7 +340,7 @@ impl Switchboard {
         }
         self.enter(call_id, pid, conn, endpoint, video, false);
         // The 1:1 caller's call is now answered.
-        let waiting: Vec<(ParticipantId, bool)> = self
+        let waiting: Vec<(ParticipantId, bool, bool)> = self
             .calls
             .get_mut(&call_id)
             .into_iter()
@@ -333,10 +348,17 @@ impl Switchboard {
             .filter(|q| q.id != pid && !q.established && q.state != ParticipantState::Idle)
             .map(|q| {
                 q.established = true;
-                (q.id, q.media_connected)
+                (q.id, q.media_connected, q.phone)
             })
             .collect();
-        for (caller, media) in waiting {
+        for (caller, media, phone) in waiting {
+            if phone {
+                // A phone that called in is answered now (SIP 200 OK).
+                self.phone_command(PhoneCommand::Answer {
+                    call_id,
+                    participant: caller,
+                });
+            }
             if media {
                 self.move_call_state(call_id, caller, CallEvent::Connected);
             }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::call::CallKind;
-use super::{ConnectionId, MediaCommand, Refusal, Session, Switchboard, refuse};
+use super::{ConnectionId, MediaCommand, PhoneCommand, Refusal, Session, Switchboard, refuse};
 use crate::protocol::{CallId, Departure, ErrorCode, ParticipantId, ServerEnvelope, ServerMessage};
 use crate::{CallEvent, EndKind, EndReason, Identity, ParticipantEvent, ParticipantState, Scope};
 
@@ -218,6 +218,18 @@ impl Switchboard {
     /// Ends one participation with `kind` and tells everyone concerned; ends the call when
     /// it was 1:1 or nobody is left.
     pub(super) fn end_participation(&mut self, call_id: CallId, pid: ParticipantId, kind: EndKind) {
+        self.end_participation_with(call_id, pid, EndReason::new(kind));
+    }
+
+    /// [`end_participation`](Switchboard::end_participation) with a reason of its own (a
+    /// phone leg's SIP status as subcode).
+    pub(super) fn end_participation_with(
+        &mut self,
+        call_id: CallId,
+        pid: ParticipantId,
+        reason: EndReason,
+    ) {
+        let kind = reason.kind;
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
@@ -230,8 +242,14 @@ impl Switchboard {
             p.state = next;
         }
         let kind_of_call = call.kind;
-        let reason = EndReason::new(kind);
-        tracing::info!(%call_id, %pid, identity = %p.identity, ?kind, "participation ended");
+        tracing::info!(%call_id, %pid, identity = %p.identity, ?kind, subcode = reason.subcode, "participation ended");
+        if p.phone {
+            self.phone_command(PhoneCommand::HangUp {
+                call_id,
+                participant: pid,
+                reason: reason.clone(),
+            });
+        }
 
         if was_ringing {
             self.stop_ringing(call_id, &p.identity, kind);
@@ -247,7 +265,7 @@ impl Switchboard {
         let departure = Departure {
             participant: pid,
             identity: p.identity,
-            reason,
+            reason: reason.clone(),
         };
         self.broadcast(
             call_id,
@@ -267,12 +285,17 @@ impl Switchboard {
             .all(|q| q.state == ParticipantState::Idle);
         if kind_of_call == CallKind::OneToOne || nobody_left {
             let for_others = match kind {
-                EndKind::Rejected | EndKind::RingTimeout | EndKind::Unavailable => kind,
-                EndKind::Cancelled | EndKind::AnsweredElsewhere => EndKind::Cancelled,
-                _ if kind_of_call == CallKind::OneToOne => EndKind::RemoteHangUp,
-                _ => EndKind::Cancelled,
+                // The caller hears why the callee did not take the call, SIP status included.
+                EndKind::Rejected | EndKind::RingTimeout | EndKind::Unavailable | EndKind::Busy => {
+                    reason
+                }
+                EndKind::Cancelled | EndKind::AnsweredElsewhere => {
+                    EndReason::new(EndKind::Cancelled)
+                }
+                _ if kind_of_call == CallKind::OneToOne => EndReason::new(EndKind::RemoteHangUp),
+                _ => EndReason::new(EndKind::Cancelled),
             };
-            self.end_call(call_id, for_others, None);
+            self.end_call_with(call_id, for_others, None);
         }
     }
 
@@ -284,6 +307,17 @@ impl Switchboard {
         kind: EndKind,
         except: Option<ParticipantId>,
     ) {
+        self.end_call_with(call_id, EndReason::new(kind), except);
+    }
+
+    /// [`end_call`](Switchboard::end_call) with a reason of its own.
+    pub(super) fn end_call_with(
+        &mut self,
+        call_id: CallId,
+        reason: EndReason,
+        except: Option<ParticipantId>,
+    ) {
+        let kind = reason.kind;
         let Some(call) = self.calls.remove(&call_id) else {
             return;
         };
@@ -297,15 +331,29 @@ impl Switchboard {
                 } else {
                     kind
                 };
+                if p.phone {
+                    self.phone_command(PhoneCommand::HangUp {
+                        call_id,
+                        participant: p.id,
+                        reason: EndReason::new(ring_kind),
+                    });
+                }
                 self.stop_ringing(call_id, &p.identity, ring_kind);
                 continue;
             }
             let own = if Some(p.id) == except {
-                EndKind::HangUp
+                EndReason::new(EndKind::HangUp)
             } else {
-                kind
+                reason.clone()
             };
-            self.tell_ended(call_id, p.conn, p.call_state, EndReason::new(own));
+            if p.phone {
+                self.phone_command(PhoneCommand::HangUp {
+                    call_id,
+                    participant: p.id,
+                    reason: own.clone(),
+                });
+            }
+            self.tell_ended(call_id, p.conn, p.call_state, own);
             self.media(MediaCommand::Leave {
                 call_id,
                 participant: p.id,

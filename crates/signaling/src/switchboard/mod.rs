@@ -10,9 +10,11 @@
 mod call;
 mod calls;
 pub(crate) mod lifecycle;
+mod phones;
 mod requests;
 
 pub use lifecycle::CallSummary;
+pub use phones::{MAX_DTMF_DIGITS, PhoneCommand, PhoneRefusal, PhoneRoute};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -173,6 +175,8 @@ pub enum Output {
     },
     /// Tell the media plane.
     Media(MediaCommand),
+    /// Tell the SIP gateway (phone participants).
+    Phone(PhoneCommand),
 }
 
 /// A refused request: its code and words.

@@ -130,12 +130,21 @@ impl Switchboard {
                 call_id,
                 participant,
             } => self.remove(conn, call_id, participant),
+            M::SendDtmf {
+                call_id,
+                digits,
+                participant,
+            } => self.send_dtmf(conn, call_id, &digits, participant),
         }
     }
 
     /// The caller's participant id, if it is in the call proper (not ringing, not waiting
     /// in the lobby).
-    fn in_media(&mut self, conn: ConnectionId, call_id: CallId) -> Result<ParticipantId, Refusal> {
+    pub(super) fn in_media(
+        &mut self,
+        conn: ConnectionId,
+        call_id: CallId,
+    ) -> Result<ParticipantId, Refusal> {
         let (call, pid) = self.own(conn, call_id)?;
         if call.participants[&pid].is_active() {
             Ok(pid)

@@ -18,8 +18,8 @@ use confab_signaling::protocol::{
     ServerMessage,
 };
 use confab_signaling::{
-    CallState, ConnectionId, EndKind, Identity, MediaCommand, Output, ParticipantState, Scope,
-    Switchboard, SwitchboardConfig, TokenKey,
+    CallState, ConnectionId, EndKind, Identity, MediaCommand, Output, ParticipantState,
+    PhoneCommand, Scope, Switchboard, SwitchboardConfig, TokenKey,
 };
 
 pub const SECRET: [u8; 32] = *b"confab-test-secret-of-32-bytes!!";
@@ -35,6 +35,8 @@ pub struct Harness {
     inbox: HashMap<ConnectionId, Vec<ServerEnvelope>>,
     pub media: Vec<MediaCommand>,
     pub closed: Vec<(ConnectionId, ErrorCode)>,
+    /// What the switchboard asked of the SIP gateway.
+    pub phones: Vec<PhoneCommand>,
 }
 
 impl Harness {
@@ -55,6 +57,7 @@ impl Harness {
             inbox: HashMap::new(),
             media: Vec::new(),
             closed: Vec::new(),
+            phones: Vec::new(),
         }
     }
 
@@ -159,6 +162,7 @@ impl Harness {
                 Output::Send { to, message } => self.inbox.entry(to).or_default().push(message),
                 Output::Media(command) => self.media.push(command),
                 Output::Close { conn, code } => self.closed.push((conn, code)),
+                Output::Phone(command) => self.phones.push(command),
             }
         }
     }
