@@ -14,7 +14,8 @@ pub enum Identity {
     User(Uuid),
     /// A bot application: `28:<app>` (lowercase letters, digits, `-`, `_`, `.`; 1–64).
     Bot(String),
-    /// A phone number reached through the SIP trunk: `4:+<E.164 digits>`.
+    /// A phone number reached through the SIP trunk: `4:+<E.164 digits>`; a caller whose
+    /// number is withheld is `4:anonymous` (empty digits).
     Phone(String),
     /// The echo test service: `8:echo123`.
     EchoService,
@@ -40,6 +41,17 @@ impl Identity {
     pub fn is_phone(&self) -> bool {
         matches!(self, Identity::Phone(_))
     }
+
+    /// A phone caller whose number is withheld or not a telephone number: `4:anonymous`.
+    /// It can call in but cannot be dialled.
+    pub fn anonymous_phone() -> Identity {
+        Identity::Phone(String::new())
+    }
+
+    /// A phone identity from digits, if they are an E.164 number (no `+`).
+    pub fn phone(digits: &str) -> Option<Identity> {
+        valid_e164(digits).then(|| Identity::Phone(digits.to_string()))
+    }
 }
 
 fn valid_app(app: &str) -> bool {
@@ -63,6 +75,9 @@ impl FromStr for Identity {
         let bad = || IdentityError(s.chars().take(80).collect());
         if s == "8:echo123" {
             return Ok(Identity::EchoService);
+        }
+        if s == "4:anonymous" {
+            return Ok(Identity::anonymous_phone());
         }
         if let Some(uuid) = s.strip_prefix("8:confab:") {
             return Uuid::parse_str(uuid).map(Identity::User).map_err(|_| bad());
@@ -90,6 +105,7 @@ impl fmt::Display for Identity {
         match self {
             Identity::User(uuid) => write!(f, "8:confab:{}", uuid.hyphenated()),
             Identity::Bot(app) => write!(f, "28:{app}"),
+            Identity::Phone(digits) if digits.is_empty() => f.write_str("4:anonymous"),
             Identity::Phone(digits) => write!(f, "4:+{digits}"),
             Identity::EchoService => f.write_str("8:echo123"),
         }
@@ -120,6 +136,7 @@ mod tests {
             "28:recorder",
             "28:acme-notes.v2",
             "4:+14155550123",
+            "4:anonymous",
             "8:echo123",
         ] {
             let id: Identity = s.parse().unwrap();

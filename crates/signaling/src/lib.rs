@@ -46,7 +46,6 @@ pub use state::participant_state::{
 };
 pub use switchboard::{
     CallSummary, ConnectionId, MAX_DTMF_DIGITS, MediaCommand, Output, PhoneCommand, PhoneRefusal,
-    PhoneRoute,
-    Switchboard, SwitchboardConfig,
+    PhoneRoute, Switchboard, SwitchboardConfig,
 };
 pub use token::{Claims, ISSUER, Scope, TokenError, TokenKey};

@@ -9,8 +9,7 @@ use std::time::Duration;
 use common::*;
 use confab_signaling::protocol::{ClientMessage, ServerMessage};
 use confab_signaling::{
-    EndKind, EndReason, Identity, MediaCommand, ParticipantState, PhoneCommand, PhoneRoute,
-    Scope,
+    EndKind, EndReason, Identity, MediaCommand, ParticipantState, PhoneCommand, PhoneRoute, Scope,
 };
 use uuid::Uuid;
 
@@ -33,15 +32,21 @@ fn a_phone_joins_a_group_call_presses_keys_and_hangs_up() {
     ));
     h.events(a);
     h.media.clear();
-    let (in_call, pid) = h
-        .sb
-        .phone_call_in(&phone(), "Front desk".into(), &PhoneRoute::Group(group), h.now)
+    let (in_call, pid) =
+        h.sb.phone_call_in(
+            &phone(),
+            "Front desk".into(),
+            &PhoneRoute::Group(group),
+            h.now,
+        )
         .unwrap();
     h.pump();
     assert_eq!(in_call, call);
     assert!(
-        h.media.iter().any(|m| matches!(m, MediaCommand::Join { participant, identity, .. }
-            if *participant == pid && identity.is_phone())),
+        h.media.iter().any(
+            |m| matches!(m, MediaCommand::Join { participant, identity, .. }
+            if *participant == pid && identity.is_phone())
+        ),
         "{:?}",
         h.media
     );
@@ -80,10 +85,9 @@ fn a_phone_joins_a_group_call_presses_keys_and_hangs_up() {
 fn a_phone_starts_the_group_call_it_dials_into() {
     let mut h = Harness::new();
     let group = Uuid::new_v4();
-    let (call, pid) = h
-        .sb
-        .phone_call_in(&phone(), String::new(), &PhoneRoute::Group(group), h.now)
-        .unwrap();
+    let (call, pid) =
+        h.sb.phone_call_in(&phone(), String::new(), &PhoneRoute::Group(group), h.now)
+            .unwrap();
     h.pump();
     // An administrator's browser joins by the group id and finds the phone there.
     let b = h.connect_with(&user(), &[Scope::Voip, Scope::Admin], None);
@@ -97,7 +101,11 @@ fn a_phone_starts_the_group_call_it_dials_into() {
     ));
     assert_eq!(joined_call, call);
     let roster = roster_entries(&h.events(b));
-    assert!(roster.iter().any(|e| e.participant == pid && e.identity == phone()));
+    assert!(
+        roster
+            .iter()
+            .any(|e| e.participant == pid && e.identity == phone())
+    );
     // Ending the call for everyone hangs the phone up.
     h.ok(b, ClientMessage::EndCall { call_id: call });
     assert!(matches!(
@@ -112,14 +120,22 @@ fn a_phone_calls_a_person_who_answers() {
     let mut h = Harness::new();
     let alice = user();
     let a = h.connect(&alice);
-    let (call, pid) = h
-        .sb
-        .phone_call_in(&phone(), String::new(), &PhoneRoute::Identity(alice.clone()), h.now)
+    let (call, pid) =
+        h.sb.phone_call_in(
+            &phone(),
+            String::new(),
+            &PhoneRoute::Identity(alice.clone()),
+            h.now,
+        )
         .unwrap();
     h.pump();
     let events = h.events(a);
     assert_eq!(incoming(&events), Some(call));
-    assert!(events.iter().any(|e| matches!(e, ServerMessage::IncomingCall { from, .. } if *from == phone())));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ServerMessage::IncomingCall { from, .. } if *from == phone()))
+    );
     assert!(h.phones.is_empty(), "nothing to answer yet: {:?}", h.phones);
     h.media_connected(call, pid);
     h.ok(
@@ -151,9 +167,13 @@ fn a_phone_call_declined_unanswered_or_to_nobody() {
     let mut h = Harness::new();
     let alice = user();
     let a = h.connect(&alice);
-    let (call, pid) = h
-        .sb
-        .phone_call_in(&phone(), String::new(), &PhoneRoute::Identity(alice.clone()), h.now)
+    let (call, pid) =
+        h.sb.phone_call_in(
+            &phone(),
+            String::new(),
+            &PhoneRoute::Identity(alice.clone()),
+            h.now,
+        )
         .unwrap();
     h.pump();
     h.events(a);
@@ -165,8 +185,7 @@ fn a_phone_call_declined_unanswered_or_to_nobody() {
     ));
     h.phones.clear();
 
-    h.sb
-        .phone_call_in(&phone(), String::new(), &PhoneRoute::Identity(alice), h.now)
+    h.sb.phone_call_in(&phone(), String::new(), &PhoneRoute::Identity(alice), h.now)
         .unwrap();
     h.pump();
     h.advance(Duration::from_secs(31));
@@ -177,9 +196,13 @@ fn a_phone_call_declined_unanswered_or_to_nobody() {
     h.phones.clear();
 
     // Nobody online for that identity: refused at once.
-    h.sb
-        .phone_call_in(&phone(), String::new(), &PhoneRoute::Identity(user()), h.now)
-        .unwrap();
+    h.sb.phone_call_in(
+        &phone(),
+        String::new(),
+        &PhoneRoute::Identity(user()),
+        h.now,
+    )
+    .unwrap();
     h.pump();
     assert!(matches!(
         &h.phones[..],
@@ -187,8 +210,13 @@ fn a_phone_call_declined_unanswered_or_to_nobody() {
     ));
     assert_eq!(h.sb.call_count(), 0);
     // Only phone numbers call in.
-    assert!(h
-        .sb
-        .phone_call_in(&user(), String::new(), &PhoneRoute::Group(Uuid::new_v4()), h.now)
-        .is_err());
+    assert!(
+        h.sb.phone_call_in(
+            &user(),
+            String::new(),
+            &PhoneRoute::Group(Uuid::new_v4()),
+            h.now
+        )
+        .is_err()
+    );
 }

@@ -17,7 +17,12 @@ fn number(n: u32) -> Identity {
     format!("4:+4930555{n:04}").parse().unwrap()
 }
 
-fn group_call(h: &mut Harness) -> (confab_signaling::ConnectionId, confab_signaling::protocol::CallId) {
+fn group_call(
+    h: &mut Harness,
+) -> (
+    confab_signaling::ConnectionId,
+    confab_signaling::protocol::CallId,
+) {
     let a = h.connect(&user());
     let (call, _) = joined(&h.ok(
         a,
@@ -31,7 +36,12 @@ fn group_call(h: &mut Harness) -> (confab_signaling::ConnectionId, confab_signal
     (a, call)
 }
 
-fn invite(h: &mut Harness, conn: confab_signaling::ConnectionId, call: confab_signaling::protocol::CallId, who: &Identity) -> confab_signaling::protocol::ParticipantId {
+fn invite(
+    h: &mut Harness,
+    conn: confab_signaling::ConnectionId,
+    call: confab_signaling::protocol::CallId,
+    who: &Identity,
+) -> confab_signaling::protocol::ParticipantId {
     match h.ok(
         conn,
         ClientMessage::Invite {
@@ -62,7 +72,11 @@ fn a_dialled_phone_plays_early_media_then_answers() {
     h.media.clear();
     h.sb.phone_progress(call, pid, true);
     h.pump();
-    assert!(h.media.iter().any(|m| matches!(m, MediaCommand::Join { participant, .. } if *participant == pid)));
+    assert!(
+        h.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::Join { participant, .. } if *participant == pid))
+    );
     assert_eq!(
         last_state(&h.events(a), pid),
         Some(ParticipantState::EarlyMedia)
@@ -131,8 +145,7 @@ fn a_busy_phone_and_one_that_never_answers() {
     let mut h = Harness::new();
     let (a, call) = group_call(&mut h);
     let busy = invite(&mut h, a, call, &number(2));
-    h.sb
-        .phone_ended(call, busy, EndReason::from_sip(EndKind::Busy, 486));
+    h.sb.phone_ended(call, busy, EndReason::from_sip(EndKind::Busy, 486));
     h.pump();
     let events = h.events(a);
     let departure = events
@@ -142,8 +155,14 @@ fn a_busy_phone_and_one_that_never_answers() {
             _ => None,
         })
         .unwrap();
-    assert_eq!((departure.participant, departure.reason.kind), (busy, EndKind::Busy));
-    assert_eq!((departure.reason.code, departure.reason.subcode), (486, 486));
+    assert_eq!(
+        (departure.participant, departure.reason.kind),
+        (busy, EndKind::Busy)
+    );
+    assert_eq!(
+        (departure.reason.code, departure.reason.subcode),
+        (486, 486)
+    );
     // The group call goes on; a phone that rings out is cancelled by the ring timeout.
     h.phones.clear();
     let silent = invite(&mut h, a, call, &number(3));
@@ -183,7 +202,9 @@ fn a_one_to_one_call_to_a_phone() {
     // The phone hangs up: the 1:1 call is over for the caller too.
     h.sb.phone_ended(call, pid, EndReason::new(EndKind::HangUp));
     h.pump();
-    assert!(call_states(&h.events(a)).contains(&(CallState::Disconnected, Some(EndKind::RemoteHangUp))));
+    assert!(
+        call_states(&h.events(a)).contains(&(CallState::Disconnected, Some(EndKind::RemoteHangUp)))
+    );
     assert_eq!(h.sb.call_count(), 0);
 }
 
@@ -218,8 +239,7 @@ fn cancelling_a_ringing_phone_and_declined_calls() {
         [PhoneCommand::Dial { participant, .. }] => *participant,
         other => panic!("{other:?}"),
     };
-    h.sb
-        .phone_ended(call, pid, EndReason::from_sip(EndKind::Rejected, 603));
+    h.sb.phone_ended(call, pid, EndReason::from_sip(EndKind::Rejected, 603));
     h.pump();
     let reason = h
         .events(a)

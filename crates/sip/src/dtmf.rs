@@ -175,7 +175,14 @@ mod tests {
 
     #[test]
     fn digits_and_event_codes() {
-        for (c, code) in [('0', 0), ('9', 9), ('*', 10), ('#', 11), ('A', 12), ('d', 15)] {
+        for (c, code) in [
+            ('0', 0),
+            ('9', 9),
+            ('*', 10),
+            ('#', 11),
+            ('A', 12),
+            ('d', 15),
+        ] {
             let d = Digit::new(c).unwrap();
             assert_eq!(d.event(), code);
             assert_eq!(Digit::from_event(code), Some(d));
@@ -214,14 +221,23 @@ mod tests {
         assert_eq!(star.digit.as_char(), '*');
         let hash_code = parse_info("application/dtmf-relay", "Signal=11\r\n").unwrap();
         assert_eq!(hash_code.digit.as_char(), '#');
-        assert_eq!(parse_info("application/dtmf", "7\r\n").unwrap().digit.as_char(), '7');
+        assert_eq!(
+            parse_info("application/dtmf", "7\r\n")
+                .unwrap()
+                .digit
+                .as_char(),
+            '7'
+        );
         assert_eq!(parse_info("application/dtmf-relay", "Duration=100"), None);
         assert_eq!(parse_info("application/dtmf-relay", "Signal=x"), None);
         assert_eq!(parse_info("text/plain", "Signal=5"), None);
         assert_eq!(parse_info("application/dtmf", ""), None);
         let body = info_body(Digit::new('#').unwrap(), 100);
         assert_eq!(
-            parse_info("application/dtmf-relay", &body).unwrap().digit.as_char(),
+            parse_info("application/dtmf-relay", &body)
+                .unwrap()
+                .digit
+                .as_char(),
             '#'
         );
     }

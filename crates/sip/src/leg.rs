@@ -330,10 +330,9 @@ impl PlainRtpLeg {
         } else if self.gap > 0 {
             self.gap -= 1;
         }
-        if let (Some(mut event), Some(pt)) = (
-            self.outgoing_event,
-            self.config.negotiated.telephone_event,
-        ) {
+        if let (Some(mut event), Some(pt)) =
+            (self.outgoing_event, self.config.negotiated.telephone_event)
+        {
             event.frames += 1;
             let end = event.frames >= TONE_FRAMES;
             let payload = TelephoneEvent {
@@ -464,7 +463,7 @@ mod tests {
 
     #[test]
     fn audio_in_latches_counts_loss_and_refuses_strangers() {
-        let t0 = Instant::now();
+        let t0 = confab_testkit::VirtualClock::new().now();
         let mut leg = PlainRtpLeg::new(config(None, Latching::FirstSource), t0);
         let nat: SocketAddr = "203.0.113.9:61000".parse().unwrap();
         leg.handle_datagram(t0, nat, &rtp(0, 65_535, 0, &[0xFF; 160]));
@@ -472,7 +471,11 @@ mod tests {
         leg.handle_datagram(t0, nat, &rtp(0, 0, 160, &[0xFF; 160]));
         leg.handle_datagram(t0, nat, &rtp(0, 2, 480, &[0xFF; 160]));
         // Another address after latching, a foreign payload type, garbage, RTCP.
-        leg.handle_datagram(t0, "198.51.100.1:9".parse().unwrap(), &rtp(0, 3, 640, &[0; 160]));
+        leg.handle_datagram(
+            t0,
+            "198.51.100.1:9".parse().unwrap(),
+            &rtp(0, 3, 640, &[0; 160]),
+        );
         leg.handle_datagram(t0, nat, &rtp(13, 3, 640, &[0; 1]));
         leg.handle_datagram(t0, nat, &[1, 2, 3]);
         leg.handle_datagram(t0, nat, &[0x80, 200, 0, 1, 0, 0, 0, 0]);
@@ -492,17 +495,25 @@ mod tests {
 
     #[test]
     fn strict_legs_take_only_the_sdp_address() {
-        let t0 = Instant::now();
+        let t0 = confab_testkit::VirtualClock::new().now();
         let mut leg = PlainRtpLeg::new(config(None, Latching::SdpOnly), t0);
-        leg.handle_datagram(t0, "203.0.113.9:61000".parse().unwrap(), &rtp(0, 1, 0, &[0; 160]));
-        leg.handle_datagram(t0, "192.0.2.1:4000".parse().unwrap(), &rtp(0, 2, 160, &[0; 160]));
+        leg.handle_datagram(
+            t0,
+            "203.0.113.9:61000".parse().unwrap(),
+            &rtp(0, 1, 0, &[0; 160]),
+        );
+        leg.handle_datagram(
+            t0,
+            "192.0.2.1:4000".parse().unwrap(),
+            &rtp(0, 2, 160, &[0; 160]),
+        );
         assert_eq!(drain(&mut leg).len(), 1);
         assert_eq!(leg.stats().dropped, 1);
     }
 
     #[test]
     fn a_received_event_is_reported_once_with_its_duration() {
-        let t0 = Instant::now();
+        let t0 = confab_testkit::VirtualClock::new().now();
         let mut leg = PlainRtpLeg::new(config(Some(101), Latching::FirstSource), t0);
         let from = "192.0.2.1:4000".parse().unwrap();
         let event = |end, duration| {
@@ -532,12 +543,18 @@ mod tests {
         leg.handle_datagram(t0, from, &rtp(101, 9, 16_000, &event(false, 160)));
         assert_eq!(leg.poll_timeout(), Some(t0 + EVENT_END_WAIT));
         leg.handle_timeout(t0 + EVENT_END_WAIT);
-        assert!(matches!(drain(&mut leg)[..], [LegEvent::Dtmf { duration_ms: 20, .. }]));
+        assert!(matches!(
+            drain(&mut leg)[..],
+            [LegEvent::Dtmf {
+                duration_ms: 20,
+                ..
+            }]
+        ));
     }
 
     #[test]
     fn sent_digits_replace_audio_frames_and_keep_the_clock() {
-        let t0 = Instant::now();
+        let t0 = confab_testkit::VirtualClock::new().now();
         let mut leg = PlainRtpLeg::new(config(Some(101), Latching::FirstSource), t0);
         leg.send_dtmf(&Digit::parse_all("1#", 8).unwrap()).unwrap();
         let mut packets = Vec::new();
@@ -567,12 +584,15 @@ mod tests {
         assert_eq!(leg.stats().dtmf_out, 2);
         assert!(!leg.sending_dtmf());
         let mut plain = PlainRtpLeg::new(config(None, Latching::FirstSource), t0);
-        assert_eq!(plain.send_dtmf(&[Digit::new('1').unwrap()]), Err(NoTelephoneEvents));
+        assert_eq!(
+            plain.send_dtmf(&[Digit::new('1').unwrap()]),
+            Err(NoTelephoneEvents)
+        );
     }
 
     #[test]
     fn silence_is_reported_once_but_not_on_hold() {
-        let t0 = Instant::now();
+        let t0 = confab_testkit::VirtualClock::new().now();
         let mut leg = PlainRtpLeg::new(config(None, Latching::FirstSource), t0);
         assert_eq!(leg.poll_timeout(), Some(t0 + Duration::from_secs(10)));
         leg.handle_timeout(t0 + Duration::from_secs(10));

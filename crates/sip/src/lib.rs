@@ -8,6 +8,13 @@
 //! - [`leg`]: [`PlainRtpLeg`](leg::PlainRtpLeg), one phone's media, sans-IO: symmetric RTP
 //!   (the far end's address learned from its first packet), audio handed on, DTMF both ways,
 //!   loss counted, silence detected.
+//! - [`config`]: the trunk, the allow-list of who may call in, and where calls to each
+//!   number go; [`outcome`]: SIP statuses to and from confab's end reasons.
+//! - The gateway itself ([`start`], [`SipGateway`]): rsipstack's transactions and dialogs on
+//!   the SIP port — every datagram [`screen`]ed first (garbage counted, broken requests
+//!   answered 400) — turned into [`GatewayRequest`]s for the call service, and the
+//!   service's `PhoneCommand`s into SIP: calls in, dial-outs with digest auth, early media,
+//!   CANCEL, BYE, hold by re-INVITE, DTMF by SIP INFO; [`metrics`] counts it all.
 //!
 //! It must not mix, decode or resample audio (the mixer does, at 48 kHz), nor know about
 //! WebRTC. SIP messages are parsed by a kept SIP stack, never by hand.
@@ -24,7 +31,16 @@
 //! # Ok::<(), sdp::SdpError>(())
 //! ```
 
+pub mod config;
 pub mod dtmf;
+mod gateway;
 pub mod leg;
+pub mod metrics;
+pub mod outcome;
 pub mod rtp;
+pub mod screen;
 pub mod sdp;
+mod sockets;
+
+pub use config::{SipConfig, SipConfigError};
+pub use gateway::{GatewayError, GatewayRequest, PhoneMedia, SipGateway, start};

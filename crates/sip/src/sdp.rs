@@ -134,7 +134,10 @@ pub fn parse(sdp: &str) -> Result<RemoteAudio, SdpError> {
         .filter_map(|a| {
             let value = a.value.as_deref()?;
             let (pt, encoding) = value.split_once(' ')?;
-            Some((pt.trim().parse().ok()?, encoding.trim().to_ascii_lowercase()))
+            Some((
+                pt.trim().parse().ok()?,
+                encoding.trim().to_ascii_lowercase(),
+            ))
         })
         .collect();
     let encoding_of = |pt: u8| {
@@ -274,7 +277,11 @@ pub fn answer(local: &LocalAudio, chosen: &Negotiated, direction: Direction) -> 
     if let Some(te) = chosen.telephone_event {
         let _ = write!(out, " {te}");
     }
-    let _ = write!(out, "\r\na=rtpmap:{pt} {}/8000\r\n", chosen.codec.sdp_name());
+    let _ = write!(
+        out,
+        "\r\na=rtpmap:{pt} {}/8000\r\n",
+        chosen.codec.sdp_name()
+    );
     if let Some(te) = chosen.telephone_event {
         let _ = write!(
             out,
@@ -328,7 +335,10 @@ mod tests {
             version: 1,
         };
         let answer = answer(&local, &chosen, remote.direction.answer());
-        assert!(answer.contains("m=audio 20002 RTP/AVP 8 96\r\n"), "{answer}");
+        assert!(
+            answer.contains("m=audio 20002 RTP/AVP 8 96\r\n"),
+            "{answer}"
+        );
         assert!(answer.contains("a=recvonly"), "{answer}");
         // What confab answers, confab can read back.
         let back = parse(&answer).unwrap();

@@ -217,6 +217,11 @@ impl Switchboard {
             .and_then(|c| self.sessions.get(c))
             .map_or_else(|| from.to_string(), |s| s.display_name.clone());
         if let Identity::Phone(number) = &p.identity {
+            if number.is_empty() {
+                // A withheld number cannot be dialled.
+                self.end_participation(call_id, pid, EndKind::Unavailable);
+                return;
+            }
             // A phone rings through the SIP gateway; its answer comes back from there.
             let command = PhoneCommand::Dial {
                 call_id,

@@ -295,7 +295,7 @@ impl Switchboard {
                 _ if kind_of_call == CallKind::OneToOne => EndReason::new(EndKind::RemoteHangUp),
                 _ => EndReason::new(EndKind::Cancelled),
             };
-            self.end_call_with(call_id, for_others, None);
+            self.end_call_with(call_id, &for_others, None);
         }
     }
 
@@ -307,14 +307,14 @@ impl Switchboard {
         kind: EndKind,
         except: Option<ParticipantId>,
     ) {
-        self.end_call_with(call_id, EndReason::new(kind), except);
+        self.end_call_with(call_id, &EndReason::new(kind), except);
     }
 
     /// [`end_call`](Switchboard::end_call) with a reason of its own.
     pub(super) fn end_call_with(
         &mut self,
         call_id: CallId,
-        reason: EndReason,
+        reason: &EndReason,
         except: Option<ParticipantId>,
     ) {
         let kind = reason.kind;

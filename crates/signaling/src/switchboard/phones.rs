@@ -276,7 +276,10 @@ impl Switchboard {
                 self.move_call_state(call_id, caller, CallEvent::Connected);
             }
         }
-        if self.participant_mut(call_id, pid).is_some_and(|p| p.media_connected) {
+        if self
+            .participant_mut(call_id, pid)
+            .is_some_and(|p| p.media_connected)
+        {
             self.move_call_state(call_id, pid, CallEvent::Connected);
         }
     }
@@ -331,7 +334,13 @@ impl Switchboard {
     }
 
     /// The phone pressed a key: everyone in the call hears of it.
-    pub fn phone_dtmf(&mut self, call_id: CallId, pid: ParticipantId, digit: char, duration_ms: u32) {
+    pub fn phone_dtmf(
+        &mut self,
+        call_id: CallId,
+        pid: ParticipantId,
+        digit: char,
+        duration_ms: u32,
+    ) {
         if self.phone_mut(call_id, pid).is_none() {
             return;
         }

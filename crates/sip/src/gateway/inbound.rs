@@ -1,0 +1,247 @@
+//! Phones calling in: the allow-list, the number's route, the offer, the service's answer,
+//! then 200 OK at once (a group call) or ringing until the callee answers (a person).
+
+use confab_signaling::protocol::{CallId, ParticipantId};
+use confab_signaling::{Identity, PhoneRefusal, PhoneRoute};
+use rsipstack::sip::{HeadersExt, StatusCode, ToTypedHeader};
+use rsipstack::transaction::transaction::Transaction;
+
+use super::{Gateway, GatewayRequest, Internal, Leg, Way, body_text, read_sdp, sdp_header};
+use crate::config::number_digits;
+use crate::metrics::request_source;
+use crate::outcome::{status_for_reason, status_for_refusal};
+use crate::sdp;
+
+/// Refuses a new INVITE outright (before any dialog exists).
+fn refuse(mut tx: Transaction, status: u16) {
+    tokio::spawn(async move {
+        let _ = tx.reply(StatusCode::from(status)).await;
+    });
+}
+
+/// The caller's identity and name, from the From header.
+fn caller_of(request: &rsipstack::sip::Request) -> (Identity, String) {
+    let from = request.from_header().ok().and_then(|f| f.typed().ok());
+    let name = from
+        .as_ref()
+        .and_then(|f| f.display_name.clone())
+        .unwrap_or_default();
+    let identity = from
+        .as_ref()
+        .and_then(|f| f.uri.user())
+        .and_then(number_digits)
+        .and_then(|d: String| Identity::phone(&d))
+        .unwrap_or_else(Identity::anonymous_phone);
+    (identity, name.chars().take(64).collect())
+}
+
+impl Gateway {
+    /// An INVITE outside any dialog: a phone calling in.
+    pub(super) fn invite(&mut self, mut tx: Transaction) {
+        let source = request_source(&tx.original);
+        let trunk = self.trunk.as_ref().map_or(&[][..], |(_, a)| a.as_slice());
+        if !source.is_some_and(|s| self.checked.allows(s.ip(), trunk)) {
+            self.metrics
+                .refused_sources
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(?source, "INVITE from a source not on the allow-list: 403");
+            return refuse(tx, 403);
+        }
+        let called = tx.original.uri.user().unwrap_or_default().to_string();
+        let Some(route) = self.checked.route_for(&called).cloned() else {
+            tracing::info!(%called, "INVITE for a number with no route: 404");
+            return refuse(tx, 404);
+        };
+        let Some(offer) = body_text(&tx.original.body) else {
+            // Offer-less INVITEs (the offer in our 200) are not supported yet.
+            tracing::info!("INVITE without an SDP offer: 488");
+            return refuse(tx, 488);
+        };
+        let Ok(negotiated) = read_sdp(&offer).and_then(|o| sdp::negotiate(&o)) else {
+            return refuse(tx, 488);
+        };
+        let socket = match self.ports.bind() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("no RTP port for a phone: {e}");
+                return refuse(tx, 503);
+            }
+        };
+        let Ok(local) = socket.local_addr() else {
+            return refuse(tx, 503);
+        };
+        let local_rtp = std::net::SocketAddr::new(self.advertised, local.port());
+        let (from, display_name) = caller_of(&tx.original);
+        let dialog = match self.dialogs.get_or_create_server_invite(
+            &tx,
+            self.states.clone(),
+            None,
+            Some(self.contact.clone()),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot start a dialog for an INVITE: {e}");
+                return refuse(tx, 500);
+            }
+        };
+        let sip_call = super::sip_call_of(&dialog.id());
+        let mut handler = dialog.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handler.handle(&mut tx).await {
+                tracing::debug!("INVITE transaction: {e}");
+            }
+        });
+        let answer_now = matches!(route, PhoneRoute::Group(_));
+        tracing::info!(%from, %called, ?route, "phone calling in");
+        self.legs.insert(
+            sip_call.clone(),
+            Leg {
+                dialog,
+                way: Way::Inbound { answer_now },
+                participant: None,
+                socket: Some(socket),
+                local_rtp,
+                negotiated: Some(negotiated),
+                session_id: uuid::Uuid::new_v4().as_u64_pair().0 >> 1,
+                sdp_version: 0,
+                answered: false,
+                on_hold: negotiated.remote_direction.holds(),
+                ending: false,
+            },
+        );
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tell(GatewayRequest::CallIn {
+            from,
+            display_name,
+            route,
+            reply,
+        });
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let result = answer.await.unwrap_or_else(|_| {
+                Err(PhoneRefusal {
+                    code: confab_signaling::protocol::ErrorCode::Internal,
+                    message: "the call service is gone".into(),
+                })
+            });
+            let _ = internal.send(Internal::CallIn { sip_call, result }).await;
+        });
+    }
+
+    /// The service put the phone's call through (or not).
+    pub(super) fn call_in_done(
+        &mut self,
+        sip_call: &str,
+        result: Result<(CallId, ParticipantId), PhoneRefusal>,
+    ) {
+        let Some(leg) = self.legs.get_mut(sip_call) else {
+            return;
+        };
+        let (call_id, participant) = match result {
+            Ok(placed) => placed,
+            Err(refusal) => {
+                tracing::info!(%sip_call, "phone's call refused: {refusal}");
+                let _ = leg
+                    .dialog
+                    .reject(Some(StatusCode::from(status_for_refusal(&refusal))), None);
+                leg.ending = true;
+                return;
+            }
+        };
+        if leg.ending {
+            // The caller gave up while the service was deciding.
+            self.tell(GatewayRequest::Ended {
+                call_id,
+                participant,
+                reason: confab_signaling::EndReason::from_sip(
+                    confab_signaling::EndKind::Cancelled,
+                    487,
+                ),
+            });
+            self.forget(sip_call);
+            return;
+        }
+        leg.participant = Some((call_id, participant));
+        self.by_participant
+            .insert((call_id, participant), sip_call.to_string());
+        let answer_now = leg.way == Way::Inbound { answer_now: true };
+        let on_hold = leg.on_hold;
+        if let Some(negotiated) = leg.negotiated {
+            self.attach(sip_call, negotiated);
+        }
+        if on_hold {
+            self.tell(GatewayRequest::Hold {
+                call_id,
+                participant,
+                on: true,
+            });
+        }
+        if answer_now {
+            self.answer_inbound(call_id, participant);
+        } else if let Some(leg) = self.legs.get(sip_call) {
+            let _ = leg.dialog.ringing(None, None);
+        }
+    }
+
+    /// Answers a phone's INVITE (200 OK with our SDP).
+    pub(super) fn answer_inbound(&mut self, call_id: CallId, participant: ParticipantId) {
+        let Some((_, leg)) = self.leg_of(call_id, participant) else {
+            return;
+        };
+        if leg.answered || !matches!(leg.way, Way::Inbound { .. }) {
+            return;
+        }
+        let Some(negotiated) = leg.negotiated else {
+            return;
+        };
+        let local = Gateway::local_sdp(leg);
+        let body = sdp::answer(&local, &negotiated, negotiated.remote_direction.answer());
+        match leg
+            .dialog
+            .accept(Some(sdp_header()), Some(body.into_bytes()))
+        {
+            Ok(()) => {
+                leg.answered = true;
+                tracing::info!(%call_id, %participant, "phone's call answered");
+            }
+            Err(e) => tracing::warn!(%call_id, %participant, "cannot answer the phone: {e}"),
+        }
+    }
+
+    /// The service ends a phone's participation: BYE when answered, CANCEL while a
+    /// dial-out rings, a final error for a call not yet answered.
+    pub(super) fn hang_up(
+        &mut self,
+        call_id: CallId,
+        participant: ParticipantId,
+        reason: &confab_signaling::EndReason,
+    ) {
+        let Some((sip_call, leg)) = self.leg_of(call_id, participant) else {
+            return;
+        };
+        leg.ending = true;
+        let dialog = leg.dialog.clone();
+        tracing::info!(%call_id, %participant, kind = ?reason.kind, answered = leg.answered, "hanging up a phone");
+        match (leg.way, leg.answered) {
+            (Way::Inbound { .. }, false) => {
+                let _ = dialog.reject(Some(StatusCode::from(status_for_reason(reason))), None);
+                self.forget(&sip_call);
+            }
+            (Way::Outbound, false) => {
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.cancel().await {
+                        tracing::debug!("CANCEL: {e}");
+                    }
+                });
+            }
+            (_, true) => {
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.bye().await {
+                        tracing::debug!("BYE: {e}");
+                    }
+                });
+                self.forget(&sip_call);
+            }
+        }
+    }
+}
