@@ -265,6 +265,20 @@ impl View {
                     events.push(CallEvent::MutedBy(p));
                 }
             }
+            ServerMessage::Dtmf {
+                participant,
+                digit,
+                duration_ms,
+                ..
+            } => {
+                if let Some(p) = self.participant(participant) {
+                    events.push(CallEvent::Dtmf {
+                        participant: p,
+                        digit,
+                        duration_ms,
+                    });
+                }
+            }
             ServerMessage::CallState {
                 state: CallState::Disconnected,
                 reason,
@@ -275,6 +289,7 @@ impl View {
                     Some(reason.unwrap_or_else(|| EndReason::new(EndKind::HangUp))),
                 );
             }
+            ServerMessage::CallState { state, .. } => events.push(CallEvent::State(state)),
             ServerMessage::Error { code, message } => {
                 tracing::warn!(call_id = %inner.call_id, ?code, "{message}");
             }

@@ -102,6 +102,18 @@ pub enum CallEvent {
     /// A viewer asked for a keyframe of the bot's video (bots sending pre-encoded H.264
     /// should send one).
     KeyframeRequested(VideoSource),
+    /// A phone participant pressed a key (DTMF).
+    Dtmf {
+        /// The phone.
+        participant: Participant,
+        /// The key: `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+        /// How long it was held, in milliseconds.
+        duration_ms: u32,
+    },
+    /// The call as the bot sees it moved (ringing, early media from a phone, connected,
+    /// held...). The end of the call comes to `on_left` instead.
+    State(confab_signaling::CallState),
 }
 
 /// How a call went, from the bot's side.

@@ -242,6 +242,28 @@ impl CallHandle {
             .await
     }
 
+    /// Dials a phone number into the call (`4:+E.164`; needs organizer or presenter
+    /// rights): the same as [`invite`](CallHandle::invite) with a phone identity.
+    pub async fn dial_out(&self, number: Identity) -> Result<(), BotError> {
+        self.invite(number).await
+    }
+
+    /// Presses DTMF keys toward the call's phones (`0`–`9`, `*`, `#`, `A`–`D`, at most 32):
+    /// toward `phone` only, or every phone in the call.
+    pub async fn send_dtmf(
+        &self,
+        digits: &str,
+        phone: Option<ParticipantId>,
+    ) -> Result<(), BotError> {
+        let call_id = self.call_id();
+        self.request(ClientMessage::SendDtmf {
+            call_id,
+            digits: digits.to_string(),
+            participant: phone,
+        })
+        .await
+    }
+
     /// Removes a participant (needs the right to).
     pub async fn remove(&self, participant: ParticipantId) -> Result<(), BotError> {
         let call_id = self.call_id();

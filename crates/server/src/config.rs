@@ -27,6 +27,10 @@ pub struct ServerConfig {
     pub guests: Option<bool>,
     /// Whether the service hosts the `8:echo123` echo test (on by default).
     pub echo_service: bool,
+    /// How long an unanswered call or invitation rings (people and phones), in seconds.
+    pub ring_timeout_secs: u64,
+    /// The SIP trunk gateway for phone participants (off unless `sip.udp` is set).
+    pub sip: confab_sip::SipConfig,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +44,8 @@ impl Default for ServerConfig {
             tls_key: None,
             guests: None,
             echo_service: true,
+            ring_timeout_secs: 30,
+            sip: confab_sip::SipConfig::default(),
         }
     }
 }
@@ -75,6 +81,9 @@ pub enum ConfigError {
     /// Only one of the TLS certificate and key was given.
     #[error("--tls-cert and --tls-key go together")]
     HalfTls,
+    /// The SIP gateway's settings do not hold together.
+    #[error(transparent)]
+    Sip(#[from] confab_sip::SipConfigError),
 }
 
 impl ServerConfig {
@@ -90,8 +99,10 @@ impl ServerConfig {
         })
     }
 
-    /// Applies `CONFAB_HTTP`, `CONFAB_MEDIA_UDP`, `CONFAB_PUBLIC_IP`, `CONFAB_DATA_DIR` from
-    /// `env` (a lookup function, so tests need not touch the process environment).
+    /// Applies `CONFAB_HTTP`, `CONFAB_MEDIA_UDP`, `CONFAB_PUBLIC_IP`, `CONFAB_DATA_DIR`,
+    /// `CONFAB_ECHO_SERVICE`, `CONFAB_SIP_UDP` and the trunk's credentials
+    /// `CONFAB_SIP_USERNAME` / `CONFAB_SIP_PASSWORD` from `env` (a lookup function, so tests
+    /// need not touch the process environment).
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(
             name: &'static str,
@@ -114,6 +125,15 @@ impl ServerConfig {
         if let Some(v) = env("CONFAB_ECHO_SERVICE") {
             self.echo_service = parse("CONFAB_ECHO_SERVICE", v)?;
         }
+        if let Some(v) = env("CONFAB_SIP_UDP") {
+            self.sip.udp = Some(parse("CONFAB_SIP_UDP", v)?);
+        }
+        let username = env("CONFAB_SIP_USERNAME");
+        let password = env("CONFAB_SIP_PASSWORD");
+        if let Some(trunk) = self.sip.trunk.as_mut() {
+            trunk.username = username.or(trunk.username.take());
+            trunk.password = password.or(trunk.password.take());
+        }
         Ok(())
     }
 
@@ -127,6 +147,7 @@ impl ServerConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::HalfTls);
         }
+        self.sip.check()?;
         Ok(())
     }
 }

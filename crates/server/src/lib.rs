@@ -63,6 +63,9 @@ pub enum ServerError {
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The SIP gateway could not start.
+    #[error(transparent)]
+    Sip(#[from] confab_sip::GatewayError),
 }
 
 /// A running service.
@@ -77,6 +80,7 @@ pub struct ServerHandle {
     signaling: mpsc::Sender<signaling_service::SignalingCommand>,
     stop_http: Option<oneshot::Sender<()>>,
     echo: Option<JoinHandle<()>>,
+    sip: Option<confab_sip::SipGateway>,
     http: JoinHandle<()>,
     switchboard: JoinHandle<()>,
 }
@@ -112,6 +116,11 @@ impl ServerHandle {
         &self.metrics
     }
 
+    /// Where the SIP gateway listens (UDP), when it runs.
+    pub fn sip_addr(&self) -> Option<SocketAddr> {
+        self.sip.as_ref().map(confab_sip::SipGateway::local_addr)
+    }
+
     /// Ends every call with the server-shutdown reason, closes connections and stops.
     pub async fn shutdown(mut self) {
         if let Some(echo) = self.echo.take() {
@@ -130,6 +139,18 @@ impl ServerHandle {
             let _ = stop.send(());
         }
         let _ = (&mut self.switchboard).await;
+        if let Some(sip) = self.sip.take() {
+            // Every call ended: give the phones' BYEs a moment to leave.
+            let metrics = sip.metrics();
+            for _ in 0..20 {
+                if metrics.legs.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            sip.stop().await;
+        }
         let _ = (&mut self.http).await;
     }
 }
@@ -171,13 +192,33 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         source,
     })?;
     let media_addr = media.local_addr;
-    let switchboard = Switchboard::new(SwitchboardConfig::default(), token_key.clone());
+    let (sip, phones) = if config.sip.udp.is_some() {
+        let (requests_tx, requests) = mpsc::channel(1024);
+        let (commands_tx, phone_commands) = mpsc::channel(1024);
+        let gateway = confab_sip::start(config.sip.clone(), requests_tx, phone_commands).await?;
+        let _ = metrics.sip.set(gateway.metrics());
+        let link = signaling_service::PhoneLink {
+            requests,
+            commands: commands_tx,
+        };
+        (Some(gateway), Some(link))
+    } else {
+        (None, None)
+    };
+    let switchboard = Switchboard::new(
+        SwitchboardConfig {
+            ring_timeout: std::time::Duration::from_secs(config.ring_timeout_secs.max(1)),
+            ..SwitchboardConfig::default()
+        },
+        token_key.clone(),
+    );
     let switchboard = tokio::spawn(signaling_service::run(
         switchboard,
         commands,
         media,
         media_inbox,
         metrics.clone(),
+        phones,
     ));
 
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -267,6 +308,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         signaling,
         stop_http: Some(stop_http),
         echo,
+        sip,
         http,
         switchboard,
     })

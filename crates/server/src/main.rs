@@ -50,6 +50,13 @@ enum Command {
         /// Do not host the 8:echo123 echo test service.
         #[arg(long)]
         no_echo: bool,
+        /// SIP over UDP for phone participants (the trunk, routes and allow-list come from
+        /// the config file's `sip` object).
+        #[arg(long)]
+        sip_udp: Option<SocketAddr>,
+        /// SIP over TCP too.
+        #[arg(long)]
+        sip_tcp: Option<SocketAddr>,
     },
     /// Run the demo: the service in-process, three synthetic participants, the recorder and
     /// an echo bot in one call; prints a summary and leaves the recording in --out.
@@ -96,7 +103,7 @@ fn main() -> ExitCode {
     // shows only its own progress; its summary goes to stdout.
     let default_filter = match cli.command {
         Command::Demo { .. } => "warn,confab_server::demo=info",
-        _ => "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn,rtc_srtp=warn,rtc_sctp=warn",
+        _ => "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn,rtc_srtp=warn,rtc_sctp=warn,rsipstack=warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -141,6 +148,8 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             no_echo,
+            sip_udp,
+            sip_tcp,
         } => {
             let mut settings = match config {
                 Some(path) => match ServerConfig::from_file(&path) {
@@ -163,6 +172,8 @@ fn main() -> ExitCode {
             settings.tls_cert = tls_cert.or(settings.tls_cert);
             settings.tls_key = tls_key.or(settings.tls_key);
             settings.echo_service &= !no_echo;
+            settings.sip.udp = sip_udp.or(settings.sip.udp);
+            settings.sip.tcp = sip_tcp.or(settings.sip.tcp);
             serve(settings)
         }
     }

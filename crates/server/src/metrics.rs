@@ -40,6 +40,10 @@ pub struct Metrics {
     pub jitter_lost: AtomicU64,
     /// Lost audio frames concealed or rebuilt (PLC and FEC) by the mixer.
     pub jitter_concealed: AtomicU64,
+    /// RTP packets phones sent that never arrived (all legs, RFC 3550 counting).
+    pub pstn_rtp_lost: AtomicU64,
+    /// The SIP gateway's counters, when it runs.
+    pub sip: std::sync::OnceLock<std::sync::Arc<confab_sip::metrics::SipMetrics>>,
 }
 
 /// Upper bounds (µs) of the mixer tick-time histogram buckets.
@@ -147,6 +151,12 @@ impl Metrics {
             "Lost audio frames concealed or rebuilt by FEC.",
             &self.jitter_concealed,
         );
+        put(
+            "confab_pstn_rtp_lost_total",
+            "counter",
+            "RTP packets phones sent that never arrived.",
+            &self.pstn_rtp_lost,
+        );
         let _ = writeln!(
             out,
             "# HELP confab_mixer_tick_seconds Time to mix and encode one room for 20 ms."
@@ -168,6 +178,9 @@ impl Metrics {
         let sum = self.mixer_tick_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "confab_mixer_tick_seconds_sum {sum}");
         let _ = writeln!(out, "confab_mixer_tick_seconds_count {count}");
+        if let Some(sip) = self.sip.get() {
+            sip.render(&mut out);
+        }
         out
     }
 }

@@ -7,11 +7,21 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use confab_signaling::protocol::CallId;
-use confab_signaling::{CallSummary, ConnectionId, Output, Switchboard};
+use confab_signaling::{
+    CallSummary, ConnectionId, EndKind, EndReason, Output, PhoneCommand, Switchboard,
+};
+use confab_sip::GatewayRequest;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::media::{MediaPlane, MediaReply};
+use crate::media::{MediaPlane, MediaReply, MediaRequest};
 use crate::metrics::Metrics;
+
+/// The SIP gateway's side of the signaling task: what it asks, and where its commands go.
+#[derive(Debug)]
+pub(crate) struct PhoneLink {
+    pub(crate) requests: mpsc::Receiver<GatewayRequest>,
+    pub(crate) commands: mpsc::Sender<PhoneCommand>,
+}
 
 /// What a connection's writer sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +62,14 @@ pub(crate) enum SignalingCommand {
     MediaStats(CallId, oneshot::Sender<Vec<crate::media::ParticipantMedia>>),
     /// End a call from the service's side.
     EndCall(CallId, oneshot::Sender<bool>),
+    /// Ring someone (a phone number: dial out) into a call from the service's side.
+    Invite(
+        CallId,
+        confab_signaling::Identity,
+        oneshot::Sender<
+            Result<confab_signaling::protocol::ParticipantId, confab_signaling::PhoneRefusal>,
+        >,
+    ),
     /// End every call and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -74,8 +92,19 @@ pub(crate) async fn run(
     media: MediaPlane,
     mut media_replies: mpsc::Receiver<MediaReply>,
     metrics: Arc<Metrics>,
+    phones: Option<PhoneLink>,
 ) {
     let mut outboxes: HashMap<ConnectionId, mpsc::Sender<OutFrame>> = HashMap::new();
+    let (mut phone_requests, phone_commands) = match phones {
+        Some(link) => (Some(link.requests), Some(link.commands)),
+        None => (None, None),
+    };
+    let mut io = Drain {
+        outboxes: &mut outboxes,
+        metrics: &metrics,
+        media: &media,
+        phones: phone_commands.as_ref(),
+    };
     loop {
         let deadline = switchboard
             .poll_timeout()
@@ -90,20 +119,27 @@ pub(crate) async fn run(
                     MediaReply::DominantSpeakers(call_id, speakers) => {
                         switchboard.deliver_to_call(call_id, &confab_signaling::protocol::ServerMessage::DominantSpeakers { call_id, speakers });
                     }
+                    MediaReply::Dtmf(call, participant, digit, duration_ms) => {
+                        switchboard.phone_dtmf(call, participant, digit, duration_ms);
+                    }
                 }
-                drain(&mut switchboard, &mut outboxes, &metrics, &media);
+                io.drain(&mut switchboard);
+                continue;
+            }
+            Some(request) = next_phone_request(&mut phone_requests) => {
+                phone_request(&mut switchboard, &mut io, request);
                 continue;
             }
             () = tokio::time::sleep_until(deadline.into()) => {
                 switchboard.handle_timeout(Instant::now());
-                drain(&mut switchboard, &mut outboxes, &metrics, &media);
+                io.drain(&mut switchboard);
                 continue;
             }
         };
         let Some(command) = command else { break };
         match command {
             SignalingCommand::Connect { conn, outbox } => {
-                outboxes.insert(conn, outbox);
+                io.outboxes.insert(conn, outbox);
                 switchboard.handle_connect(conn);
                 metrics.connections_total.fetch_add(1, Ordering::Relaxed);
             }
@@ -112,7 +148,7 @@ pub(crate) async fn run(
                 switchboard.handle_message(conn, &text, Instant::now(), unix_now());
             }
             SignalingCommand::Disconnect { conn } => {
-                outboxes.remove(&conn);
+                io.outboxes.remove(&conn);
                 switchboard.handle_disconnect(conn, Instant::now());
             }
             SignalingCommand::Calls(reply) => {
@@ -125,10 +161,13 @@ pub(crate) async fn run(
             SignalingCommand::EndCall(id, reply) => {
                 let _ = reply.send(switchboard.end_call_from_service(id));
             }
+            SignalingCommand::Invite(id, identity, reply) => {
+                let _ = reply.send(switchboard.invite_from_service(id, &identity, Instant::now()));
+            }
             SignalingCommand::Shutdown(reply) => {
                 switchboard.shutdown();
-                drain(&mut switchboard, &mut outboxes, &metrics, &media);
-                for outbox in outboxes.values() {
+                io.drain(&mut switchboard);
+                for outbox in io.outboxes.values() {
                     let _ = outbox.try_send(OutFrame::Close);
                 }
                 media.stop();
@@ -136,46 +175,167 @@ pub(crate) async fn run(
                 return;
             }
         }
-        drain(&mut switchboard, &mut outboxes, &metrics, &media);
+        io.drain(&mut switchboard);
     }
     media.stop();
 }
 
-fn drain(
-    switchboard: &mut Switchboard,
-    outboxes: &mut HashMap<ConnectionId, mpsc::Sender<OutFrame>>,
-    metrics: &Metrics,
-    media: &MediaPlane,
-) {
-    while let Some(output) = switchboard.poll_output() {
-        match output {
-            Output::Send { to, message } => {
-                let Some(outbox) = outboxes.get(&to) else {
-                    continue;
-                };
-                if outbox.try_send(OutFrame::Text(message.to_json())).is_ok() {
-                    metrics.messages_out.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    // A client that cannot keep up is cut off rather than slowing everyone.
-                    metrics.messages_dropped.fetch_add(1, Ordering::Relaxed);
-                    let _ = outbox.try_send(OutFrame::Close);
-                }
-            }
-            Output::Close { conn, .. } => {
-                if let Some(outbox) = outboxes.remove(&conn) {
-                    let _ = outbox.try_send(OutFrame::Close);
-                }
-            }
-            Output::Media(command) => media.send(command),
-        }
+/// The gateway's next request, or never when there is no gateway.
+async fn next_phone_request(
+    requests: &mut Option<mpsc::Receiver<GatewayRequest>>,
+) -> Option<GatewayRequest> {
+    match requests {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
-    metrics
-        .calls
-        .store(switchboard.call_count() as u64, Ordering::Relaxed);
-    metrics
-        .participants
-        .store(switchboard.participant_count() as u64, Ordering::Relaxed);
-    metrics
-        .connections
-        .store(switchboard.connection_count() as u64, Ordering::Relaxed);
+}
+
+/// What the SIP gateway says a phone did.
+#[allow(clippy::disallowed_methods)] // the driver of the switchboard: it reads the clocks
+fn phone_request(switchboard: &mut Switchboard, io: &mut Drain<'_>, request: GatewayRequest) {
+    match request {
+        GatewayRequest::CallIn {
+            from,
+            display_name,
+            route,
+            reply,
+        } => {
+            let result = switchboard.phone_call_in(&from, display_name, &route, Instant::now());
+            // The media plane hears of the phone's participant before the gateway does.
+            io.drain(switchboard);
+            let _ = reply.send(result);
+            return;
+        }
+        GatewayRequest::Progress {
+            call_id,
+            participant,
+            early_media,
+        } => switchboard.phone_progress(call_id, participant, early_media),
+        GatewayRequest::Answered {
+            call_id,
+            participant,
+        } => switchboard.phone_answered(call_id, participant),
+        GatewayRequest::Ended {
+            call_id,
+            participant,
+            reason,
+        } => switchboard.phone_ended(call_id, participant, reason),
+        GatewayRequest::Hold {
+            call_id,
+            participant,
+            on,
+        } => switchboard.phone_hold(call_id, participant, on),
+        GatewayRequest::Dtmf {
+            call_id,
+            participant,
+            digit,
+            duration_ms,
+        } => switchboard.phone_dtmf(call_id, participant, digit.as_char(), duration_ms),
+        GatewayRequest::AttachMedia {
+            call_id,
+            participant,
+            media,
+        } => io
+            .media
+            .request(MediaRequest::AttachPhone(call_id, participant, media)),
+        GatewayRequest::UpdateMedia {
+            call_id,
+            participant,
+            negotiated,
+        } => io
+            .media
+            .request(MediaRequest::UpdatePhone(call_id, participant, negotiated)),
+        GatewayRequest::SendDtmf {
+            call_id,
+            participant,
+            digits,
+        } => io
+            .media
+            .request(MediaRequest::PhoneDtmf(call_id, participant, digits)),
+        _ => {}
+    }
+    io.drain(switchboard);
+}
+
+/// Where the switchboard's outputs go.
+struct Drain<'a> {
+    outboxes: &'a mut HashMap<ConnectionId, mpsc::Sender<OutFrame>>,
+    metrics: &'a Metrics,
+    media: &'a MediaPlane,
+    phones: Option<&'a mpsc::Sender<PhoneCommand>>,
+}
+
+impl Drain<'_> {
+    fn drain(&mut self, switchboard: &mut Switchboard) {
+        // Phones dialled with no gateway to dial them fail at once (after the loop: the
+        // switchboard is being drained).
+        let mut undialled = Vec::new();
+        while let Some(output) = switchboard.poll_output() {
+            match output {
+                Output::Send { to, message } => {
+                    let Some(outbox) = self.outboxes.get(&to) else {
+                        continue;
+                    };
+                    if outbox.try_send(OutFrame::Text(message.to_json())).is_ok() {
+                        self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        // A client that cannot keep up is cut off rather than slowing everyone.
+                        self.metrics
+                            .messages_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                        let _ = outbox.try_send(OutFrame::Close);
+                    }
+                }
+                Output::Close { conn, .. } => {
+                    if let Some(outbox) = self.outboxes.remove(&conn) {
+                        let _ = outbox.try_send(OutFrame::Close);
+                    }
+                }
+                Output::Media(command) => self.media.send(command),
+                Output::Phone(command) => match self.phones {
+                    Some(phones) => {
+                        if phones.try_send(command).is_err() {
+                            tracing::error!("SIP gateway busy or gone: phone command dropped");
+                        }
+                    }
+                    None => {
+                        if let PhoneCommand::Dial {
+                            call_id,
+                            participant,
+                            ..
+                        } = command
+                        {
+                            tracing::warn!(%call_id, "a phone number was dialled but no SIP gateway runs (--sip-udp)");
+                            undialled.push((call_id, participant));
+                        }
+                    }
+                },
+            }
+        }
+        for (call_id, participant) in undialled {
+            switchboard.phone_ended(
+                call_id,
+                participant,
+                EndReason::from_sip(EndKind::Unavailable, 503),
+            );
+        }
+        if !switchboard_idle(switchboard) {
+            self.drain(switchboard);
+            return;
+        }
+        self.metrics
+            .calls
+            .store(switchboard.call_count() as u64, Ordering::Relaxed);
+        self.metrics
+            .participants
+            .store(switchboard.participant_count() as u64, Ordering::Relaxed);
+        self.metrics
+            .connections
+            .store(switchboard.connection_count() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Whether the switchboard has nothing left to say.
+fn switchboard_idle(switchboard: &Switchboard) -> bool {
+    !switchboard.has_output()
 }

@@ -34,7 +34,9 @@ pub fn status_for_reason(reason: &EndReason) -> u16 {
 /// The final response for a call the switchboard would not put through.
 pub fn status_for_refusal(refusal: &PhoneRefusal) -> u16 {
     match refusal.code {
-        ErrorCode::CallNotFound | ErrorCode::ParticipantNotFound => 404,
+        ErrorCode::CallNotFound => 404,
+        // Nobody online to ring.
+        ErrorCode::ParticipantNotFound => 480,
         // The call is full.
         ErrorCode::InvalidState => 486,
         ErrorCode::Forbidden => 403,

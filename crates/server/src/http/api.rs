@@ -267,3 +267,50 @@ pub(crate) async fn end_call(
         Err(not_found(id))
     }
 }
+
+/// `POST /v1/calls/{id}/participants` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InviteRequest {
+    identity: Identity,
+}
+
+/// The invited participant.
+#[derive(Debug, Serialize)]
+pub(crate) struct Invited {
+    participant: confab_signaling::protocol::ParticipantId,
+}
+
+/// Rings someone into a call: a `4:+E.164` number is dialled out through the SIP trunk.
+pub(crate) async fn add_participant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<InviteRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Invited>), ApiError> {
+    admin(&state, &headers)?;
+    let id = call_id(&id)?;
+    let Json(request) = body.map_err(|e| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.body_text().chars().take(200).collect(),
+        )
+    })?;
+    match ask(&state, |tx| {
+        SignalingCommand::Invite(id, request.identity, tx)
+    })
+    .await?
+    {
+        Ok(participant) => Ok((StatusCode::CREATED, Json(Invited { participant }))),
+        Err(refusal) => {
+            let (status, code) = match refusal.code {
+                confab_signaling::protocol::ErrorCode::CallNotFound => {
+                    (StatusCode::NOT_FOUND, "call_not_found")
+                }
+                _ => (StatusCode::CONFLICT, "cannot_invite"),
+            };
+            Err(ApiError(status, code, refusal.message))
+        }
+    }
+}

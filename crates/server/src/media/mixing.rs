@@ -29,6 +29,8 @@ pub(crate) struct Mixed {
     pub(crate) events: Vec<MixerEvent>,
     /// Packets lost per participant so far (every few ticks).
     pub(crate) lost: Option<Vec<(ParticipantId, u64)>>,
+    /// Phones' own voices in Opus, with their levels, for unmixed slots.
+    pub(crate) own: Vec<(ParticipantId, Bytes, u8)>,
 }
 
 pub(crate) struct MixRoom {
@@ -82,6 +84,28 @@ impl MixRoom {
         self.mixer.remove_source(source(participant));
         self.participants.retain(|p| *p != participant);
     }
+
+    /// A participant speaks and hears `codec` from now on (a phone: G.711).
+    pub(crate) fn set_codec(
+        &mut self,
+        participant: ParticipantId,
+        codec: confab_codecs::AudioCodec,
+    ) {
+        self.mixer.remove_source(source(participant));
+        if let Err(e) = self.mixer.add_source_with_codec(source(participant), codec) {
+            tracing::error!(call_id = %self.call_id, %participant, "mixer: {e}");
+            self.participants.retain(|p| *p != participant);
+        } else if !self.participants.contains(&participant) {
+            self.participants.push(participant);
+        }
+    }
+
+    /// Whether a participant's own voice is wanted in Opus (for bots' unmixed slots).
+    pub(crate) fn set_own_audio(&mut self, participant: ParticipantId, on: bool) {
+        if let Err(e) = self.mixer.set_own_audio(source(participant), on) {
+            tracing::error!(call_id = %self.call_id, %participant, "mixer: {e}");
+        }
+    }
 }
 
 impl Tick for MixRoom {
@@ -113,6 +137,11 @@ impl Tick for MixRoom {
             .map(|&p| (p, output.payload_for(source(p)).clone()))
             .collect();
         let level = output.shared_level;
+        let own = output
+            .own
+            .iter()
+            .map(|(id, payload, level)| (ParticipantId(id.0), payload.clone(), *level))
+            .collect();
         let mut events = Vec::new();
         while let Some(event) = self.mixer.poll_event() {
             events.push(event);
@@ -136,6 +165,7 @@ impl Tick for MixRoom {
             payloads,
             events,
             lost,
+            own,
         };
         self.timestamp = self.timestamp.wrapping_add(960);
         if self.out.try_send(mixed).is_err() {

@@ -3,6 +3,7 @@
 //! task and answers with [`MediaReply`]s (SDP answers, media up or lost).
 
 mod mixing;
+mod phones;
 mod plane;
 mod room;
 mod slots;
@@ -26,11 +27,19 @@ pub(crate) enum MediaReply {
     Lost(CallId, ParticipantId),
     /// The room's dominant speakers changed.
     DominantSpeakers(CallId, Vec<ParticipantId>),
+    /// A phone pressed a key (RFC 4733 in its RTP).
+    Dtmf(CallId, ParticipantId, char, u32),
 }
 
 pub(crate) enum MediaRequest {
     Command(MediaCommand),
     Stats(CallId, tokio::sync::oneshot::Sender<Vec<ParticipantMedia>>),
+    /// A phone's RTP leg joins its participant.
+    AttachPhone(CallId, ParticipantId, confab_sip::PhoneMedia),
+    /// A phone's media was renegotiated (re-INVITE).
+    UpdatePhone(CallId, ParticipantId, confab_sip::sdp::Negotiated),
+    /// Keys to play to a phone (RFC 4733).
+    PhoneDtmf(CallId, ParticipantId, Vec<confab_sip::dtmf::Digit>),
     Stop,
 }
 
@@ -88,8 +97,13 @@ impl MediaPlane {
 
     /// Hands a command to the media thread without blocking; a full queue drops it.
     pub(crate) fn send(&self, command: MediaCommand) {
-        if let Err(TrySendError::Full(_)) = self.requests.try_send(MediaRequest::Command(command)) {
-            tracing::warn!("media plane queue full: command dropped");
+        self.request(MediaRequest::Command(command));
+    }
+
+    /// Hands any request to the media thread without blocking; a full queue drops it.
+    pub(crate) fn request(&self, request: MediaRequest) {
+        if let Err(TrySendError::Full(_)) = self.requests.try_send(request) {
+            tracing::warn!("media plane queue full: request dropped");
         }
     }
 

@@ -27,15 +27,17 @@ const PLAN_EVERY: Duration = Duration::from_millis(100);
 /// the mixers produced (a mixed frame waits at most this long to go out).
 const POLL: Duration = Duration::from_millis(2);
 
-struct Plane {
-    metrics: Arc<Metrics>,
-    server: PeerServer,
-    rooms: HashMap<CallId, Room>,
+pub(super) struct Plane {
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) server: PeerServer,
+    pub(super) rooms: HashMap<CallId, Room>,
     peers: HashMap<PeerId, (CallId, ParticipantId)>,
     replies: mpsc::Sender<MediaReply>,
     /// The media threads that tick every room's mixer.
     scheduler: MediaScheduler,
     mixed_tx: SyncSender<Mixed>,
+    /// Phone participants (their RTP legs live in their members).
+    pub(super) phones: Vec<(CallId, ParticipantId)>,
 }
 
 /// Media threads for mixing: all cores but the one this I/O thread mostly uses.
@@ -60,6 +62,7 @@ pub(super) fn run(
         replies,
         scheduler: MediaScheduler::new(mixing_threads(), 8192),
         mixed_tx,
+        phones: Vec::new(),
     };
     let mut next_plan = Instant::now() + PLAN_EVERY;
     tracing::info!(%local_addr, mixing_threads = mixing_threads(), "media plane up");
@@ -69,11 +72,21 @@ pub(super) fn run(
             tracing::error!("media socket: {e}");
         }
         plane.events();
+        plane.phones_io();
         loop {
             match inbox.try_recv() {
                 Ok(MediaRequest::Command(command)) => plane.command(command),
                 Ok(MediaRequest::Stats(call_id, reply)) => {
                     let _ = reply.send(plane.stats(call_id));
+                }
+                Ok(MediaRequest::AttachPhone(call_id, participant, media)) => {
+                    plane.attach_phone(call_id, participant, media);
+                }
+                Ok(MediaRequest::UpdatePhone(call_id, participant, negotiated)) => {
+                    plane.update_phone(call_id, participant, negotiated);
+                }
+                Ok(MediaRequest::PhoneDtmf(call_id, participant, digits)) => {
+                    plane.phone_dtmf(call_id, participant, &digits);
                 }
                 Ok(MediaRequest::Stop) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
@@ -91,7 +104,7 @@ pub(super) fn run(
 }
 
 impl Plane {
-    fn reply(&self, reply: MediaReply) {
+    pub(super) fn reply(&self, reply: MediaReply) {
         if self.replies.try_send(reply).is_err() {
             tracing::warn!("signaling task busy: media reply dropped");
         }
@@ -120,6 +133,7 @@ impl Plane {
                 participant,
             } => self.leave(call_id, participant),
             MediaCommand::CallEnded { call_id } => {
+                self.phones.retain(|&(c, _)| c != call_id);
                 if let Some(room) = self.rooms.remove(&call_id) {
                     room.mixer.remove();
                     for member in room.members.values() {
@@ -151,6 +165,7 @@ impl Plane {
                         room.sharer = None;
                     }
                 }
+                self.phone_hold(call_id, participant, on_hold);
             }
             MediaCommand::Subscribe {
                 call_id,
@@ -179,7 +194,11 @@ impl Plane {
         }
     }
 
-    fn member_mut(&mut self, call_id: CallId, participant: ParticipantId) -> Option<&mut Member> {
+    pub(super) fn member_mut(
+        &mut self,
+        call_id: CallId,
+        participant: ParticipantId,
+    ) -> Option<&mut Member> {
         self.rooms.get_mut(&call_id)?.members.get_mut(&participant)
     }
 
@@ -193,10 +212,16 @@ impl Plane {
             .map(|(&participant, m)| super::ParticipantMedia {
                 participant,
                 connected: m.connected,
-                audio_packets: m.packets_in.audio,
+                audio_packets: m
+                    .phone
+                    .as_ref()
+                    .map_or(m.packets_in.audio, |p| p.stats().audio_in),
                 video_packets: m.packets_in.video,
                 screen_packets: m.packets_in.screen,
-                audio_lost: room.lost.get(&participant).copied().unwrap_or(0),
+                audio_lost: match &m.phone {
+                    Some(phone) => phone.stats().lost,
+                    None => room.lost.get(&participant).copied().unwrap_or(0),
+                },
                 video_slots: m.slots.video.iter().map(|s| s.occupant).collect(),
                 screen_slot: m.slots.screen.occupant,
                 unmixed_slots: m.slots.unmixed.iter().map(|s| s.occupant).collect(),
@@ -273,6 +298,7 @@ impl Plane {
     }
 
     fn leave(&mut self, call_id: CallId, participant: ParticipantId) {
+        self.phone_gone(call_id, participant);
         let Some(room) = self.rooms.get_mut(&call_id) else {
             return;
         };
@@ -513,8 +539,16 @@ impl Plane {
             return;
         };
         let now = Instant::now();
+        let mut to_phones = Vec::new();
         for (participant, payload) in mixed.payloads {
-            let Some(peer) = room.members.get(&participant).and_then(Member::receiving) else {
+            let Some(member) = room.members.get(&participant) else {
+                continue;
+            };
+            if member.phone.is_some() {
+                to_phones.push((participant, payload));
+                continue;
+            }
+            let Some(peer) = member.receiving() else {
                 continue;
             };
             let _ = self.server.send_audio(
@@ -551,6 +585,12 @@ impl Plane {
                 _ => {}
             }
         }
+        for (participant, payload) in to_phones {
+            self.phone_mix(call_id, participant, &payload);
+        }
+        if !mixed.own.is_empty() {
+            self.forward_own_audio(call_id, mixed.timestamp, &mixed.own);
+        }
     }
 
     /// Every 100 ms: re-plan every room's slots, publish the port's counters.
@@ -559,6 +599,7 @@ impl Plane {
         for call_id in calls {
             self.plan_slots(call_id, now);
         }
+        self.plan_phones();
         let port = self.server.stats();
         self.metrics
             .media_datagrams_in

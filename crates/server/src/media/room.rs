@@ -28,6 +28,8 @@ pub(crate) struct PacketsIn {
 #[derive(Debug, Default)]
 pub(crate) struct Member {
     pub(crate) peer: Option<PeerId>,
+    /// A phone's RTP leg (phones have no peer).
+    pub(crate) phone: Option<super::phones::PhoneLeg>,
     pub(crate) connected: bool,
     pub(crate) on_hold: bool,
     pub(crate) muted: bool,
@@ -77,6 +79,8 @@ pub(crate) struct Room {
     pub(crate) sharer: Option<ParticipantId>,
     /// Audio packets lost per participant, as the mixer last reported.
     pub(crate) lost: HashMap<ParticipantId, u64>,
+    /// Whether phones' own voices are encoded for unmixed slots (some member has them).
+    pub(crate) own_audio: bool,
 }
 
 impl Room {
@@ -108,6 +112,7 @@ impl Room {
             speech: HashMap::new(),
             sharer: None,
             lost: HashMap::new(),
+            own_audio: false,
         })
     }
 

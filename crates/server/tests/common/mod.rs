@@ -9,6 +9,7 @@
 )]
 
 pub mod browser;
+pub mod phones;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -228,6 +228,11 @@ impl Switchboard {
         self.outputs.pop_front()
     }
 
+    /// Whether outputs are waiting to be drained.
+    pub fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
+    }
+
     /// When [`handle_timeout`](Switchboard::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.calls

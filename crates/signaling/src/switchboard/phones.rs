@@ -179,7 +179,18 @@ impl Switchboard {
                 tracing::info!(%call_id, %from, %to, "phone placed a 1:1 call");
                 self.enter_phone(call_id, caller);
                 self.ring(call_id, callee, false);
-                // Ringing ended at once (nobody online): the phone's leg got its hang-up.
+                if !self.calls.contains_key(&call_id) {
+                    // Nobody to ring: the call ended at once. The gateway hears a refusal,
+                    // not a hang-up of a leg it does not know yet.
+                    self.outputs.retain(|o| {
+                        !matches!(o, Output::Phone(PhoneCommand::HangUp { call_id: c, participant: p, .. })
+                            if *c == call_id && *p == caller)
+                    });
+                    return Err(refusal(
+                        ErrorCode::ParticipantNotFound,
+                        format!("{to} is not available"),
+                    ));
+                }
                 Ok((call_id, caller))
             }
         }
@@ -354,6 +365,51 @@ impl Switchboard {
                 duration_ms,
             },
         );
+    }
+
+    /// The service (its administrator, through the HTTP API) rings `identity` into a call:
+    /// a phone number is dialled out, anyone else rings on their devices. A 1:1 call is
+    /// promoted to a group in place.
+    pub fn invite_from_service(
+        &mut self,
+        call_id: CallId,
+        identity: &Identity,
+        now: Instant,
+    ) -> Result<ParticipantId, PhoneRefusal> {
+        let ring_timeout = self.config.ring_timeout;
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return Err(refusal(
+                ErrorCode::CallNotFound,
+                format!("no call {call_id}"),
+            ));
+        };
+        if call.has_identity(identity) {
+            return Err(refusal(
+                ErrorCode::InvalidState,
+                format!("{identity} is already in the call"),
+            ));
+        }
+        if call.kind == CallKind::OneToOne {
+            call.kind = CallKind::Group;
+            tracing::info!(%call_id, "1:1 call promoted to a group call by the service");
+        }
+        let role = if identity.is_bot() {
+            Role::Bot
+        } else {
+            Role::Attendee
+        };
+        let invitee = call.add(
+            identity.clone(),
+            identity.to_string(),
+            role,
+            CallState::Incoming,
+        );
+        if let Some(p) = call.participants.get_mut(&invitee) {
+            p.ring_deadline = Some(now + ring_timeout);
+        }
+        self.announce(call_id, &[invitee]);
+        self.ring(call_id, invitee, false);
+        Ok(invitee)
     }
 
     /// Everyone else in the call.
