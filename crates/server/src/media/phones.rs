@@ -65,11 +65,11 @@ impl Plane {
         media: PhoneMedia,
     ) {
         let Some(room) = self.rooms.get_mut(&call_id) else {
-            tracing::info!(%call_id, %participant, "phone media for a call that is gone");
+            tracing::warn!(%call_id, %participant, "phone media for a call that is gone");
             return;
         };
         let Some(member) = room.members.get_mut(&participant) else {
-            tracing::info!(%call_id, %participant, "phone media for a participant that left");
+            tracing::warn!(%call_id, %participant, "phone media for a participant not in the call's media");
             return;
         };
         let codec = media.config.negotiated.codec;

@@ -170,10 +170,26 @@ pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
     (r.samples::<i16>().map(Result::unwrap).collect(), rate)
 }
 
-/// Where a piece of `heard` (8 kHz; `probe_s` seconds from `from_s`) best sits in
-/// `reference` (8 kHz), anywhere: the position in the reference and the correlation there.
+/// Where a piece of `heard` (8 kHz; `probe_s` seconds, starting `from_s` seconds after the
+/// first speech in it) best sits in `reference` (8 kHz), anywhere: the position in the
+/// reference and the correlation there.
 pub fn correlation_8k(reference: &[i16], heard: &[i16], from_s: f64, probe_s: f64) -> (usize, f64) {
-    let from = ((from_s * 8000.0) as usize).min(heard.len());
+    let onset = heard
+        .chunks(160)
+        .position(|f| confab_testkit::signal::rms_dbfs(f) > -45.0)
+        .unwrap_or(0)
+        * 160;
+    correlation_8k_at(reference, heard, onset as f64 / 8000.0 + from_s, probe_s)
+}
+
+/// [`correlation_8k`] with the probe `at_s` seconds into `heard`.
+pub fn correlation_8k_at(
+    reference: &[i16],
+    heard: &[i16],
+    at_s: f64,
+    probe_s: f64,
+) -> (usize, f64) {
+    let from = ((at_s.max(0.0) * 8000.0) as usize).min(heard.len());
     let len = ((probe_s * 8000.0) as usize).min(heard.len() - from);
     let probe = &heard[from..from + len];
     if probe.is_empty() || reference.len() <= probe.len() {

@@ -67,12 +67,13 @@ fn early(gw: &mut Gateway, sip_call: &str, response: &rsipstack::sip::Response) 
     match media {
         Some(negotiated) if !attached => {
             tracing::info!(%call_id, %participant, status = response.status_code.code(), "early media from a phone");
-            gw.attach(sip_call, negotiated);
+            // The participant joins the media first; then its leg is attached to it.
             gw.tell(GatewayRequest::Progress {
                 call_id,
                 participant,
                 early_media: true,
             });
+            gw.attach(sip_call, negotiated);
         }
         Some(_) => {}
         None => gw.tell(GatewayRequest::Progress {
@@ -95,9 +96,10 @@ fn confirmed(gw: &mut Gateway, sip_call: &str, response: &rsipstack::sip::Respon
         return;
     };
     leg.answered = true;
+    let mut to_attach = None;
     if leg.negotiated.is_none() {
         match body_text(&response.body).map(|text| sdp::accept_answer(&text)) {
-            Some(Ok(negotiated)) => gw.attach(sip_call, negotiated),
+            Some(Ok(negotiated)) => to_attach = Some(negotiated),
             other => {
                 tracing::warn!(%call_id, %participant, ?other, "answered without usable SDP: hanging up");
                 gw.tell(GatewayRequest::Ended {
@@ -118,10 +120,14 @@ fn confirmed(gw: &mut Gateway, sip_call: &str, response: &rsipstack::sip::Respon
         }
     }
     tracing::info!(%call_id, %participant, "phone answered");
+    // The participant joins the media first; then its leg is attached to it.
     gw.tell(GatewayRequest::Answered {
         call_id,
         participant,
     });
+    if let Some(negotiated) = to_attach {
+        gw.attach(sip_call, negotiated);
+    }
 }
 
 /// The dialog is over.
