@@ -178,12 +178,48 @@ impl MessageInspector for Inspector {
     fn before_send(&self, message: SipMessage, _to: Option<&SipAddr>) -> SipMessage {
         // A response confab sends ends a transaction the far end started.
         self.look(&message, Side::Server);
-        message
+        match message {
+            SipMessage::Request(mut request) => {
+                unquote_qop(&mut request.headers);
+                SipMessage::Request(request)
+            }
+            response => response,
+        }
     }
 
     fn after_received(&self, message: SipMessage, _from: Option<&SipAddr>) -> SipMessage {
         self.look(&message, Side::Client);
         message
+    }
+}
+
+/// rsipstack 0.7 writes `qop="auth"` in digest answers; RFC 3261 §25.1 (and RFC 2617) has
+/// the answer's qop as a bare token. Lenient servers take either; a strict one may refuse
+/// the quoted form, so `Authorization` and `Proxy-Authorization` go out with `qop=auth`.
+fn unquote_qop(headers: &mut rsipstack::sip::Headers) {
+    use rsipstack::sip::Header;
+    use rsipstack::sip::headers::untyped::{Authorization, ProxyAuthorization};
+    let fix = |value: &str| -> Option<String> {
+        (value.contains("qop=\"auth\"") || value.contains("qop=\"auth-int\"")).then(|| {
+            value
+                .replace("qop=\"auth-int\"", "qop=auth-int")
+                .replace("qop=\"auth\"", "qop=auth")
+        })
+    };
+    for header in headers.iter_mut() {
+        match header {
+            Header::Authorization(h) => {
+                if let Some(fixed) = fix(h.value()) {
+                    *h = Authorization::new(fixed);
+                }
+            }
+            Header::ProxyAuthorization(h) => {
+                if let Some(fixed) = fix(h.value()) {
+                    *h = ProxyAuthorization::new(fixed);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -210,6 +246,24 @@ pub(crate) fn request_source(request: &rsipstack::sip::Request) -> Option<Socket
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_answers_carry_qop_as_a_token() {
+        use rsipstack::sip::Header;
+        use rsipstack::sip::headers::untyped::ProxyAuthorization;
+        let mut headers =
+            rsipstack::sip::Headers(vec![Header::ProxyAuthorization(ProxyAuthorization::new(
+                "Digest username=\"u\", response=\"x\", qop=\"auth\", nc=00000001, cnonce=\"c\"",
+            ))]);
+        unquote_qop(&mut headers);
+        let Header::ProxyAuthorization(h) = &headers.0[0] else {
+            panic!()
+        };
+        assert_eq!(
+            h.value(),
+            "Digest username=\"u\", response=\"x\", qop=auth, nc=00000001, cnonce=\"c\""
+        );
+    }
 
     #[test]
     fn retransmitted_finals_count_once() {

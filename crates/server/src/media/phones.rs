@@ -127,8 +127,11 @@ impl Plane {
         else {
             return;
         };
-        if let Err(e) = phone.leg.send_dtmf(digits) {
-            tracing::info!(%call_id, %participant, "keys not sent: {e}");
+        match phone.leg.send_dtmf(digits) {
+            Ok(()) => {
+                tracing::debug!(%call_id, %participant, keys = digits.len(), "keys to a phone");
+            }
+            Err(e) => tracing::info!(%call_id, %participant, "keys not sent: {e}"),
         }
     }
 

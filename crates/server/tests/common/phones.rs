@@ -339,12 +339,12 @@ impl Baresip {
         }
     }
 
-    /// Keys the phone heard (from its log: `received DTMF: 'x'`).
+    /// Keys the phone heard (its `CALL_DTMF_START` events).
     pub fn heard_digits(&self) -> String {
-        self.log()
-            .lines()
-            .filter_map(|l| l.split("received DTMF: '").nth(1))
-            .filter_map(|rest| rest.chars().next())
+        self.events()
+            .into_iter()
+            .filter(|(kind, _)| kind == "CALL_DTMF_START")
+            .filter_map(|(_, param)| param.chars().next())
             .collect()
     }
 
@@ -384,9 +384,21 @@ pub struct Sipp {
 impl Sipp {
     /// Starts sipp with `scenario` (XML text) and extra arguments.
     pub fn start(scenario: &str, args: &[&str]) -> Sipp {
-        let binary = tool("sipp");
         let dir = super::temp_dir();
         std::fs::create_dir_all(&dir).unwrap();
+        Sipp::start_in(&dir, scenario, args, |_| {})
+    }
+
+    /// Starts sipp in `dir` after `prepare` put its files there (RTP streams).
+    pub fn start_in(
+        dir: &Path,
+        scenario: &str,
+        args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Sipp {
+        let binary = tool("sipp");
+        let dir = dir.to_path_buf();
+        prepare(&dir);
         std::fs::write(dir.join("scenario.xml"), scenario).unwrap();
         let port = free_udp_port();
         let log = std::fs::File::create(dir.join("sipp.log")).unwrap();
@@ -466,6 +478,8 @@ pub struct Heard {
     pub mixed: Vec<(MediaTime, Vec<i16>)>,
     pub unmixed: HashMap<Identity, Vec<(MediaTime, Vec<i16>)>>,
     pub events: Vec<CallEvent>,
+    /// When each event came, on the call clock.
+    pub event_times: Vec<MediaTime>,
     pub left: Option<EndReason>,
 }
 
@@ -548,7 +562,9 @@ impl Bot for PhoneCallBot {
                 }
             });
         }
-        self.heard.lock().unwrap().events.push(event.clone());
+        let mut heard = self.heard.lock().unwrap();
+        heard.events.push(event.clone());
+        heard.event_times.push(call.now());
     }
 
     async fn on_left(&mut self, _call: &CallHandle, reason: &EndReason) {

@@ -191,8 +191,10 @@ impl Gateway {
             return;
         };
         let Some((_, leg)) = self.leg_of(call_id, participant) else {
+            tracing::debug!(%call_id, %participant, "keys for a phone with no leg");
             return;
         };
+        tracing::debug!(%call_id, %participant, digits, negotiated = ?leg.negotiated, "keys to a phone");
         if leg.negotiated.is_some_and(|n| n.telephone_event.is_some()) {
             self.tell(GatewayRequest::SendDtmf {
                 call_id,
