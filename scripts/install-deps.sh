@@ -5,6 +5,7 @@
 #   nasm   - openh264's x86 assembly (2.5-3x faster encoding)
 #   chromium + playwright-core (npm) - the real browser of the interop tests
 #   ffmpeg - ffprobe checks that the recorder's H.264 files play
+#   sip-tester (sipp), baresip-core - the real SIP peers of the phone (SIP gateway) tests
 set -euo pipefail
 
 need_apt=()
@@ -13,6 +14,8 @@ command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
 [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need_apt+=(baresip-core)
 
 if ((${#need_apt[@]})); then
   echo "install-deps: installing ${need_apt[*]}" >&2

@@ -52,6 +52,27 @@ async fn a_phone_in_a_group_call_hears_and_is_heard() {
         |h| phone_in(h).is_some_and(|p| p.state == ParticipantState::Connected),
     )
     .await;
+    // Per-leg media counters: packets in, none lost on loopback.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pid = phone_in(&heard.lock().unwrap()).unwrap().id;
+    let (status, media) = common::http(
+        server.http_addr(),
+        "GET",
+        &format!("/v1/calls/{}/media", call.call_id()),
+        Some(server.admin_key()),
+        None,
+    );
+    assert_eq!(status, 200, "{media}");
+    let media: serde_json::Value = serde_json::from_str(&media).unwrap();
+    let leg = media
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["participant"] == pid.0)
+        .unwrap();
+    println!("the phone's leg: {leg}");
+    assert!(leg["audio_packets"].as_u64().unwrap() > 100, "{leg}");
+    assert_eq!(leg["audio_lost"], 0, "{leg}");
     phone.wait_for("CALL_CLOSED", Duration::from_secs(15)).await;
     wait_until(&heard, Duration::from_secs(5), "the phone's departure", |h| {
         h.events.iter().any(|e| matches!(e, CallEvent::Left { participant, .. } if participant.identity == phone_identity()))
