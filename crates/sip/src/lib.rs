@@ -9,7 +9,8 @@
 //!   (the far end's address learned from its first packet), audio handed on, DTMF both ways,
 //!   loss counted, silence detected.
 //! - [`config`]: the trunk, the allow-list of who may call in, and where calls to each
-//!   number go; [`outcome`]: SIP statuses to and from confab's end reasons.
+//!   number go; [`invite`]: the decision about a phone's INVITE (allowed? routed? which
+//!   media?); [`outcome`]: SIP statuses to and from confab's end reasons.
 //! - The gateway itself ([`start`], [`SipGateway`]): rsipstack's transactions and dialogs on
 //!   the SIP port — every datagram [`screen`]ed first (garbage counted, broken requests
 //!   answered 400) — turned into [`GatewayRequest`]s for the call service, and the
@@ -34,6 +35,7 @@
 pub mod config;
 pub mod dtmf;
 mod gateway;
+pub mod invite;
 pub mod leg;
 pub mod metrics;
 pub mod outcome;

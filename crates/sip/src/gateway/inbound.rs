@@ -2,13 +2,12 @@
 //! then 200 OK at once (a group call) or ringing until the callee answers (a person).
 
 use confab_signaling::protocol::{CallId, ParticipantId};
-use confab_signaling::{Identity, PhoneRefusal, PhoneRoute};
-use rsipstack::sip::{HeadersExt, StatusCode, ToTypedHeader};
+use confab_signaling::{PhoneRefusal, PhoneRoute};
+use rsipstack::sip::StatusCode;
 use rsipstack::transaction::transaction::Transaction;
 
-use super::{Gateway, GatewayRequest, Internal, Leg, Way, body_text, read_sdp, sdp_header};
-use crate::config::number_digits;
-use crate::metrics::request_source;
+use super::{Gateway, GatewayRequest, Internal, Leg, Way, sdp_header};
+use crate::invite;
 use crate::outcome::{status_for_reason, status_for_refusal};
 use crate::sdp;
 
@@ -19,47 +18,31 @@ fn refuse(mut tx: Transaction, status: u16) {
     });
 }
 
-/// The caller's identity and name, from the From header.
-fn caller_of(request: &rsipstack::sip::Request) -> (Identity, String) {
-    let from = request.from_header().ok().and_then(|f| f.typed().ok());
-    let name = from
-        .as_ref()
-        .and_then(|f| f.display_name.clone())
-        .unwrap_or_default();
-    let identity = from
-        .as_ref()
-        .and_then(|f| f.uri.user())
-        .and_then(number_digits)
-        .and_then(|d: String| Identity::phone(&d))
-        .unwrap_or_else(Identity::anonymous_phone);
-    (identity, name.chars().take(64).collect())
-}
-
 impl Gateway {
     /// An INVITE outside any dialog: a phone calling in.
     pub(super) fn invite(&mut self, mut tx: Transaction) {
-        let source = request_source(&tx.original);
         let trunk = self.trunk.as_ref().map_or(&[][..], |(_, a)| a.as_slice());
-        if !source.is_some_and(|s| self.checked.allows(s.ip(), trunk)) {
-            self.metrics
-                .refused_sources
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(?source, "INVITE from a source not on the allow-list: 403");
-            return refuse(tx, 403);
-        }
+        let accepted = match invite::decide(&tx.original, &self.checked, trunk) {
+            Ok(accepted) => accepted,
+            Err(refused) => {
+                if let invite::Refused::Stranger(source) = &refused {
+                    self.metrics
+                        .refused_sources
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(?source, "INVITE from a source not on the allow-list: 403");
+                } else {
+                    tracing::info!("INVITE refused: {refused}");
+                }
+                return refuse(tx, refused.status());
+            }
+        };
+        let invite::Accepted {
+            caller: from,
+            display_name,
+            route,
+            negotiated,
+        } = accepted;
         let called = tx.original.uri.user().unwrap_or_default().to_string();
-        let Some(route) = self.checked.route_for(&called).cloned() else {
-            tracing::info!(%called, "INVITE for a number with no route: 404");
-            return refuse(tx, 404);
-        };
-        let Some(offer) = body_text(&tx.original.body) else {
-            // Offer-less INVITEs (the offer in our 200) are not supported yet.
-            tracing::info!("INVITE without an SDP offer: 488");
-            return refuse(tx, 488);
-        };
-        let Ok(negotiated) = read_sdp(&offer).and_then(|o| sdp::negotiate(&o)) else {
-            return refuse(tx, 488);
-        };
         let socket = match self.ports.bind() {
             Ok(s) => s,
             Err(e) => {
@@ -71,7 +54,6 @@ impl Gateway {
             return refuse(tx, 503);
         };
         let local_rtp = std::net::SocketAddr::new(self.advertised, local.port());
-        let (from, display_name) = caller_of(&tx.original);
         let dialog = match self.dialogs.get_or_create_server_invite(
             &tx,
             self.states.clone(),
