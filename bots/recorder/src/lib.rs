@@ -400,6 +400,18 @@ impl Bot for Recorder {
                     json!({ "state": p.state, "video": p.video }),
                 );
             }
+            CallEvent::Dtmf {
+                participant,
+                digit,
+                duration_ms,
+            } => {
+                self.event(
+                    now_ms,
+                    "dtmf",
+                    participant,
+                    json!({ "digit": digit.to_string(), "duration_ms": duration_ms }),
+                );
+            }
             _ => {}
         }
         self.maybe_write_manifest(call);

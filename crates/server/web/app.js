@@ -53,6 +53,8 @@ function endCall(reason) {
   state.ended = reason ?? null;
   $('in-call').hidden = true;
   $('start-call').hidden = false;
+  $('dial').hidden = false;
+  $('add-number').hidden = true;
   for (const t of [state.mic, state.camera, state.screen]) t?.stop();
   state.pc?.close();
   state.pc = null;
@@ -86,6 +88,7 @@ async function onEvent(m) {
       renderSlots(); break;
     case 'dominant_speakers': state.dominant = m.speakers; renderRoster(); break;
     case 'muted_by': setMuted(true, false); status(`${nameOf(m.by)} muted you.`); break;
+    case 'dtmf': state.dtmfIn = (state.dtmfIn ?? '') + m.digit; status(`${nameOf(m.participant)} pressed ${m.digit}`); break;
     case 'error': console.warn('server error', m.code, m.message); break;
     default: break;
   }
@@ -125,6 +128,7 @@ async function signIn() {
   $('me').textContent = identity;
   $('sign-in').hidden = true;
   $('start-call').hidden = false;
+  $('dialpad').hidden = false;
   status('Signed in. Start or join a call, or wait for one.');
 }
 
@@ -213,6 +217,8 @@ async function startMedia(wantVideo) {
   $('start-call').hidden = true;
   $('incoming').hidden = true;
   $('in-call').hidden = false;
+  $('dial').hidden = true;
+  $('add-number').hidden = false;
 }
 
 function tile(transceiver, id) {
@@ -248,6 +254,35 @@ async function placeCall() {
   state.callId = placed.call_id;
   status(`Calling ${to}...`);
   await startMedia(wantVideo);
+}
+
+// The dial pad: a `4:+E.164` identity from what was typed; keys are digits to dial, or DTMF
+// toward the call's phones once in a call.
+function phoneIdentity() {
+  const digits = $('number').value.replace(/[\s\-().]/g, '').replace(/^\+/, '');
+  if (!/^[1-9][0-9]{1,14}$/.test(digits)) throw new Error('a number in international form, like +49 30 5550100');
+  return `4:+${digits}`;
+}
+
+async function dialNumber() {
+  $('callee').value = phoneIdentity();
+  await placeCall();
+}
+
+async function addNumber() {
+  const identity = phoneIdentity();
+  await request({ type: 'invite', call_id: state.callId, identity });
+  status(`Dialling ${identity}...`);
+}
+
+async function pressKey(key) {
+  const phones = [...state.roster.values()].some((p) => p.identity.startsWith('4:') && p.state !== 'idle');
+  if (state.callId && phones) {
+    await request({ type: 'send_dtmf', call_id: state.callId, digits: key });
+    status(`Sent ${key}`);
+  } else {
+    $('number').value += key;
+  }
 }
 
 async function accept() {
@@ -348,6 +383,9 @@ $('share').onclick = report(toggleShare);
 $('mic-device').onchange = report(switchMic);
 $('camera-device').onchange = report(switchCamera);
 $('leave').onclick = report(() => request({ type: 'leave', call_id: state.callId }));
+$('dial').onclick = report(dialNumber);
+$('add-number').onclick = report(addNumber);
+document.querySelectorAll('#dialpad [data-key]').forEach((b) => { b.onclick = report(() => pressKey(b.dataset.key)); });
 
 // Automation (tests, demos): ?group=<uuid>&name=<name>&seconds=<n>[&expect=<k>][&share=canvas]
 // joins at once (or, with ?answer=1, waits for a call and accepts it; with ?call=<identity>,
@@ -356,6 +394,7 @@ $('leave').onclick = report(() => request({ type: 'leave', call_id: state.callId
 async function automate(seconds, expect) {
   if (params.get('group')) await joinGroup();
   else if (params.get('call')) { $('callee').value = params.get('call'); await placeCall(); }
+  else if (params.get('dial')) { $('number').value = params.get('dial'); await dialNumber(); }
   else await signIn();
   const connectedCount = () => [...state.roster.values()].filter((p) => p.state === 'connected').length;
   for (let waited = 0; !state.pc || connectedCount() < expect || state.pc.connectionState !== 'connected'; waited += 100) {
@@ -363,6 +402,7 @@ async function automate(seconds, expect) {
     await new Promise((r) => setTimeout(r, 100));
   }
   if (params.get('share')) await toggleShare();
+  for (const key of params.get('dtmf') ?? '') await pressKey(key);
   // Measure from now on: everyone is in the call.
   state.levels = [];
   state.toneSums = (state.toneSums ?? []).map(() => 0);
@@ -387,6 +427,7 @@ async function automate(seconds, expect) {
     roster: [...state.roster.values()].map((p) => ({ name: p.display_name, state: p.state, screen_sharing: p.screen_sharing })),
     toneDb: (state.toneSums ?? []).map((sum) => (state.toneCount ? sum / state.toneCount : -200)),
     toneMaxDb: state.toneMax ?? [],
+    dtmfIn: state.dtmfIn ?? '',
   };
   document.title = 'DONE';
 }

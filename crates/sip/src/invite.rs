@@ -54,7 +54,11 @@ impl Refused {
 }
 
 /// Decides about a new INVITE; `trunk` are the trunk's addresses (always allowed).
-pub fn decide(request: &Request, checked: &Checked, trunk: &[SocketAddr]) -> Result<Accepted, Refused> {
+pub fn decide(
+    request: &Request,
+    checked: &Checked,
+    trunk: &[SocketAddr],
+) -> Result<Accepted, Refused> {
     let source = request_source(request);
     if !source.is_some_and(|s| checked.allows(s.ip(), trunk)) {
         return Err(Refused::Stranger(source));
@@ -127,26 +131,61 @@ mod tests {
 
     #[test]
     fn an_allowed_caller_to_a_routed_number() {
-        let accepted = decide(&invite("192.0.2.5", "+4930555000", "+15551230001", OFFER), &checked(), &[]).unwrap();
+        let accepted = decide(
+            &invite("192.0.2.5", "+4930555000", "+15551230001", OFFER),
+            &checked(),
+            &[],
+        )
+        .unwrap();
         assert_eq!(accepted.caller.to_string(), "4:+15551230001");
         assert_eq!(accepted.display_name, "Frontdesk");
         assert!(matches!(accepted.route, PhoneRoute::Group(_)));
-        let anonymous = decide(&invite("192.0.2.5", "+4930555000", "anonymous", OFFER), &checked(), &[]).unwrap();
+        let anonymous = decide(
+            &invite("192.0.2.5", "+4930555000", "anonymous", OFFER),
+            &checked(),
+            &[],
+        )
+        .unwrap();
         assert_eq!(anonymous.caller.to_string(), "4:anonymous");
     }
 
     #[test]
     fn refusals_and_their_statuses() {
-        let stranger = decide(&invite("203.0.113.9", "+4930555000", "+1555", OFFER), &checked(), &[]);
+        let stranger = decide(
+            &invite("203.0.113.9", "+4930555000", "+1555", OFFER),
+            &checked(),
+            &[],
+        );
         assert_eq!(stranger.as_ref().unwrap_err().status(), 403);
         let trunk: SocketAddr = "203.0.113.9:5060".parse().unwrap();
-        assert!(decide(&invite("203.0.113.9", "+4930555000", "+1555", OFFER), &checked(), &[trunk]).is_ok());
-        let unrouted = decide(&invite("192.0.2.5", "+4930555001", "+1555", OFFER), &checked(), &[]);
+        assert!(
+            decide(
+                &invite("203.0.113.9", "+4930555000", "+1555", OFFER),
+                &checked(),
+                &[trunk]
+            )
+            .is_ok()
+        );
+        let unrouted = decide(
+            &invite("192.0.2.5", "+4930555001", "+1555", OFFER),
+            &checked(),
+            &[],
+        );
         assert_eq!(unrouted.unwrap_err().status(), 404);
-        let no_offer = decide(&invite("192.0.2.5", "+4930555000", "+1555", ""), &checked(), &[]);
+        let no_offer = decide(
+            &invite("192.0.2.5", "+4930555000", "+1555", ""),
+            &checked(),
+            &[],
+        );
         assert_eq!(no_offer.unwrap_err(), Refused::NoOffer);
-        let g729 = OFFER.replace("RTP/AVP 0", "RTP/AVP 18").replace("0 PCMU", "18 G729");
-        let bad = decide(&invite("192.0.2.5", "+4930555000", "+1555", &g729), &checked(), &[]);
+        let g729 = OFFER
+            .replace("RTP/AVP 0", "RTP/AVP 18")
+            .replace("0 PCMU", "18 G729");
+        let bad = decide(
+            &invite("192.0.2.5", "+4930555000", "+1555", &g729),
+            &checked(),
+            &[],
+        );
         assert_eq!(bad.unwrap_err().status(), 488);
     }
 }

@@ -71,7 +71,18 @@ pub async fn phone_server(
     trunk_port: Option<u16>,
     ring_timeout_secs: u64,
 ) -> ServerHandle {
-    let config = ServerConfig {
+    confab_server::start(phone_config(routes, trunk_port, ring_timeout_secs))
+        .await
+        .unwrap()
+}
+
+/// The settings [`phone_server`] starts with.
+pub fn phone_config(
+    routes: Vec<DidRoute>,
+    trunk_port: Option<u16>,
+    ring_timeout_secs: u64,
+) -> ServerConfig {
+    ServerConfig {
         http: "127.0.0.1:0".parse().unwrap(),
         media_udp: "127.0.0.1:0".parse().unwrap(),
         data_dir: super::temp_dir(),
@@ -92,8 +103,7 @@ pub async fn phone_server(
             ..SipConfig::default()
         },
         ..ServerConfig::default()
-    };
-    confab_server::start(config).await.unwrap()
+    }
 }
 
 pub fn group_route(number: &str, group: uuid::Uuid) -> DidRoute {
@@ -101,6 +111,14 @@ pub fn group_route(number: &str, group: uuid::Uuid) -> DidRoute {
         number: number.into(),
         identity: None,
         group: Some(group),
+    }
+}
+
+pub fn identity_route(number: &str, identity: Identity) -> DidRoute {
+    DidRoute {
+        number: number.into(),
+        identity: Some(identity),
+        group: None,
     }
 }
 
@@ -387,6 +405,36 @@ impl Sipp {
         let dir = super::temp_dir();
         std::fs::create_dir_all(&dir).unwrap();
         Sipp::start_in(&dir, scenario, args, |_| {})
+    }
+
+    /// Starts sipp with one of its built-in scenarios (`uac`, `uas`).
+    pub fn start_builtin(name: &str, args: &[&str]) -> Sipp {
+        let binary = tool("sipp");
+        let dir = super::temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_udp_port();
+        let log = std::fs::File::create(dir.join("sipp.log")).unwrap();
+        let child = Command::new(binary)
+            .current_dir(&dir)
+            .arg("-nostdin")
+            .args([
+                "-sn",
+                name,
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                "1",
+            ])
+            .args(["-trace_err", "-trace_msg", "-timeout", "30"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("sipp starts");
+        Sipp { child, dir, port }
     }
 
     /// Starts sipp in `dir` after `prepare` put its files there (RTP streams).
