@@ -72,6 +72,24 @@ async fn a_phone_call_is_promoted_to_a_group_in_place() {
     let _ = joined.finished().await.unwrap();
     let _ = call.finished().await.unwrap();
 
+    // The first bot heard the phone alone (its first 3 s: Bob).
+    {
+        let heard = heard.lock().unwrap();
+        let phone_pcm = on_clock(
+            heard
+                .unmixed
+                .get(&phone_identity())
+                .expect("the phone's own audio"),
+            48_000,
+        );
+        let (at, bot_hears_phone) =
+            correlation_8k(&bob_8k[..8000 * 3], &to_8k(&phone_pcm), 0.3, 2.0);
+        println!(
+            "the first bot hears the phone: {bot_hears_phone:.3} (at {} ms of its speech)",
+            at / 8
+        );
+        assert!(bot_hears_phone >= 0.8, "{bot_hears_phone:.3}");
+    }
     // What the phone heard: the first bot, then the second, on one leg.
     let recording = phone.recording();
     let seconds = recording.len() as f64 / 8000.0;
