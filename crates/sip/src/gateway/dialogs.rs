@@ -132,9 +132,15 @@ fn confirmed(gw: &mut Gateway, sip_call: &str, response: &rsipstack::sip::Respon
 
 /// The dialog is over.
 fn terminated(gw: &mut Gateway, sip_call: &str, why: &TerminatedReason) {
-    let Some(leg) = gw.legs.get(sip_call) else {
+    let Some(leg) = gw.legs.get_mut(sip_call) else {
         return;
     };
+    if leg.participant.is_none() {
+        // The caller gave up while the service is still deciding: the service's answer
+        // finds the leg ending and ends the participation it made.
+        leg.ending = true;
+        return;
+    }
     let ending = leg.ending;
     let participant = leg.participant;
     let way = leg.way;

@@ -89,6 +89,7 @@ impl Gateway {
                 answered: false,
                 on_hold: negotiated.remote_direction.holds(),
                 ending: false,
+                attached: false,
             },
         );
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -123,10 +124,12 @@ impl Gateway {
             Ok(placed) => placed,
             Err(refusal) => {
                 tracing::info!(%sip_call, "phone's call refused: {refusal}");
-                let _ = leg
-                    .dialog
-                    .reject(Some(StatusCode::from(status_for_refusal(&refusal))), None);
-                leg.ending = true;
+                if !leg.ending {
+                    let _ = leg
+                        .dialog
+                        .reject(Some(StatusCode::from(status_for_refusal(&refusal))), None);
+                }
+                self.forget(sip_call);
                 return;
             }
         };

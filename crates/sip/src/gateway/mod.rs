@@ -200,6 +200,8 @@ struct Leg {
     on_hold: bool,
     /// Confab is ending it (BYE, CANCEL or a final error sent): what comes back is quiet.
     ending: bool,
+    /// Its media was handed to the media plane (it counts in the legs gauge).
+    attached: bool,
 }
 
 impl std::fmt::Debug for Leg {
@@ -470,7 +472,7 @@ impl Gateway {
             if let Some(key) = leg.participant {
                 self.by_participant.remove(&key);
             }
-            if leg.answered || leg.participant.is_some() {
+            if leg.attached {
                 self.metrics
                     .legs
                     .fetch_update(
@@ -518,6 +520,7 @@ impl Gateway {
         else {
             return;
         };
+        leg.attached = true;
         self.metrics
             .legs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

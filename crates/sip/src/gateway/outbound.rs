@@ -136,6 +136,7 @@ impl Gateway {
                 answered: false,
                 on_hold: false,
                 ending: false,
+                attached: false,
             },
         );
         self.by_participant
