@@ -195,19 +195,21 @@ fn a_phone_call_declined_unanswered_or_to_nobody() {
     ));
     h.phones.clear();
 
-    // Nobody online for that identity: refused at once.
-    h.sb.phone_call_in(
-        &phone(),
-        String::new(),
-        &PhoneRoute::Identity(user()),
-        h.now,
-    )
-    .unwrap();
+    // Nobody online for that identity: refused at once, no hang-up of an unknown leg.
+    let refused =
+        h.sb.phone_call_in(
+            &phone(),
+            String::new(),
+            &PhoneRoute::Identity(user()),
+            h.now,
+        )
+        .unwrap_err();
     h.pump();
-    assert!(matches!(
-        &h.phones[..],
-        [PhoneCommand::HangUp { reason, .. }] if reason.kind == EndKind::Unavailable
-    ));
+    assert_eq!(
+        refused.code,
+        confab_signaling::protocol::ErrorCode::ParticipantNotFound
+    );
+    assert!(h.phones.is_empty(), "{:?}", h.phones);
     assert_eq!(h.sb.call_count(), 0);
     // Only phone numbers call in.
     assert!(
