@@ -10,7 +10,7 @@ use confab_signaling::protocol::CallId;
 use confab_signaling::{
     CallSummary, ConnectionId, EndKind, EndReason, Output, PhoneCommand, Switchboard,
 };
-use confab_sip::GatewayRequest;
+use confab_sip::{GatewayRequest, ToGateway};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::{MediaPlane, MediaReply, MediaRequest};
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 #[derive(Debug)]
 pub(crate) struct PhoneLink {
     pub(crate) requests: mpsc::Receiver<GatewayRequest>,
-    pub(crate) commands: mpsc::Sender<PhoneCommand>,
+    pub(crate) commands: mpsc::Sender<ToGateway>,
 }
 
 /// What a connection's writer sends.
@@ -195,16 +195,16 @@ async fn next_phone_request(
 fn phone_request(switchboard: &mut Switchboard, io: &mut Drain<'_>, request: GatewayRequest) {
     match request {
         GatewayRequest::CallIn {
+            token,
             from,
             display_name,
             route,
-            reply,
         } => {
             let result = switchboard.phone_call_in(&from, display_name, &route, Instant::now());
-            // The media plane hears of the phone's participant before the gateway does.
-            io.drain(switchboard);
-            let _ = reply.send(result);
-            return;
+            // The answer goes first on the gateway's channel: every command about this phone
+            // (an answer, a hang-up) follows it. The media plane hears of the participant
+            // (the drain below) before the gateway can attach its leg.
+            io.to_gateway(ToGateway::CallIn { token, result });
         }
         GatewayRequest::Progress {
             call_id,
@@ -262,10 +262,18 @@ struct Drain<'a> {
     outboxes: &'a mut HashMap<ConnectionId, mpsc::Sender<OutFrame>>,
     metrics: &'a Metrics,
     media: &'a MediaPlane,
-    phones: Option<&'a mpsc::Sender<PhoneCommand>>,
+    phones: Option<&'a mpsc::Sender<ToGateway>>,
 }
 
 impl Drain<'_> {
+    fn to_gateway(&self, message: ToGateway) {
+        if let Some(phones) = self.phones
+            && phones.try_send(message).is_err()
+        {
+            tracing::error!("SIP gateway busy or gone: message dropped");
+        }
+    }
+
     fn drain(&mut self, switchboard: &mut Switchboard) {
         // Phones dialled with no gateway to dial them fail at once (after the loop: the
         // switchboard is being drained).
@@ -293,11 +301,7 @@ impl Drain<'_> {
                 }
                 Output::Media(command) => self.media.send(command),
                 Output::Phone(command) => match self.phones {
-                    Some(phones) => {
-                        if phones.try_send(command).is_err() {
-                            tracing::error!("SIP gateway busy or gone: phone command dropped");
-                        }
-                    }
+                    Some(_) => self.to_gateway(ToGateway::Command(command)),
                     None => {
                         if let PhoneCommand::Dial {
                             call_id,

@@ -45,4 +45,4 @@ pub mod sdp;
 mod sockets;
 
 pub use config::{SipConfig, SipConfigError};
-pub use gateway::{GatewayError, GatewayRequest, PhoneMedia, SipGateway, start};
+pub use gateway::{GatewayError, GatewayRequest, PhoneMedia, SipGateway, ToGateway, start};

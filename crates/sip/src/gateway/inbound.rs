@@ -6,7 +6,7 @@ use confab_signaling::{PhoneRefusal, PhoneRoute};
 use rsipstack::sip::StatusCode;
 use rsipstack::transaction::transaction::Transaction;
 
-use super::{Gateway, GatewayRequest, Internal, Leg, Way, sdp_header};
+use super::{Gateway, GatewayRequest, Leg, Way, sdp_header};
 use crate::invite;
 use crate::outcome::{status_for_reason, status_for_refusal};
 use crate::sdp;
@@ -92,22 +92,14 @@ impl Gateway {
                 attached: false,
             },
         );
-        let (reply, answer) = tokio::sync::oneshot::channel();
+        let token = self.next_token;
+        self.next_token += 1;
+        self.calling_in.insert(token, sip_call);
         self.tell(GatewayRequest::CallIn {
+            token,
             from,
             display_name,
             route,
-            reply,
-        });
-        let internal = self.internal.clone();
-        tokio::spawn(async move {
-            let result = answer.await.unwrap_or_else(|_| {
-                Err(PhoneRefusal {
-                    code: confab_signaling::protocol::ErrorCode::Internal,
-                    message: "the call service is gone".into(),
-                })
-            });
-            let _ = internal.send(Internal::CallIn { sip_call, result }).await;
         });
     }
 

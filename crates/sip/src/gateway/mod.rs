@@ -21,7 +21,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Checked, SipConfig, SipConfigError};
@@ -35,16 +35,16 @@ use crate::sockets::{RtpPorts, ScreenedSocket, route_address};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum GatewayRequest {
-    /// A phone calls in; answer with where it went.
+    /// A phone calls in; answer with [`ToGateway::CallIn`] carrying the same `token`.
     CallIn {
+        /// Names this request in the answer.
+        token: u64,
         /// The caller (`4:+…`, or `4:anonymous`).
         from: Identity,
         /// The caller's display name, if the INVITE had one.
         display_name: String,
         /// Where the call goes.
         route: PhoneRoute,
-        /// The answer: the call and the phone's participant, or why not.
-        reply: oneshot::Sender<Result<(CallId, ParticipantId), PhoneRefusal>>,
     },
     /// A dialled phone rings (180), or plays early media (183 with SDP).
     Progress {
@@ -117,6 +117,22 @@ pub enum GatewayRequest {
         participant: ParticipantId,
         /// The keys.
         digits: Vec<Digit>,
+    },
+}
+
+/// What the call service tells the gateway, in order on one channel: the answer to a phone
+/// calling in always comes before any command about that phone's participant.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ToGateway {
+    /// What the call wants of a phone.
+    Command(PhoneCommand),
+    /// Where a phone's call went: the call and the phone's participant, or why not.
+    CallIn {
+        /// The request's token.
+        token: u64,
+        /// The answer.
+        result: Result<(CallId, ParticipantId), PhoneRefusal>,
     },
 }
 
@@ -217,10 +233,6 @@ impl std::fmt::Debug for Leg {
 /// What the gateway's own tasks report back to its loop.
 #[derive(Debug)]
 enum Internal {
-    CallIn {
-        sip_call: String,
-        result: Result<(CallId, ParticipantId), PhoneRefusal>,
-    },
     DialDone {
         sip_call: String,
         status: Result<u16, String>,
@@ -242,6 +254,9 @@ struct Gateway {
     internal: mpsc::Sender<Internal>,
     legs: HashMap<String, Leg>,
     by_participant: HashMap<(CallId, ParticipantId), String>,
+    /// Phones calling in whose answer from the service is awaited, by token.
+    calling_in: HashMap<u64, String>,
+    next_token: u64,
     ports: RtpPorts,
     metrics: Arc<SipMetrics>,
 }
@@ -251,7 +266,7 @@ struct Gateway {
 pub async fn start(
     config: SipConfig,
     service: mpsc::Sender<GatewayRequest>,
-    commands: mpsc::Receiver<PhoneCommand>,
+    commands: mpsc::Receiver<ToGateway>,
 ) -> Result<SipGateway, GatewayError> {
     let checked = config.check()?;
     let bind = config.udp.ok_or(GatewayError::Io {
@@ -341,6 +356,8 @@ pub async fn start(
         internal,
         legs: HashMap::new(),
         by_participant: HashMap::new(),
+        calling_in: HashMap::new(),
+        next_token: 1,
         ports,
         metrics: metrics.clone(),
     };
@@ -372,7 +389,7 @@ impl Gateway {
         mut self,
         mut incoming: rsipstack::transaction::TransactionReceiver,
         mut states: rsipstack::dialog::dialog::DialogStateReceiver,
-        mut commands: mpsc::Receiver<PhoneCommand>,
+        mut commands: mpsc::Receiver<ToGateway>,
         mut internal: mpsc::Receiver<Internal>,
         stop: CancellationToken,
     ) {
@@ -381,7 +398,14 @@ impl Gateway {
                 () = stop.cancelled() => break,
                 Some(tx) = incoming.recv() => self.transaction(tx),
                 Some(state) = states.recv() => self.dialog_state(state),
-                Some(command) = commands.recv() => self.command(command),
+                Some(message) = commands.recv() => match message {
+                    ToGateway::Command(command) => self.command(command),
+                    ToGateway::CallIn { token, result } => {
+                        if let Some(sip_call) = self.calling_in.remove(&token) {
+                            self.call_in_done(&sip_call, result);
+                        }
+                    }
+                },
                 Some(report) = internal.recv() => self.report(report),
                 else => break,
             }
@@ -407,7 +431,6 @@ impl Gateway {
     /// Reports from the gateway's own tasks.
     fn report(&mut self, report: Internal) {
         match report {
-            Internal::CallIn { sip_call, result } => self.call_in_done(&sip_call, result),
             Internal::DialDone { sip_call, status } => self.dial_done(&sip_call, status),
         }
     }
