@@ -36,8 +36,10 @@ pub struct CallStats {
     pub video_sent: u64,
     /// Incoming audio packets lost.
     pub packets_lost: u64,
-    /// Incoming audio frames concealed.
+    /// Incoming audio frames concealed because their packet was lost.
     pub concealed: u64,
+    /// Incoming audio frames stretched while a packet was late (not lost).
+    pub expanded: u64,
     /// 20 ms receive ticks run.
     pub ticks: u64,
     /// Ticks that ran more than a frame late.
@@ -125,6 +127,7 @@ impl CallHandle {
             video_sent: SharedStats::get(&s.video_sent),
             packets_lost: SharedStats::get(&s.packets_lost),
             concealed: SharedStats::get(&s.concealed),
+            expanded: SharedStats::get(&s.expanded),
             ticks: SharedStats::get(&s.ticks),
             ticks_late: SharedStats::get(&s.ticks_late),
         }

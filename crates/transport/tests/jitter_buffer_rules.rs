@@ -122,6 +122,27 @@ fn a_timestamp_gap_is_dtx_not_loss() {
 }
 
 #[test]
+fn a_sender_that_pauses_plays_on_at_once_when_it_resumes() {
+    let mut clock = VirtualClock::new();
+    let mut jb = started(&mut clock, 0);
+    assert!(matches!(jb.pop(clock.now()), Playout::Packet { .. }));
+    // The sender says nothing for 10 frames (no packets, no DTX): the buffer stretches.
+    for _ in 0..10 {
+        clock.advance(Duration::from_millis(20));
+        assert_eq!(jb.pop(clock.now()), Playout::Expand);
+    }
+    // It resumes: its timestamps moved on by the pause. Played at once, the pause not again.
+    jb.insert(packet(2, 12 * 960), clock.now());
+    clock.advance(Duration::from_millis(20));
+    let resumed = jb.pop(clock.now());
+    assert!(
+        matches!(&resumed, Playout::Packet { payload, .. } if payload[0] == 2),
+        "{resumed:?}"
+    );
+    assert_eq!((jb.stats().dtx, jb.stats().lost()), (0, 0));
+}
+
+#[test]
 fn sequence_numbers_wrap() {
     let mut clock = VirtualClock::new();
     let mut jb = started(&mut clock, 65_534);

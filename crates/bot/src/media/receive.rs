@@ -9,16 +9,24 @@ use confab_transport::jitter::{AudioPacket, JitterBuffer, JitterConfig, Playout}
 
 /// A stream that has sent nothing for this long stops producing frames.
 const QUIET_AFTER: Duration = Duration::from_millis(500);
+/// Frames stretched while waiting for a late packet; past this the sender has stopped
+/// (bots send nothing when they have nothing to say), and frames stop too.
+const MAX_EXPAND: u32 = 3;
 
 pub(crate) struct AudioReceiver {
     jitter: JitterBuffer,
     decoder: OpusDecoder,
     format: AudioFormat,
     last_packet: Option<Instant>,
-    /// Frames decoded from packets, recovered by FEC, and concealed.
+    /// Frames decoded from packets, recovered by FEC, concealed (a packet lost), stretched
+    /// (a packet late), and comfort noise (the sender in DTX).
     pub(crate) decoded: u64,
     pub(crate) recovered: u64,
     pub(crate) concealed: u64,
+    pub(crate) expanded: u64,
+    pub(crate) dtx: u64,
+    /// Consecutive stretched frames.
+    expanding: u32,
 }
 
 impl std::fmt::Debug for AudioReceiver {
@@ -39,6 +47,9 @@ impl AudioReceiver {
             decoded: 0,
             recovered: 0,
             concealed: 0,
+            expanded: 0,
+            dtx: 0,
+            expanding: 0,
         })
     }
 
@@ -60,6 +71,11 @@ impl AudioReceiver {
             .last_packet
             .is_none_or(|t| now.saturating_duration_since(t) > QUIET_AFTER);
         let mut frame = AudioFrame::silence(self.format, FrameDuration::Ms20, at);
+        if decision == Playout::Expand {
+            self.expanding += 1;
+        } else {
+            self.expanding = 0;
+        }
         match decision {
             Playout::Buffering => return None,
             Playout::Packet { payload, .. } => {
@@ -80,11 +96,28 @@ impl AudioReceiver {
                     self.conceal(at, &mut frame)?;
                 }
             }
-            Playout::Conceal { .. } | Playout::Expand | Playout::Dtx => {
+            Playout::Conceal { .. } => {
                 if quiet {
                     return None;
                 }
-                self.conceal(at, &mut frame)?;
+                self.concealed += 1;
+                self.decoder.conceal_into(at, &mut frame).ok()?;
+            }
+            Playout::Expand => {
+                // Nothing to play: a late packet is stretched over; a sender that stopped
+                // is not (no frames until it speaks again, and nothing counted as lost).
+                if quiet || self.expanding > MAX_EXPAND {
+                    return None;
+                }
+                self.expanded += 1;
+                self.decoder.conceal_into(at, &mut frame).ok()?;
+            }
+            Playout::Dtx => {
+                if quiet {
+                    return None;
+                }
+                self.dtx += 1;
+                self.decoder.conceal_into(at, &mut frame).ok()?;
             }
         }
         // Always exactly 20 ms at the bot's rate.

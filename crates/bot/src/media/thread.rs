@@ -360,7 +360,10 @@ impl Media {
         let lost = self.mix.lost() + self.unmixed.values().map(AudioReceiver::lost).sum::<u64>();
         let concealed =
             self.mix.concealed + self.unmixed.values().map(|r| r.concealed).sum::<u64>();
+        let expanded = self.mix.expanded + self.unmixed.values().map(|r| r.expanded).sum::<u64>();
         let s = &self.c.stats;
+        s.expanded
+            .store(expanded, std::sync::atomic::Ordering::Relaxed);
         s.packets_lost
             .store(lost, std::sync::atomic::Ordering::Relaxed);
         s.concealed

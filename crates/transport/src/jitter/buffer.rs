@@ -156,6 +156,8 @@ pub struct JitterBuffer {
     newest_ts: u64,
     lowest_seq: u64,
     pops_since_accelerate: u32,
+    /// Consecutive frames stretched because nothing had arrived.
+    expand_run: u64,
     stats: JitterStats,
 }
 
@@ -178,6 +180,7 @@ impl JitterBuffer {
             newest_ts: 0,
             lowest_seq: u64::MAX,
             pops_since_accelerate: 0,
+            expand_run: 0,
             stats: JitterStats::default(),
         }
     }
@@ -301,6 +304,17 @@ impl JitterBuffer {
         }
         self.maybe_accelerate();
         let frame = u64::from(self.config.frame_ticks);
+        let expanded = std::mem::take(&mut self.expand_run);
+        if let Some(next_held_ts) = self.peek(self.next_seq).map(|h| h.ts)
+            && next_held_ts > self.next_ts
+            && expanded > 0
+        {
+            // The sender paused (sent nothing) while we stretched, and resumes later in
+            // media time: the frames stretched already stood for that pause. Skip them, or
+            // the pause would be played again, delaying everything after it.
+            let gap = (next_held_ts - self.next_ts) / frame;
+            self.next_ts += gap.min(expanded) * frame;
+        }
         if let Some(held) = self.peek(self.next_seq) {
             if held.ts > self.next_ts {
                 // A timestamp gap with no sequence gap: DTX. Comfort noise until it.
@@ -340,6 +354,7 @@ impl JitterBuffer {
             };
         }
         self.stats.expanded += 1;
+        self.expand_run = expanded + 1;
         Playout::Expand
     }
 
