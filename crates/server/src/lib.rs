@@ -253,7 +253,14 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             })?;
             tokio::spawn(serve_until(listener, app, stopped))
         }
-        None => tokio::spawn(serve_until(listener, app, stopped)),
+        None => {
+            use axum::serve::ListenerExt;
+            // Signaling is many small frames: no Nagle delays (40 ms per request otherwise).
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(serve_until(listener, app, stopped))
+        }
     };
     // In-process bots (the echo test) reach signaling over plain WebSocket on loopback:
     // the HTTP port itself, or with TLS on, a loopback-only plain listener of their own.

@@ -232,21 +232,16 @@ async fn each_participant_hears_the_other_in_the_mix() {
         unmixed_at_alice.len()
     );
     let unmixed = decode(unmixed_at_alice);
-    let (_, bob_alone) = signal::align(
-        &fixtures::speech(fixtures::Speaker::Bob)[..window],
-        &unmixed,
-        24_000,
-        96_000,
-    );
-    let (_, alice_in_it) = signal::align(
-        &fixtures::speech(fixtures::Speaker::Alice)[..window],
-        &unmixed,
-        24_000,
-        96_000,
-    );
+    // The slot may be assigned after Bob started talking: find 2 s of it anywhere in his
+    // speech (and, for contrast, in Alice's).
+    let probe = &unmixed[24_000..24_000 + 96_000];
+    let (_, bob_alone) = signal::locate(probe, &fixtures::speech(fixtures::Speaker::Bob)[..window]);
+    let (_, alice_in_it) =
+        signal::locate(probe, &fixtures::speech(fixtures::Speaker::Alice)[..window]);
     println!("unmixed slot: Bob {bob_alone:.2}, Alice {alice_in_it:.2}");
     assert!(bob_alone >= 0.9, "unmixed slot carries Bob: {bob_alone:.2}");
-    assert!(alice_in_it <= 0.1, "and nothing of Alice: {alice_in_it:.2}");
+    // Searched at every offset of Alice's speech, chance alone reaches about 0.1.
+    assert!(alice_in_it <= 0.25, "and nothing of Alice: {alice_in_it:.2}");
     for (name, heard, other, own) in [
         (
             "alice",

@@ -96,9 +96,12 @@ pub type Events = mpsc::Receiver<ServerMessage>;
 impl SignalingClient {
     /// Connects, says hello and waits for the server to accept it.
     pub async fn connect(config: &ClientConfig) -> Result<(SignalingClient, Events), ClientError> {
-        let (socket, _) = tokio_tungstenite::connect_async(config.url.as_str())
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        // Nagle off: small request/answer frames would otherwise wait for delayed ACKs
+        // (40 ms per round trip).
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(config.url.as_str(), None, true)
+                .await
+                .map_err(|e| ClientError::Connect(e.to_string()))?;
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, events) = mpsc::channel(1024);
         tokio::spawn(drive(socket, command_rx, event_tx));

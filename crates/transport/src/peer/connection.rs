@@ -96,7 +96,12 @@ pub struct Peer {
     packetizer: H264Packetizer,
     events: VecDeque<PeerEvent>,
     state: RTCPeerConnectionState,
+    /// When the last datagram came in (while connecting, timers are looked at soon after).
+    last_input: Option<Instant>,
 }
+
+/// How soon after a datagram a connecting peer's timers run.
+const CONNECTING_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl std::fmt::Debug for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,6 +169,7 @@ impl Peer {
             packetizer: H264Packetizer::new(RTP_PAYLOAD_MTU),
             events: VecDeque::new(),
             state: RTCPeerConnectionState::New,
+            last_input: None,
         };
         match mode {
             // The service adds a sending track per section it sends on, in layout order;
@@ -428,6 +434,7 @@ impl Peer {
         // The core reports problems by logging; a bad datagram never fails the peer.
         let _ = self.pc.handle_read(message);
         self.drain(now);
+        self.last_input = Some(now);
     }
 
     /// The next datagram to send, and where.
@@ -439,11 +446,28 @@ impl Peer {
 
     /// When [`handle_timeout`](Peer::handle_timeout) must next run.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.pc.poll_timeout()
+        let core = self.pc.poll_timeout();
+        match self.last_input {
+            // While connecting, what a datagram set in motion waits for the core's timer:
+            // the DTLS client's first flight is queued when the ICE pair is selected but
+            // only goes out on a timeout — up to 200 ms later on an ICE-lite peer. Look again
+            // soon after every input until the connection is up.
+            Some(at) if !self.is_connected() => {
+                let soon = at + CONNECTING_POLL;
+                Some(core.map_or(soon, |t| t.min(soon)))
+            }
+            _ => core,
+        }
     }
 
     /// Runs timers (ICE keep-alives and checks, DTLS retransmits, RTCP reports).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self
+            .last_input
+            .is_some_and(|at| now >= at + CONNECTING_POLL)
+        {
+            self.last_input = None;
+        }
         let _ = self.pc.handle_timeout(now);
         self.drain(now);
     }
