@@ -241,7 +241,10 @@ async fn each_participant_hears_the_other_in_the_mix() {
     println!("unmixed slot: Bob {bob_alone:.2}, Alice {alice_in_it:.2}");
     assert!(bob_alone >= 0.9, "unmixed slot carries Bob: {bob_alone:.2}");
     // Searched at every offset of Alice's speech, chance alone reaches about 0.1.
-    assert!(alice_in_it <= 0.25, "and nothing of Alice: {alice_in_it:.2}");
+    assert!(
+        alice_in_it <= 0.25,
+        "and nothing of Alice: {alice_in_it:.2}"
+    );
     for (name, heard, other, own) in [
         (
             "alice",
