@@ -71,6 +71,10 @@ struct Args {
     /// Where to write the JSON report.
     #[arg(long, default_value = "load-report.json")]
     json: PathBuf,
+    /// A file written once everyone has joined and media has settled (2 s later): scripts
+    /// measure the service's steady state from then on.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
 }
 
 /// Percentiles of a list of milliseconds.
@@ -176,6 +180,16 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
         args.seconds
     );
     let mut left = args.seconds;
+    if let Some(ready) = &args.ready_file {
+        let settle = left.min(2);
+        tokio::time::sleep(Duration::from_secs(settle)).await;
+        left -= settle;
+        let connected: usize = workers
+            .iter()
+            .map(|w| w.connected.load(Ordering::Relaxed))
+            .sum();
+        std::fs::write(ready, format!("{connected}\n")).map_err(|e| e.to_string())?;
+    }
     while left > 0 {
         let step = left.min(5);
         tokio::time::sleep(Duration::from_secs(step)).await;
