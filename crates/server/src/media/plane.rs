@@ -466,16 +466,17 @@ impl Plane {
             return;
         };
         let order = room.camera_order(now);
+        let screens = room.screen_senders(now);
         let viewers: Vec<ParticipantId> = room.members.keys().copied().collect();
         let mut keyframes: Vec<(ParticipantId, Section)> = Vec::new();
         let mut notices = Vec::new();
         for viewer in viewers {
-            let video = room.wanted_video(viewer, &order, now);
-            let screen = room.screen_for(viewer, now);
-            let unmixed_count = room
+            let (video_count, unmixed_count) = room
                 .members
                 .get(&viewer)
-                .map_or(0, |m| m.slots.unmixed.len());
+                .map_or((0, 0), |m| (m.slots.video.len(), m.slots.unmixed.len()));
+            let video = room.wanted_video(viewer, &order, now, video_count);
+            let screen = room.screen_for(viewer, &screens);
             let unmixed = if unmixed_count > 0 {
                 room.wanted_unmixed(viewer, unmixed_count)
             } else {

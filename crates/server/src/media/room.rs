@@ -154,46 +154,59 @@ impl Room {
         order
     }
 
-    /// Whose cameras `viewer` should see, most wanted first: its own subscriptions, then
-    /// the room's order (`camera_order`), never itself.
+    /// Whose cameras `viewer` should see, most wanted first, at most `limit` (its video
+    /// slots): its own subscriptions, then the room's order (`camera_order`), never itself.
+    /// Linear in the room's size, so a plan of every viewer stays O(n · slots).
     pub(crate) fn wanted_video(
         &self,
         viewer: ParticipantId,
         order: &[ParticipantId],
         now: Instant,
+        limit: usize,
     ) -> Vec<ParticipantId> {
         let Some(member) = self.members.get(&viewer) else {
             return Vec::new();
         };
-        let mut wanted: Vec<ParticipantId> = member
+        let mut wanted: Vec<ParticipantId> = Vec::with_capacity(limit);
+        let subscribed = member
             .subscriptions
             .iter()
             .copied()
-            .filter(|p| self.members.get(p).is_some_and(|m| m.sends_camera(now)))
-            .collect();
-        for p in order {
-            if !wanted.contains(p) {
-                wanted.push(*p);
+            .filter(|p| self.members.get(p).is_some_and(|m| m.sends_camera(now)));
+        for p in subscribed.chain(order.iter().copied()) {
+            if wanted.len() == limit {
+                break;
+            }
+            if p != viewer && !wanted.contains(&p) {
+                wanted.push(p);
             }
         }
-        wanted.retain(|p| *p != viewer);
         wanted
     }
 
-    /// Whose screen the screen slot of `viewer` carries: the flagged sharer, else whoever
-    /// sends screen video now.
-    pub(crate) fn screen_for(&self, viewer: ParticipantId, now: Instant) -> Option<ParticipantId> {
-        let sends = |p: &ParticipantId| self.members.get(p).is_some_and(|m| m.sends_screen(now));
-        self.sharer.filter(|p| *p != viewer).or_else(|| {
-            let mut senders: Vec<ParticipantId> = self
-                .members
-                .keys()
-                .copied()
-                .filter(|p| *p != viewer && sends(p))
-                .collect();
-            senders.sort();
-            senders.first().copied()
-        })
+    /// Who sends screen video now, in a stable order: computed once per plan, then
+    /// [`Room::screen_for`] picks each viewer's.
+    pub(crate) fn screen_senders(&self, now: Instant) -> Vec<ParticipantId> {
+        let mut senders: Vec<ParticipantId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.sends_screen(now))
+            .map(|(p, _)| *p)
+            .collect();
+        senders.sort();
+        senders
+    }
+
+    /// Whose screen the screen slot of `viewer` carries: the flagged sharer, else the first
+    /// of `senders` (from [`Room::screen_senders`]) that is not the viewer.
+    pub(crate) fn screen_for(
+        &self,
+        viewer: ParticipantId,
+        senders: &[ParticipantId],
+    ) -> Option<ParticipantId> {
+        self.sharer
+            .filter(|p| *p != viewer)
+            .or_else(|| senders.iter().copied().find(|p| *p != viewer))
     }
 
     /// Whose audio `listener`'s `slots` unmixed slots carry: everyone else when they fit,

@@ -177,7 +177,10 @@ impl PeerServer {
             return;
         };
         while let Some((to, data)) = peer.poll_transmit() {
-            self.routes.insert(to, id);
+            // Almost always known already: a lookup, not a write, per packet.
+            if self.routes.get(&to) != Some(&id) {
+                self.routes.insert(to, id);
+            }
             self.outgoing.push_back((to, data));
         }
         while let Some(event) = peer.poll_event() {
