@@ -67,3 +67,77 @@ pub fn pump(socket: &UdpSocket, transport: &mut impl Transport, until: Instant) 
         }
     }
 }
+
+/// Like [`pump`], but returns as soon as something arrived (`Ok(true)`) — a datagram, or a
+/// wake-up — instead of at `until` (`Ok(false)`): for a driver that must act on each packet
+/// at once. A zero-length datagram is a wake-up (see [`Waker`]), never given to `transport`:
+/// no WebRTC peer sends empty datagrams.
+#[allow(clippy::disallowed_methods)]
+pub fn pump_until_input(
+    socket: &UdpSocket,
+    transport: &mut impl Transport,
+    until: Instant,
+    buf: &mut [u8],
+) -> io::Result<bool> {
+    loop {
+        flush(socket, transport)?;
+        let now = Instant::now();
+        if now >= until {
+            return Ok(false);
+        }
+        let deadline = transport.poll_timeout().map_or(until, |t| t.min(until));
+        if deadline <= now {
+            transport.handle_timeout(now);
+            continue;
+        }
+        socket.set_read_timeout(Some((deadline - now).max(Duration::from_micros(100))))?;
+        match socket.recv_from(buf) {
+            Ok((0, _)) => return Ok(true),
+            Ok((len, from)) => {
+                transport.handle_datagram(Instant::now(), from, &buf[..len]);
+                flush(socket, transport)?;
+                return Ok(true);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                transport.handle_timeout(Instant::now());
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Wakes a thread blocked in [`pump_until_input`] on a socket: sends that socket an empty
+/// datagram from a clone of it (so it comes from the socket's own address).
+#[derive(Debug)]
+pub struct Waker {
+    socket: UdpSocket,
+    to: SocketAddr,
+}
+
+impl Waker {
+    /// A waker for `socket`.
+    pub fn new(socket: &UdpSocket) -> io::Result<Waker> {
+        let mut to = socket.local_addr()?;
+        if to.ip().is_unspecified() {
+            to.set_ip(match to {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Ok(Waker {
+            socket: socket.try_clone()?,
+            to,
+        })
+    }
+
+    /// Wakes the thread (best effort: a full socket buffer means it is busy anyway).
+    pub fn wake(&self) {
+        let _ = self.socket.send_to(&[], self.to);
+    }
+}

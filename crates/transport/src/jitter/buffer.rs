@@ -227,6 +227,8 @@ impl JitterBuffer {
         let seq = self.seqs.unwrap(u64::from(packet.seq));
         let ts = self.timestamps.unwrap(u64::from(packet.timestamp));
         if self.started && seq < self.next_seq {
+            // Too late to play, but the best evidence of jitter there is.
+            self.record_transit(now, ts);
             self.stats.late += 1;
             return;
         }
@@ -265,7 +267,15 @@ impl JitterBuffer {
             self.newest_seq = Some(seq);
             self.newest_ts = ts;
         }
-        let (t0, ts0) = *self.origin.get_or_insert((now, ts));
+        self.origin.get_or_insert((now, ts));
+        self.record_transit(now, ts);
+    }
+
+    /// Feeds the delay estimate: arrival against media time, from the stream's first packet.
+    fn record_transit(&mut self, now: Instant, ts: u64) {
+        let Some((t0, ts0)) = self.origin else {
+            return;
+        };
         let arrival_us = now.saturating_duration_since(t0).as_micros() as i64;
         let media_us =
             (ts as i64 - ts0 as i64) * 1_000_000 / i64::from(self.config.clock_rate.max(1));
@@ -356,6 +366,71 @@ impl JitterBuffer {
         self.stats.expanded += 1;
         self.expand_run = expanded + 1;
         Playout::Expand
+    }
+
+    /// Playout on arrival, for a consumer with no sound card's clock to keep (a bot): the
+    /// next frame in order as soon as it is here, with its extended RTP timestamp. A missing
+    /// frame that newer ones have overtaken is given up (FEC from the next packet, else
+    /// concealment) only at its [`deadline`](JitterBuffer::deadline): when the fastest path
+    /// seen would have brought it, plus the jitter allowance. A sender that pauses (nothing
+    /// newer) is waited for, never stretched; its next packet plays at once, its timestamp
+    /// telling how long the pause was. Call after every insert and at the deadline, until
+    /// it returns `None`. Use either this or [`pop`](JitterBuffer::pop) on one buffer.
+    pub fn poll_arrived(&mut self, now: Instant) -> Option<(u64, Playout)> {
+        if !self.started {
+            (self.next_seq, self.next_ts) = self.peek(self.lowest_seq).map(|h| (h.seq, h.ts))?;
+            self.started = true;
+        }
+        if let Some(held) = self.take(self.next_seq) {
+            self.next_seq += 1;
+            self.next_ts = held.ts + u64::from(self.config.frame_ticks);
+            let playout = Playout::Packet {
+                seq: held.seq,
+                payload: held.payload,
+                level: held.level,
+            };
+            return Some((held.ts, playout));
+        }
+        if self.deadline().is_none_or(|d| now < d) {
+            return None;
+        }
+        let (lost, lost_ts) = (self.next_seq, self.next_ts);
+        self.advance();
+        let next = self
+            .peek(self.next_seq)
+            .map(|next| (next.payload.clone(), next.level));
+        let playout = match next {
+            Some((next_payload, level)) => {
+                self.stats.recovered += 1;
+                Playout::RecoverFec {
+                    lost,
+                    next_payload,
+                    level,
+                }
+            }
+            None => {
+                self.stats.concealed += 1;
+                Playout::Conceal { lost }
+            }
+        };
+        Some((lost_ts, playout))
+    }
+
+    /// When [`poll_arrived`](JitterBuffer::poll_arrived) gives up the missing next frame, if
+    /// newer ones are waiting behind it; `None` while nothing is overdue or held.
+    pub fn deadline(&self) -> Option<Instant> {
+        let (t0, ts0) = self.origin?;
+        if !self.started || self.newest_seq.is_none_or(|n| n <= self.next_seq) {
+            return None;
+        }
+        let clock = i64::from(self.config.clock_rate.max(1));
+        let media_us = (self.next_ts as i64 - ts0 as i64) * 1_000_000 / clock;
+        let fastest = self.delay.fastest_transit_us().unwrap_or(0);
+        let frame = Duration::from_millis(u64::from(self.frame_ms().max(1)));
+        let allowance =
+            (self.delay.jitter() + frame / 2).clamp(self.config.min_delay, self.config.max_delay);
+        let due_us = u64::try_from(media_us + fastest).unwrap_or(0);
+        Some(t0 + Duration::from_micros(due_us) + allowance)
     }
 
     fn advance(&mut self) {

@@ -52,6 +52,12 @@ impl DelayEstimator {
         Duration::from_micros((high - min).max(0) as u64)
     }
 
+    /// The fastest relative transit in the window (µs): when a packet would arrive by the
+    /// quickest path seen, relative to the stream's first packet.
+    pub fn fastest_transit_us(&self) -> Option<i64> {
+        self.sorted.first().copied()
+    }
+
     /// Forgets everything (a new stream).
     pub fn reset(&mut self) {
         self.transits.clear();
