@@ -336,6 +336,9 @@ impl Plane {
                     {
                         member.connected = true;
                     }
+                    // Place the newcomer in everyone's slots now, not at the next plan: its
+                    // first packets follow at once and must already have somewhere to go.
+                    self.plan_slots(call_id, Instant::now());
                     self.reply(MediaReply::Connected(call_id, participant));
                 }
                 PeerEvent::Failed => self.reply(MediaReply::Lost(call_id, participant)),
