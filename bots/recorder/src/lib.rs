@@ -241,7 +241,6 @@ impl Recorder {
                 "frames_dropped": stats.frames_dropped,
                 "audio_packets_lost": stats.packets_lost,
                 "audio_frames_concealed": stats.concealed,
-                "audio_frames_stretched": stats.expanded,
                 "late_ticks": stats.ticks_late,
             },
             "ended": self.ended.as_ref().map(|(at, reason)| json!({"at_ms": at, "reason": reason})),

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use confab_media::AudioFrame;
 use confab_signaling::client::SignalingClient;
 use confab_signaling::protocol::{CallId, ClientMessage, ParticipantId, ServerMessage};
 use confab_signaling::{CallState, EndKind, EndReason};
 use confab_transport::peer::{MediaLayout, Peer, PeerOptions, Section};
+use confab_transport::udp::Waker;
 use tokio::sync::mpsc;
 
 use crate::events::EncodedPicture;
@@ -118,7 +120,8 @@ pub(crate) async fn prepare(
         .into_iter()
         .filter_map(|s| Some((peer.mid(s)?.to_owned(), s)))
         .collect();
-    let queue = Arc::new(AudioQueue::new(config.audio_queue_frames.max(2)));
+    let waker = Waker::new(&socket).ok();
+    let queue = Arc::new(AudioQueue::new(config.audio_queue_frames.max(2), waker));
     let stats = Arc::new(SharedStats::default());
     let (to_media, commands) = std::sync::mpsc::sync_channel(64);
     let (frames_tx, frames) = mpsc::channel(config.delivery_queue.max(8));
@@ -299,6 +302,9 @@ impl View {
     }
 }
 
+/// Unmixed frames held per slot while its occupant is not yet known (500 ms).
+const UNPLACED_FRAMES: usize = 25;
+
 /// Runs the bot until the call ends.
 pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallReport, BotError> {
     let Prepared {
@@ -318,6 +324,9 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         mids,
         dominant: None,
     };
+    // Unmixed audio can outrun the notice saying whose it is (UDP against the WebSocket):
+    // held here, briefly, until the slot's occupant is known.
+    let mut unplaced: HashMap<u8, VecDeque<AudioFrame>> = HashMap::new();
     let mut ended = None;
     for message in held {
         let (happened, end) = view.apply(message);
@@ -339,6 +348,13 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
                         bot.on_event(&call, event).await;
                     }
                     ended = end;
+                    for (slot, frames) in &mut unplaced {
+                        if let Some(who) = view.in_slot(Section::UnmixedAudio(*slot)) {
+                            for frame in frames.drain(..) {
+                                bot.on_participant_audio(&call, &who, &frame).await;
+                            }
+                        }
+                    }
                 }
                 None => ended = Some(EndReason::new(EndKind::NetworkLost)),
             },
@@ -358,8 +374,15 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
             frame = frames.recv() => match frame {
                 Some(Frame::Mixed(frame)) => bot.on_mixed_audio(&call, &frame).await,
                 Some(Frame::Unmixed(slot, frame)) => {
-                    if let Some(who) = view.in_slot(Section::UnmixedAudio(slot)) {
-                        bot.on_participant_audio(&call, &who, &frame).await;
+                    match view.in_slot(Section::UnmixedAudio(slot)) {
+                        Some(who) => bot.on_participant_audio(&call, &who, &frame).await,
+                        None => {
+                            let held = unplaced.entry(slot).or_default();
+                            if held.len() == UNPLACED_FRAMES {
+                                held.pop_front();
+                            }
+                            held.push_back(frame);
+                        }
                     }
                 }
                 Some(Frame::Video(section, frame)) => {

@@ -38,9 +38,7 @@ pub struct CallStats {
     pub packets_lost: u64,
     /// Incoming audio frames concealed because their packet was lost.
     pub concealed: u64,
-    /// Incoming audio frames stretched while a packet was late (not lost).
-    pub expanded: u64,
-    /// 20 ms receive ticks run.
+    /// 20 ms housekeeping ticks run (audio is handed on as it arrives, not on ticks).
     pub ticks: u64,
     /// Ticks that ran more than a frame late.
     pub ticks_late: u64,
@@ -127,7 +125,6 @@ impl CallHandle {
             video_sent: SharedStats::get(&s.video_sent),
             packets_lost: SharedStats::get(&s.packets_lost),
             concealed: SharedStats::get(&s.concealed),
-            expanded: SharedStats::get(&s.expanded),
             ticks: SharedStats::get(&s.ticks),
             ticks_late: SharedStats::get(&s.ticks_late),
         }
@@ -191,7 +188,10 @@ impl CallHandle {
 
     fn to_media(&self, command: ToMedia) -> Result<(), SendError> {
         match self.inner.to_media.try_send(command) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.inner.queue.wake();
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => Err(SendError::QueueFull),
             Err(TrySendError::Disconnected(_)) => Err(SendError::Ended),
         }

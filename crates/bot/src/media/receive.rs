@@ -1,5 +1,7 @@
-//! One incoming Opus stream (the mix, or an unmixed slot): jitter buffer, then decoding at
-//! the bot's rate, one 20 ms frame per tick.
+//! One incoming Opus stream (the mix, or an unmixed slot): jitter buffer, then decoding,
+//! each frame handed on the moment it can be (a bot has no sound card's clock to wait for).
+//! Frames are stamped on the SDK's clock from their RTP timestamps, so a pause in the
+//! stream is a gap in the stamps and a burst after a late packet keeps its true times.
 
 use std::time::{Duration, Instant};
 
@@ -7,26 +9,25 @@ use confab_codecs::{AudioDecoder, OpusDecoder};
 use confab_media::{AudioFormat, AudioFrame, FrameDuration, MediaTime};
 use confab_transport::jitter::{AudioPacket, JitterBuffer, JitterConfig, Playout};
 
-/// A stream that has sent nothing for this long stops producing frames.
-const QUIET_AFTER: Duration = Duration::from_millis(500);
-/// Frames stretched while waiting for a late packet; past this the sender has stopped
-/// (bots send nothing when they have nothing to say), and frames stop too.
-const MAX_EXPAND: u32 = 3;
+/// RTP clock of Opus.
+const CLOCK_HZ: u64 = 48_000;
+/// Stamps that would land further than this from the SDK's clock are re-anchored on it
+/// (a sender whose timestamps jumped, or a stream that restarted).
+const MAX_SKEW: Duration = Duration::from_secs(1);
+const FRAME: Duration = Duration::from_millis(20);
 
 pub(crate) struct AudioReceiver {
     jitter: JitterBuffer,
     decoder: OpusDecoder,
     format: AudioFormat,
-    last_packet: Option<Instant>,
-    /// Frames decoded from packets, recovered by FEC, concealed (a packet lost), stretched
-    /// (a packet late), and comfort noise (the sender in DTX).
+    /// The SDK-clock time of one RTP timestamp: every frame is stamped from it.
+    anchor: Option<(MediaTime, u64)>,
+    last_at: Option<MediaTime>,
+    resets_seen: u64,
+    /// Frames decoded from packets, recovered by FEC, concealed (a packet lost).
     pub(crate) decoded: u64,
     pub(crate) recovered: u64,
     pub(crate) concealed: u64,
-    pub(crate) expanded: u64,
-    pub(crate) dtx: u64,
-    /// Consecutive stretched frames.
-    expanding: u32,
 }
 
 impl std::fmt::Debug for AudioReceiver {
@@ -43,18 +44,16 @@ impl AudioReceiver {
             jitter: JitterBuffer::new(JitterConfig::default()),
             decoder: OpusDecoder::new(format).map_err(|e| e.to_string())?,
             format,
-            last_packet: None,
+            anchor: None,
+            last_at: None,
+            resets_seen: 0,
             decoded: 0,
             recovered: 0,
             concealed: 0,
-            expanded: 0,
-            dtx: 0,
-            expanding: 0,
         })
     }
 
     pub(crate) fn insert(&mut self, packet: AudioPacket, now: Instant) {
-        self.last_packet = Some(now);
         self.jitter.insert(packet, now);
     }
 
@@ -63,69 +62,71 @@ impl AudioReceiver {
         self.jitter.stats().lost()
     }
 
-    /// The frame to play at this tick, stamped `at`; `None` before the stream starts and
-    /// once it has gone quiet.
-    pub(crate) fn tick(&mut self, now: Instant, at: MediaTime) -> Option<AudioFrame> {
-        let decision = self.jitter.pop(now);
-        let quiet = self
-            .last_packet
-            .is_none_or(|t| now.saturating_duration_since(t) > QUIET_AFTER);
-        let mut frame = AudioFrame::silence(self.format, FrameDuration::Ms20, at);
-        if decision == Playout::Expand {
-            self.expanding += 1;
-        } else {
-            self.expanding = 0;
-        }
-        match decision {
-            Playout::Buffering => return None,
-            Playout::Packet { payload, .. } => {
-                if self.decoder.decode_into(&payload, at, &mut frame).is_ok() {
-                    self.decoded += 1;
-                } else {
-                    self.conceal(at, &mut frame)?;
-                }
-            }
-            Playout::RecoverFec { next_payload, .. } => {
-                if self
-                    .decoder
-                    .recover_into(&next_payload, at, &mut frame)
-                    .is_ok()
-                {
-                    self.recovered += 1;
-                } else {
-                    self.conceal(at, &mut frame)?;
-                }
-            }
-            Playout::Conceal { .. } => {
-                if quiet {
-                    return None;
-                }
-                self.concealed += 1;
-                self.decoder.conceal_into(at, &mut frame).ok()?;
-            }
-            Playout::Expand => {
-                // Nothing to play: a late packet is stretched over; a sender that stopped
-                // is not (no frames until it speaks again, and nothing counted as lost).
-                if quiet || self.expanding > MAX_EXPAND {
-                    return None;
-                }
-                self.expanded += 1;
-                self.decoder.conceal_into(at, &mut frame).ok()?;
-            }
-            Playout::Dtx => {
-                if quiet {
-                    return None;
-                }
-                self.dtx += 1;
-                self.decoder.conceal_into(at, &mut frame).ok()?;
-            }
-        }
-        // Always exactly 20 ms at the bot's rate.
-        (frame.duration() == FrameDuration::Ms20).then_some(frame)
+    /// When a missing packet will be given up if it has not come (see [`JitterBuffer::deadline`]).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.jitter.deadline()
     }
 
-    fn conceal(&mut self, at: MediaTime, frame: &mut AudioFrame) -> Option<()> {
-        self.concealed += 1;
-        self.decoder.conceal_into(at, frame).ok()
+    /// Every frame ready at `now` (the SDK clock reads `clock`), in order, into `out`.
+    pub(crate) fn poll(&mut self, now: Instant, clock: MediaTime, out: &mut Vec<AudioFrame>) {
+        while let Some((ts, decision)) = self.jitter.poll_arrived(now) {
+            let at = self.stamp(ts, clock);
+            let mut frame = AudioFrame::silence(self.format, FrameDuration::Ms20, at);
+            let made = match decision {
+                Playout::Packet { payload, .. } => {
+                    let ok = self.decoder.decode_into(&payload, at, &mut frame).is_ok();
+                    self.decoded += u64::from(ok);
+                    ok
+                }
+                Playout::RecoverFec { next_payload, .. } => {
+                    let ok = self
+                        .decoder
+                        .recover_into(&next_payload, at, &mut frame)
+                        .is_ok();
+                    self.recovered += u64::from(ok);
+                    ok
+                }
+                _ => false,
+            };
+            if !made {
+                self.concealed += 1;
+                if self.decoder.conceal_into(at, &mut frame).is_err() {
+                    continue;
+                }
+            }
+            // Always exactly 20 ms at the bot's rate.
+            if frame.duration() == FrameDuration::Ms20 {
+                out.push(frame);
+            }
+        }
+    }
+
+    /// The SDK-clock time of RTP timestamp `ts`: from the anchor, unless that would go
+    /// backwards, overlap the last frame, or stray far from the clock.
+    fn stamp(&mut self, ts: u64, clock: MediaTime) -> MediaTime {
+        let resets = self.jitter.stats().resets;
+        if resets != self.resets_seen {
+            self.resets_seen = resets;
+            self.anchor = None;
+        }
+        let from_anchor = self.anchor.and_then(|(at, ts0)| {
+            let since = ts.checked_sub(ts0)?;
+            Some(at + Duration::from_micros(since * 1_000_000 / CLOCK_HZ))
+        });
+        let next_free = self.last_at.map(|l| l + FRAME);
+        let fits = |at: MediaTime| {
+            next_free.is_none_or(|n| at >= n)
+                && at.saturating_since(clock).max(clock.saturating_since(at)) <= MAX_SKEW
+        };
+        let at = match from_anchor {
+            Some(at) if fits(at) => at,
+            _ => {
+                let at = next_free.map_or(clock, |n| n.max(clock));
+                self.anchor = Some((at, ts));
+                at
+            }
+        };
+        self.last_at = Some(at);
+        at
     }
 }

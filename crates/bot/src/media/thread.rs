@@ -11,7 +11,7 @@ use confab_codecs::{AudioEncoder, OpusEncoder, OpusEncoderConfig};
 use confab_media::{AudioFormat, AudioLevel, MediaTime};
 use confab_transport::jitter::AudioPacket;
 use confab_transport::peer::{Peer, PeerEvent, Section};
-use confab_transport::udp::{flush, pump};
+use confab_transport::udp::{flush, pump_until_input};
 use tokio::sync::mpsc;
 
 use super::pacer::{FRAME, Paced, Pacer};
@@ -78,6 +78,7 @@ struct Media {
     keyframe_asked: HashMap<Section, Instant>,
     video_out: HashMap<VideoSource, VideoSender>,
     payload: Vec<u8>,
+    datagram: Vec<u8>,
     next_tick: Instant,
 }
 
@@ -96,6 +97,7 @@ impl Media {
             keyframe_asked: HashMap::new(),
             video_out: HashMap::new(),
             payload: Vec::with_capacity(1500),
+            datagram: vec![0; 2048],
             next_tick: Instant::now() + FRAME,
             c,
         })
@@ -109,15 +111,20 @@ impl Media {
     fn run(mut self) -> Result<(), String> {
         loop {
             let now = Instant::now();
-            // Wake for the next tick or paced send; commands (video, stop) and newly queued
-            // audio wait at most until then (≤ 20 ms, and the pacer's start-up margin is a
-            // frame). Fewer wake-ups matter with hundreds of bots on a machine.
+            // Wake for every datagram (audio is handed on as it arrives), the next paced
+            // send, a missing packet's deadline, the 20 ms housekeeping tick, or a wake-up
+            // (queued audio, commands).
             let mut until = self.next_tick.min(now + COMMAND_POLL);
-            if let Some(due) = self.pacer.deadline() {
+            if let Some(due) = self.pacer.deadline(&self.c.queue) {
                 until = until.min(due);
             }
-            pump(&self.c.socket, &mut self.c.peer, until).map_err(|e| e.to_string())?;
+            if let Some(due) = self.audio_deadline() {
+                until = until.min(due);
+            }
+            pump_until_input(&self.c.socket, &mut self.c.peer, until, &mut self.datagram)
+                .map_err(|e| e.to_string())?;
             self.peer_events();
+            self.play_audio(Instant::now());
             loop {
                 let stopping = self
                     .c
@@ -312,8 +319,9 @@ impl Media {
         }
     }
 
+    /// Sends every frame the pacer releases now (more than one when a late bot catches up).
     fn pace(&mut self, now: Instant) {
-        if let Paced::Send(frame, timestamp) = self.pacer.poll(&self.c.queue, now) {
+        while let Paced::Send(frame, timestamp) = self.pacer.poll(&self.c.queue, now) {
             self.payload.clear();
             if self.encoder.encode(&frame, &mut self.payload).is_ok() {
                 let level = AudioLevel::measure(frame.samples()).wire_value();
@@ -323,47 +331,55 @@ impl Media {
                         .peer
                         .send_audio(Section::Audio, now, payload, timestamp, Some(level));
             }
-            let s = &self.c.stats;
-            s.audio_sent
-                .store(self.pacer.sent, std::sync::atomic::Ordering::Relaxed);
-            s.audio_late
-                .store(self.pacer.late, std::sync::atomic::Ordering::Relaxed);
         }
-        self.c
-            .stats
-            .audio_underruns
+        let s = &self.c.stats;
+        s.audio_sent
+            .store(self.pacer.sent, std::sync::atomic::Ordering::Relaxed);
+        s.audio_late
+            .store(self.pacer.late, std::sync::atomic::Ordering::Relaxed);
+        s.audio_underruns
             .store(self.pacer.underruns, std::sync::atomic::Ordering::Relaxed);
         if let Some(queued) = self.pacer.poll_low(&self.c.queue) {
             self.control(Control::QueueLow(queued));
         }
     }
 
-    /// One 20 ms receive tick: the mix and every unmixed slot give a frame each, stamped
-    /// with the tick's scheduled time (exactly 20 ms apart while the thread keeps up).
-    fn tick(&mut self, now: Instant, scheduled: Instant) {
-        let at = self.at(scheduled);
-        SharedStats::add(&self.c.stats.ticks, 1);
-        if let Some(frame) = self.mix.tick(now, at) {
-            SharedStats::add(&self.c.stats.mixed_frames, 1);
-            self.deliver(Frame::Mixed(frame));
-        }
-        let mut frames = Vec::new();
+    /// The earliest deadline of a missing packet in any incoming audio stream.
+    fn audio_deadline(&self) -> Option<Instant> {
+        std::iter::once(&self.mix)
+            .chain(self.unmixed.values())
+            .filter_map(AudioReceiver::deadline)
+            .min()
+    }
+
+    /// Hands on every audio frame ready now: the mix and each unmixed slot, in order.
+    fn play_audio(&mut self, now: Instant) {
+        let clock = self.at(now);
+        let mut out = Vec::new();
+        let mut ready = Vec::new();
+        self.mix.poll(now, clock, &mut out);
+        ready.extend(out.drain(..).map(Frame::Mixed));
         for (&slot, receiver) in &mut self.unmixed {
-            if let Some(frame) = receiver.tick(now, at) {
-                frames.push((slot, frame));
-            }
+            receiver.poll(now, clock, &mut out);
+            ready.extend(out.drain(..).map(|f| Frame::Unmixed(slot, f)));
         }
-        for (slot, frame) in frames {
-            SharedStats::add(&self.c.stats.unmixed_frames, 1);
-            self.deliver(Frame::Unmixed(slot, frame));
+        for frame in ready {
+            let counter = match frame {
+                Frame::Mixed(_) => &self.c.stats.mixed_frames,
+                _ => &self.c.stats.unmixed_frames,
+            };
+            SharedStats::add(counter, 1);
+            self.deliver(frame);
         }
+    }
+
+    /// The 20 ms housekeeping tick: loss counters for the handles.
+    fn tick(&mut self, _now: Instant, _scheduled: Instant) {
+        SharedStats::add(&self.c.stats.ticks, 1);
         let lost = self.mix.lost() + self.unmixed.values().map(AudioReceiver::lost).sum::<u64>();
         let concealed =
             self.mix.concealed + self.unmixed.values().map(|r| r.concealed).sum::<u64>();
-        let expanded = self.mix.expanded + self.unmixed.values().map(|r| r.expanded).sum::<u64>();
         let s = &self.c.stats;
-        s.expanded
-            .store(expanded, std::sync::atomic::Ordering::Relaxed);
         s.packets_lost
             .store(lost, std::sync::atomic::Ordering::Relaxed);
         s.concealed

@@ -98,7 +98,7 @@ pub fn on_clock(frames: &[(MediaTime, Vec<i16>)], rate: u32) -> Vec<i16> {
     for (at, samples) in frames {
         let offset =
             (at.saturating_since(*first).as_micros() as u64 * u64::from(rate) / 1_000_000) as usize;
-        // Frames are 20 ms apart on a 20 ms tick: snap to the frame grid.
+        // A stream's frames are stamped 20 ms apart (from RTP timestamps): snap to the grid.
         let frame = samples.len();
         let slot = (offset + frame / 2) / frame * frame;
         if out.len() < slot {

@@ -354,10 +354,9 @@ async fn run_call(
     let counters = &manifest["counters"];
     let _ = writeln!(
         s,
-        "\nLoss at the recorder: {} audio packets lost, {} frames concealed, {} stretched while a packet was late, {} frames dropped (bot too slow), {} late ticks.",
+        "\nLoss at the recorder: {} audio packets lost, {} frames concealed, {} frames dropped (bot too slow), {} late ticks.",
         counters["audio_packets_lost"],
         counters["audio_frames_concealed"],
-        counters["audio_frames_stretched"],
         counters["frames_dropped"],
         counters["late_ticks"]
     );
