@@ -144,10 +144,18 @@ async fn the_demo_records_every_participant() {
             .any(|e| e["kind"] == "joined")
     );
     assert!(manifest["ended"]["reason"]["kind"].is_string());
+    // Release builds measure p50 ≈ 16 / p99 ≈ 25-40 ms forwarded and ≈ 45 / 60 ms through
+    // the mix (docs/capacity.md); this debug build on a shared machine gets headroom, but a
+    // return of the old 40 ms receive buffer plus 20 ms send margin would still fail it.
     let (p50, p99) = report.latency.expect("latency measured");
     assert!(
-        p50.as_millis() < 200 && p99.as_millis() < 400,
-        "{p50:?} / {p99:?}"
+        p50.as_millis() < 50 && p99.as_millis() < 150,
+        "forwarded: {p50:?} / {p99:?}"
+    );
+    let (p50, p99) = report.mix_latency.expect("latency through the mix measured");
+    assert!(
+        p50.as_millis() < 100 && p99.as_millis() < 200,
+        "through the mix: {p50:?} / {p99:?}"
     );
     std::fs::remove_dir_all(out).unwrap();
 }

@@ -20,7 +20,7 @@ use confab_recorder::{Recorder, file_stem};
 use confab_signaling::Scope;
 
 use self::synthetic::{Spoken, Synthetic};
-use self::tap::{Arrivals, Tap};
+use self::tap::{Arrivals, MixArrivals, Tap};
 use crate::{ServerConfig, ServerHandle};
 
 const ALICE_WAV: &[u8] = include_bytes!("../../../../fixtures/speech-alice.wav");
@@ -87,6 +87,8 @@ pub struct DemoReport {
     pub speakers: Vec<DemoSpeaker>,
     /// Mouth-to-bot latency percentiles (p50, p99), when measurable.
     pub latency: Option<(Duration, Duration)>,
+    /// The same through the service's mix (p50, p99), when measurable.
+    pub mix_latency: Option<(Duration, Duration)>,
 }
 
 /// When a participant's recorded audio is speech: 100 ms windows above −40 dBFS, merged
@@ -186,6 +188,7 @@ async fn run_call(
     tracing::info!(%group, "demo: starting the call");
     // The recorder first, so it hears everything.
     let arrivals: Arrivals = Arc::default();
+    let mixed_arrivals: MixArrivals = Arc::default();
     let recorder_client = connect(
         server,
         Identity::Bot("recorder".into()),
@@ -199,6 +202,7 @@ async fn run_call(
             Tap {
                 inner: Recorder::new(out)?,
                 arrivals: arrivals.clone(),
+                mixed: mixed_arrivals.clone(),
             },
         )
         .await?;
@@ -262,7 +266,9 @@ async fn run_call(
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| DemoError::Other("the recorder wrote no readable manifest".into()))?;
     let arrivals = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+    let mixed_arrivals = mixed_arrivals.lock().map(|m| m.clone()).unwrap_or_default();
     let mut all_latencies = Vec::new();
+    let mut mix_latencies = Vec::new();
     let mut speakers_out = Vec::new();
     let mut s = String::new();
     let _ = writeln!(
@@ -338,6 +344,10 @@ async fn run_call(
         if let (Some(at), Some(got)) = (spoke_at, arrivals.get(identity)) {
             all_latencies.extend(latency::latencies(&said, at, got));
         }
+        if let Some(at) = spoke_at {
+            // Windows where this speaker dominates the mix match; overlaps do not.
+            mix_latencies.extend(latency::latencies(&said, at, &mixed_arrivals));
+        }
         tracing::debug!(?report, "speaker call report");
         let stem = file_stem(identity);
         speakers_out.push(DemoSpeaker {
@@ -384,6 +394,22 @@ async fn run_call(
             None
         }
     };
+    let mix_latency = match (
+        latency::percentile(&mix_latencies, 50.0),
+        latency::percentile(&mix_latencies, 99.0),
+    ) {
+        (Some(p50), Some(p99)) => {
+            let _ = writeln!(
+                s,
+                "Through the service's mix (jitter buffer, mixing, encoding; {} windows): p50 {} ms, p99 {} ms.",
+                mix_latencies.len(),
+                p50.as_millis(),
+                p99.as_millis()
+            );
+            Some((p50, p99))
+        }
+        _ => None,
+    };
     let _ = writeln!(s, "\nFiles written in {}:", out.display());
     for f in manifest["files"].as_array().into_iter().flatten() {
         let file = f["file"].as_str().unwrap_or("?");
@@ -410,5 +436,6 @@ async fn run_call(
         summary: s,
         speakers: speakers_out,
         latency,
+        mix_latency,
     })
 }

@@ -12,10 +12,13 @@ use confab_bot::{
 
 /// Per identity: each unmixed frame's arrival instant and samples.
 pub(crate) type Arrivals = Arc<Mutex<HashMap<Identity, Vec<(Instant, Vec<i16>)>>>>;
+/// Each mixed frame's arrival instant and samples.
+pub(crate) type MixArrivals = Arc<Mutex<Vec<(Instant, Vec<i16>)>>>;
 
 pub(crate) struct Tap<B> {
     pub(crate) inner: B,
     pub(crate) arrivals: Arrivals,
+    pub(crate) mixed: MixArrivals,
 }
 
 #[async_trait]
@@ -24,7 +27,11 @@ impl<B: Bot> Bot for Tap<B> {
         self.inner.on_joined(call).await;
     }
 
+    #[allow(clippy::disallowed_methods)] // the tap is a measuring instrument: real time
     async fn on_mixed_audio(&mut self, call: &CallHandle, frame: &AudioFrame) {
+        if let Ok(mut mixed) = self.mixed.lock() {
+            mixed.push((Instant::now(), frame.samples().to_vec()));
+        }
         self.inner.on_mixed_audio(call, frame).await;
     }
 
