@@ -126,6 +126,8 @@ def run_size(args, n, seconds, base_port):
             "datagrams_in_per_s": round(received / elapsed),
             "mixer_tick_ms": round(1000 * tick_sum / ticks, 3) if ticks else None,
             "tick_overruns": m1.get("confab_media_tick_overruns_total", 0),
+            "tick_overruns_steady": m1.get("confab_media_tick_overruns_total", 0)
+            - m0.get("confab_media_tick_overruns_total", 0),
             "joined": summary["joined"],
             "join_ms": summary["join_ms"],
             "first_audio_ms": summary["first_audio_ms"],
