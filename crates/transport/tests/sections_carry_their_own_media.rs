@@ -47,14 +47,21 @@ fn every_section_carries_its_own_stream() {
         let ts = (i * 960) as u32;
         // Unmixed slot 0 carries Alice, then Carol from half-way (a new source: its own
         // timestamps start elsewhere); slot 1 carries Bob.
-        let (source, source_ts, new_source) = if i < frames / 2 {
-            (&camera.packets[i], ts, false)
+        let seq = i as u16;
+        let (source, source_ts, source_seq, new_source) = if i < frames / 2 {
+            (&camera.packets[i], ts, seq, false)
         } else {
-            (&slot0.packets[i], ts.wrapping_add(77_777), i == frames / 2)
+            (
+                &slot0.packets[i],
+                ts.wrapping_add(77_777),
+                seq.wrapping_add(40_000),
+                i == frames / 2,
+            )
         };
-        let forwarded = |payload: &bytes::Bytes, timestamp| RtpPacket {
+        let forwarded = |payload: &bytes::Bytes, timestamp, sequence_number| RtpPacket {
             header: RtpHeader {
                 timestamp,
+                sequence_number,
                 ..RtpHeader::default()
             },
             payload: payload.clone(),
@@ -64,7 +71,7 @@ fn every_section_carries_its_own_stream() {
                 id,
                 Section::UnmixedAudio(0),
                 now,
-                &forwarded(&source.0, source_ts),
+                &forwarded(&source.0, source_ts, source_seq),
                 new_source,
                 Some(source.1),
             )
@@ -74,7 +81,7 @@ fn every_section_carries_its_own_stream() {
                 id,
                 Section::UnmixedAudio(1),
                 now,
-                &forwarded(&screen.packets[i].0, ts),
+                &forwarded(&screen.packets[i].0, ts, seq),
                 false,
                 Some(screen.packets[i].1),
             )
@@ -165,4 +172,63 @@ fn every_section_carries_its_own_stream() {
         at_client.packets(Section::Audio).is_empty(),
         "nothing on the mix"
     );
+}
+
+/// A forwarded stream keeps its source's gaps: packets lost before the service stay missing
+/// sequence numbers for the receiver (which conceals them), not a silent jump in time; a
+/// new source continues the numbering without a gap.
+#[test]
+fn forwarding_keeps_upstream_losses_visible() {
+    let layout = MediaLayout {
+        video_slots: 1,
+        unmixed_slots: 1,
+    };
+    let (mut pair, _) = Pair::connect_with(layout);
+    let speech = media(fixtures::Speaker::Alice, 160, 120);
+    let id = pair.peer_id;
+    let mut at_client = Received::new();
+    // Source A: 0..40 without 10, 11 and 25 (lost upstream); then source B from seq 9000.
+    for i in (0..40u16)
+        .filter(|i| ![10, 11, 25].contains(i))
+        .chain(9000..9010)
+    {
+        let new_source = i == 9000;
+        let packet = RtpPacket {
+            header: RtpHeader {
+                sequence_number: i,
+                timestamp: u32::from(i) * 960,
+                ..RtpHeader::default()
+            },
+            payload: speech.packets[usize::from(i % 40)].0.clone(),
+        };
+        pair.server
+            .forward(
+                id,
+                Section::UnmixedAudio(0),
+                Instant::now(),
+                &packet,
+                new_source,
+                None,
+            )
+            .unwrap();
+        pair.run(Duration::from_millis(2), &mut |_, _| {}, &mut |e| {
+            at_client.take(e);
+        });
+    }
+    pair.run(Duration::from_millis(200), &mut |_, _| {}, &mut |e| {
+        at_client.take(e);
+    });
+    let seqs: Vec<u16> = at_client
+        .packets(Section::UnmixedAudio(0))
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(seqs.len(), 47);
+    let first = seqs[0];
+    let relative: Vec<u16> = seqs.iter().map(|s| s.wrapping_sub(first)).collect();
+    let expected: Vec<u16> = (0..40u16)
+        .filter(|i| ![10, 11, 25].contains(i))
+        .chain(40..50)
+        .collect();
+    assert_eq!(relative, expected, "gaps kept, the new source right after");
 }

@@ -51,6 +51,9 @@ struct Outgoing {
     /// For forwarded media: the RTP timestamp of the last packet sent, the offset added to
     /// the current source's timestamps, and when that packet went.
     forwarded: Option<(u32, u32, Instant)>,
+    /// For forwarded media: the offset added to the current source's sequence numbers, so
+    /// its gaps (losses upstream) stay gaps for the receiver.
+    seq_offset: u16,
 }
 
 impl Outgoing {
@@ -61,6 +64,37 @@ impl Outgoing {
             seq: (ssrc >> 16) as u16,
             negotiated: None,
             forwarded: None,
+            seq_offset: 0,
+        }
+    }
+
+    /// The header of a forwarded packet whose source numbered it `source_seq`: shifted into
+    /// this stream's numbering, so its gaps stay gaps; a new source continues after the
+    /// highest number sent.
+    fn forwarded_header(
+        &mut self,
+        payload_type: u8,
+        source_seq: u16,
+        new_source: bool,
+        timestamp: u32,
+        marker: bool,
+    ) -> rtc::rtp::Header {
+        if new_source || self.forwarded.is_none() {
+            self.seq_offset = self.seq.wrapping_sub(source_seq);
+        }
+        let seq = source_seq.wrapping_add(self.seq_offset);
+        // `self.seq` stays one past the highest number sent (a late packet does not move it).
+        if (seq.wrapping_sub(self.seq) as i16) >= 0 {
+            self.seq = seq.wrapping_add(1);
+        }
+        rtc::rtp::Header {
+            version: 2,
+            marker,
+            payload_type,
+            sequence_number: seq,
+            timestamp,
+            ssrc: self.ssrc,
+            ..Default::default()
         }
     }
 
@@ -718,8 +752,14 @@ impl Peer {
             None => 0,
         };
         let timestamp = packet.header.timestamp.wrapping_add(offset);
+        let mut header = out.forwarded_header(
+            pt,
+            packet.header.sequence_number,
+            new_source,
+            timestamp,
+            packet.header.marker,
+        );
         out.forwarded = Some((timestamp, offset, now));
-        let mut header = out.next_header(pt, timestamp, packet.header.marker);
         Peer::set_level(&mut header, level_id, level);
         let packet = rtc::rtp::Packet {
             header,
