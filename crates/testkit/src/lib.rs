@@ -19,7 +19,9 @@
 mod clock;
 pub mod fixtures;
 pub mod netem;
+pub mod relay;
 pub mod signal;
 
 pub use clock::VirtualClock;
 pub use netem::{NetemConfig, NetemStats, NetworkEmulator, Rng};
+pub use relay::{Relay, RelayConfig, RelayStats};

@@ -24,6 +24,11 @@ pub struct NetemConfig {
     pub reorder_delay: Duration,
     /// Chance a packet arrives twice.
     pub duplicate: f64,
+    /// Link rate in bits per second (0: unlimited). Packets queue behind each other at this
+    /// rate (sized by [`NetworkEmulator::send_sized`]); past `queue_limit` they are dropped.
+    pub rate_bps: u64,
+    /// The longest a packet may wait in the rate-limited queue before it is dropped (tail drop).
+    pub queue_limit: Duration,
 }
 
 impl Default for NetemConfig {
@@ -38,6 +43,8 @@ impl Default for NetemConfig {
             reorder: 0.0,
             reorder_delay: Duration::from_millis(30),
             duplicate: 0.0,
+            rate_bps: 0,
+            queue_limit: Duration::from_millis(200),
         }
     }
 }
@@ -55,6 +62,8 @@ pub struct NetemStats {
     pub reordered: u64,
     /// Packets delivered so far (copies included).
     pub delivered: u64,
+    /// Of the dropped, those the rate-limited queue had no room for.
+    pub dropped_by_rate: u64,
 }
 
 /// SplitMix64: a tiny, good, seedable generator (no dependency, identical everywhere).
@@ -96,6 +105,8 @@ pub struct NetworkEmulator<T> {
     in_burst: bool,
     order: u64,
     queue: BinaryHeap<Reverse<(Instant, u64, Slot<T>)>>,
+    /// When the rate-limited link is free again.
+    link_free: Option<Instant>,
     stats: NetemStats,
 }
 
@@ -129,6 +140,7 @@ impl<T: Clone> NetworkEmulator<T> {
             in_burst: false,
             order: 0,
             queue: BinaryHeap::new(),
+            link_free: None,
             stats: NetemStats::default(),
         }
     }
@@ -140,7 +152,25 @@ impl<T: Clone> NetworkEmulator<T> {
 
     /// Sends a packet at `now`. Returns `false` if the network dropped it.
     pub fn send(&mut self, now: Instant, packet: T) -> bool {
+        self.send_sized(now, packet, 0)
+    }
+
+    /// Sends a packet of `bytes` at `now`: like [`send`](Self::send), and it takes its
+    /// time on a rate-limited link.
+    pub fn send_sized(&mut self, now: Instant, packet: T, bytes: usize) -> bool {
         self.stats.sent += 1;
+        let mut now = now;
+        if self.config.rate_bps > 0 {
+            let start = self.link_free.map_or(now, |free| free.max(now));
+            if start.saturating_duration_since(now) > self.config.queue_limit {
+                self.stats.dropped += 1;
+                self.stats.dropped_by_rate += 1;
+                return false;
+            }
+            let on_wire = Duration::from_secs_f64(bytes as f64 * 8.0 / self.config.rate_bps as f64);
+            self.link_free = Some(start + on_wire);
+            now = start + on_wire;
+        }
         let c = &self.config;
         if self.in_burst {
             self.in_burst = !self.rng.chance(c.burst_exit);
@@ -199,6 +229,29 @@ impl<T: Clone> NetworkEmulator<T> {
 mod tests {
     use super::*;
     use crate::VirtualClock;
+
+    #[test]
+    fn a_rate_limit_queues_then_drops_at_the_tail() {
+        let config = NetemConfig {
+            base_delay: Duration::ZERO,
+            rate_bps: 80_000, // 10 bytes per ms
+            queue_limit: Duration::from_millis(50),
+            ..NetemConfig::default()
+        };
+        let mut net = NetworkEmulator::new(config, 1);
+        let clock = VirtualClock::new();
+        // 20 packets of 100 bytes at once: 10 ms each on the wire.
+        let sent: Vec<bool> = (0..20)
+            .map(|i| net.send_sized(clock.now(), i, 100))
+            .collect();
+        // Each waits behind the others; from the seventh on, the wait exceeds 50 ms.
+        assert_eq!(sent.iter().filter(|s| **s).count(), 6);
+        assert_eq!(net.stats().dropped_by_rate, 14);
+        assert_eq!(
+            net.next_arrival(),
+            Some(clock.now() + Duration::from_millis(10))
+        );
+    }
 
     #[test]
     fn perfect_network_delivers_in_order_after_the_delay() {

@@ -1,0 +1,273 @@
+//! A UDP relay that puts an emulated network between real peers and a service, where the
+//! kernel offers no netem: clients send to the relay's address; each client gets its own
+//! socket towards the upstream (so the service sees one address per client, as on a real
+//! network); each direction passes through a seeded [`NetworkEmulator`] (loss, bursts,
+//! jitter, reordering, duplication, a rate limit). A service advertising the relay's address
+//! as its own (`confab serve --public-ip`) gets all its peers' media through it.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::netem::{NetemConfig, NetemStats, NetworkEmulator};
+
+/// The longest the relay sleeps between looks at its sockets.
+const TICK: Duration = Duration::from_millis(1);
+
+/// What a relay connects and how each direction misbehaves.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Where clients send (the address the service advertises).
+    pub listen: SocketAddr,
+    /// The service.
+    pub upstream: SocketAddr,
+    /// Client → service.
+    pub up: NetemConfig,
+    /// Service → client.
+    pub down: NetemConfig,
+    /// Seed of both emulators (the same seed, the same network).
+    pub seed: u64,
+    /// Impair only RTP and RTCP (first byte 128–191, RFC 7983); STUN and DTLS pass at once.
+    /// For measuring media under loss without also testing the handshakes.
+    pub media_only: bool,
+}
+
+/// Whether a datagram is RTP or RTCP by its first byte (RFC 7983 demultiplexing).
+fn is_rtp(data: &[u8]) -> bool {
+    data.first().is_some_and(|b| (128..=191).contains(b))
+}
+
+/// What the relay did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Client → service.
+    pub up: NetemStats,
+    /// Service → client.
+    pub down: NetemStats,
+    /// Distinct client addresses seen.
+    pub clients: usize,
+}
+
+/// A running relay; stops when dropped.
+#[derive(Debug)]
+pub struct Relay {
+    local: SocketAddr,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<RelayStats>>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Binds `config.listen` and starts relaying on a thread of its own.
+    pub fn start(config: RelayConfig) -> io::Result<Relay> {
+        let front = UdpSocket::bind(config.listen)?;
+        front.set_nonblocking(true)?;
+        let local = front.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(RelayStats::default()));
+        let worker = Worker {
+            front,
+            upstream: config.upstream,
+            clients: HashMap::new(),
+            up: NetworkEmulator::new(config.up, config.seed),
+            down: NetworkEmulator::new(config.down, config.seed.wrapping_add(1)),
+            stop: stop.clone(),
+            stats: stats.clone(),
+            media_only: config.media_only,
+        };
+        let join = std::thread::Builder::new()
+            .name("confab-relay".into())
+            .spawn(move || worker.run())?;
+        Ok(Relay {
+            local,
+            stop,
+            stats,
+            join: Some(join),
+        })
+    }
+
+    /// The address clients send to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// What happened so far.
+    pub fn stats(&self) -> RelayStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
+
+type Datagram = (SocketAddr, Vec<u8>);
+
+struct Worker {
+    front: UdpSocket,
+    upstream: SocketAddr,
+    /// Per client address, its socket towards the upstream.
+    clients: HashMap<SocketAddr, UdpSocket>,
+    up: NetworkEmulator<Datagram>,
+    down: NetworkEmulator<Datagram>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<RelayStats>>,
+    media_only: bool,
+}
+
+impl Worker {
+    #[allow(clippy::disallowed_methods)] // the relay is a driver: it reads the clock and sleeps
+    fn run(mut self) {
+        let mut buf = vec![0u8; 65_536];
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            self.receive(now, &mut buf);
+            self.deliver(now);
+            if let Ok(mut stats) = self.stats.lock() {
+                *stats = RelayStats {
+                    up: self.up.stats(),
+                    down: self.down.stats(),
+                    clients: self.clients.len(),
+                };
+            }
+            let next = [self.up.next_arrival(), self.down.next_arrival()]
+                .into_iter()
+                .flatten()
+                .fold(now + TICK, Instant::min);
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Everything waiting on the sockets, into the emulators.
+    fn receive(&mut self, now: Instant, buf: &mut [u8]) {
+        while let Ok((len, from)) = self.front.recv_from(buf) {
+            if !self.clients.contains_key(&from) {
+                let Ok(socket) = self.client_socket() else {
+                    continue;
+                };
+                self.clients.insert(from, socket);
+            }
+            let data = &buf[..len];
+            if self.media_only && !is_rtp(data) {
+                if let Some(socket) = self.clients.get(&from) {
+                    let _ = socket.send_to(data, self.upstream);
+                }
+                continue;
+            }
+            self.up.send_sized(now, (from, data.to_vec()), len);
+        }
+        for (client, socket) in &self.clients {
+            while let Ok((len, from)) = socket.recv_from(buf) {
+                let data = &buf[..len];
+                if from != self.upstream {
+                    continue;
+                }
+                if self.media_only && !is_rtp(data) {
+                    let _ = self.front.send_to(data, client);
+                    continue;
+                }
+                self.down.send_sized(now, (*client, data.to_vec()), len);
+            }
+        }
+    }
+
+    fn client_socket(&self) -> io::Result<UdpSocket> {
+        let bind: SocketAddr = match self.upstream {
+            SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(bind)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    }
+
+    /// Whatever the emulated network has delivered by `now`, onward.
+    fn deliver(&mut self, now: Instant) {
+        while let Some((client, data)) = self.up.poll(now) {
+            if let Some(socket) = self.clients.get(&client) {
+                let _ = socket.send_to(&data, self.upstream);
+            }
+        }
+        while let Some((client, data)) = self.down.poll(now) {
+            let _ = self.front.send_to(&data, client);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An echo service behind a relay that loses 20 % each way: what comes back is about
+    /// 64 % of what was sent, each client gets its own upstream address, nothing corrupted.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::disallowed_methods)]
+    fn relays_both_ways_through_the_emulated_network() {
+        let service = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let service_addr = service.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let seen_by_service = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = service.recv_from(&mut buf) {
+                seen_by_service.lock().unwrap().insert(from);
+                let _ = service.send_to(&buf[..n], from);
+            }
+        });
+        let lossy = NetemConfig {
+            base_delay: Duration::from_millis(5),
+            loss: 0.2,
+            ..NetemConfig::default()
+        };
+        let relay = Relay::start(RelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            upstream: service_addr,
+            up: lossy.clone(),
+            down: lossy,
+            seed: 7,
+            media_only: false,
+        })
+        .unwrap();
+        let mut back = 0;
+        for client in 0..2 {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            for i in 0..500u32 {
+                socket
+                    .send_to(&i.to_be_bytes(), relay.local_addr())
+                    .unwrap();
+                if i % 50 == 49 {
+                    // Paced like media, not a burst larger than a socket buffer.
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            }
+            let mut buf = [0u8; 16];
+            while let Ok((n, _)) = socket.recv_from(&mut buf) {
+                assert_eq!(n, 4, "client {client}: intact");
+                assert!(u32::from_be_bytes(buf[..4].try_into().unwrap()) < 500);
+                back += 1;
+            }
+        }
+        let stats = relay.stats();
+        assert_eq!(stats.clients, 2);
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            2,
+            "one upstream address per client"
+        );
+        assert_eq!(stats.up.sent, 1000);
+        assert!((560..=720).contains(&back), "about 64 % back: {back}");
+        assert_eq!(back as u64, stats.down.delivered);
+    }
+}
