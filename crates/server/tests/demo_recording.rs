@@ -152,7 +152,9 @@ async fn the_demo_records_every_participant() {
         p50.as_millis() < 50 && p99.as_millis() < 150,
         "forwarded: {p50:?} / {p99:?}"
     );
-    let (p50, p99) = report.mix_latency.expect("latency through the mix measured");
+    let (p50, p99) = report
+        .mix_latency
+        .expect("latency through the mix measured");
     assert!(
         p50.as_millis() < 100 && p99.as_millis() < 200,
         "through the mix: {p50:?} / {p99:?}"
