@@ -286,6 +286,12 @@ async fn main() {
     };
     let report = serde_json::json!({
         "gaps": {"unmixed": gaps(&heard.unmixed), "mixed": gaps(&heard.mixed)},
+        // Where each file starts on the listener's clock (µs): their offset, after
+        // alignment to the reference, is what the mix adds to the forwarded path.
+        "first_us": {
+            "unmixed": heard.unmixed.first().map(|f| f.0.as_micros()),
+            "mixed": heard.mixed.first().map(|f| f.0.as_micros()),
+        },
         "network": {
             "up": {"sent": network.up.sent, "dropped": network.up.dropped},
             "down": {"sent": network.down.sent, "dropped": network.down.dropped},
