@@ -30,7 +30,7 @@ use confab_codecs::{AudioDecoder, AudioEncoder, OpusDecoder, OpusEncoder, OpusEn
 use confab_media::{AudioFormat, FrameDuration};
 use confab_server::{ServerConfig, ServerHandle};
 use confab_signaling::Scope;
-use confab_testkit::{NetemConfig, Relay, RelayConfig, fixtures};
+use confab_testkit::{NetemConfig, Relay, RelayConfig, fixtures, signal};
 
 /// Says its frames in real time once its media and the listener's are up.
 struct Speaker {
@@ -123,22 +123,6 @@ async fn bot(server: &ServerHandle, name: &str) -> BotClient {
     BotClient::connect(BotConfig::new(server.base_url(), identity, token))
         .await
         .unwrap()
-}
-
-/// Frames placed by their stamps (gaps filled with silence), from the first.
-fn on_clock(frames: &[(MediaTime, Vec<i16>)]) -> Vec<i16> {
-    let Some((first, _)) = frames.first() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (at, samples) in frames {
-        let offset = (at.saturating_since(*first).as_micros() as u64 * 48 / 1000) as usize;
-        let slot = (offset + samples.len() / 2) / samples.len() * samples.len();
-        out.resize(slot.max(out.len()), 0);
-        out.truncate(slot);
-        out.extend_from_slice(samples);
-    }
-    out
 }
 
 fn write_wav(path: &Path, samples: &[i16]) {
@@ -276,8 +260,14 @@ async fn main() {
     let heard = heard.lock().unwrap();
     write_wav(&out.join("reference.wav"), &reference);
     write_wav(&out.join("codec.wav"), &codec_only(&frames));
-    write_wav(&out.join("unmixed.wav"), &on_clock(&heard.unmixed));
-    write_wav(&out.join("mixed.wav"), &on_clock(&heard.mixed));
+    write_wav(
+        &out.join("unmixed.wav"),
+        &signal::on_clock(&heard.unmixed, 48_000),
+    );
+    write_wav(
+        &out.join("mixed.wav"),
+        &signal::on_clock(&heard.mixed, 48_000),
+    );
     let gaps = |f: &[(MediaTime, Vec<i16>)]| -> Vec<u64> {
         f.windows(2)
             .map(|w| w[1].0.saturating_since(w[0].0).as_millis() as u64)

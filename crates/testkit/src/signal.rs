@@ -166,6 +166,28 @@ pub fn max_bend_at(samples: &[i16], positions: impl IntoIterator<Item = usize>) 
         .fold(0.0, f64::max)
 }
 
+/// Joined audio of stamped `frames` (`rate` Hz), from the first frame, gaps filled with
+/// silence: each frame placed by its stamp, snapped to the frame grid (a stream's frames are
+/// stamped a frame apart), a later frame overwriting an overlap.
+pub fn on_clock(frames: &[(confab_media::MediaTime, Vec<i16>)], rate: u32) -> Vec<i16> {
+    let Some((first, _)) = frames.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (at, samples) in frames {
+        let offset =
+            (at.saturating_since(*first).as_micros() as u64 * u64::from(rate) / 1_000_000) as usize;
+        let frame = samples.len().max(1);
+        let slot = (offset + frame / 2) / frame * frame;
+        if out.len() < slot {
+            out.resize(slot, 0);
+        }
+        out.truncate(slot);
+        out.extend_from_slice(samples);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,47 +37,34 @@ pub fn flush(socket: &UdpSocket, transport: &mut impl Transport) -> io::Result<(
 
 /// Runs `transport` on `socket` until `until`: receives, fires timers, sends. The socket's
 /// read timeout is set to the next deadline. This is a driver: it reads the clock.
-#[allow(clippy::disallowed_methods)]
 pub fn pump(socket: &UdpSocket, transport: &mut impl Transport, until: Instant) -> io::Result<()> {
     let mut buf = vec![0u8; 2048];
-    loop {
-        flush(socket, transport)?;
-        let now = Instant::now();
-        if now >= until {
-            return Ok(());
-        }
-        let deadline = transport.poll_timeout().map_or(until, |t| t.min(until));
-        if deadline <= now {
-            transport.handle_timeout(now);
-            continue;
-        }
-        socket.set_read_timeout(Some((deadline - now).max(Duration::from_micros(100))))?;
-        match socket.recv_from(&mut buf) {
-            Ok((len, from)) => transport.handle_datagram(Instant::now(), from, &buf[..len]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                transport.handle_timeout(Instant::now());
-            }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
-            Err(e) => return Err(e),
-        }
-    }
+    // Every datagram, empty ones included, is the transport's to judge here.
+    while pump_once(socket, transport, until, &mut buf, false)? {}
+    Ok(())
 }
 
 /// Like [`pump`], but returns as soon as something arrived (`Ok(true)`) — a datagram, or a
 /// wake-up — instead of at `until` (`Ok(false)`): for a driver that must act on each packet
 /// at once. A zero-length datagram is a wake-up (see [`Waker`]), never given to `transport`:
 /// no WebRTC peer sends empty datagrams.
-#[allow(clippy::disallowed_methods)]
 pub fn pump_until_input(
     socket: &UdpSocket,
     transport: &mut impl Transport,
     until: Instant,
     buf: &mut [u8],
+) -> io::Result<bool> {
+    pump_once(socket, transport, until, buf, true)
+}
+
+/// Until the first datagram (handled, or a wake-up when empty and `empty_wakes`) or `until`.
+#[allow(clippy::disallowed_methods)]
+fn pump_once(
+    socket: &UdpSocket,
+    transport: &mut impl Transport,
+    until: Instant,
+    buf: &mut [u8],
+    empty_wakes: bool,
 ) -> io::Result<bool> {
     loop {
         flush(socket, transport)?;
@@ -92,7 +79,7 @@ pub fn pump_until_input(
         }
         socket.set_read_timeout(Some((deadline - now).max(Duration::from_micros(100))))?;
         match socket.recv_from(buf) {
-            Ok((0, _)) => return Ok(true),
+            Ok((0, _)) if empty_wakes => return Ok(true),
             Ok((len, from)) => {
                 transport.handle_datagram(Instant::now(), from, &buf[..len]);
                 flush(socket, transport)?;

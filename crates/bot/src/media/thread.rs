@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use confab_codecs::{AudioEncoder, OpusEncoder, OpusEncoderConfig};
-use confab_media::{AudioFormat, AudioLevel, MediaTime};
+use confab_media::{AudioFormat, AudioFrame, AudioLevel, MediaTime};
 use confab_transport::jitter::AudioPacket;
 use confab_transport::peer::{Peer, PeerEvent, Section};
 use confab_transport::udp::{flush, pump_until_input};
@@ -68,6 +68,14 @@ impl MediaThread {
     }
 }
 
+/// Hands a frame to the bot's task; when the bot is slower than the media its frames go
+/// (counted), the call's media does not.
+fn deliver(c: &MediaThreadConfig, frame: Frame) {
+    if c.frames.try_send(frame).is_err() {
+        SharedStats::add(&c.stats.frames_dropped, 1);
+    }
+}
+
 struct Media {
     c: MediaThreadConfig,
     encoder: OpusEncoder,
@@ -79,6 +87,8 @@ struct Media {
     video_out: HashMap<VideoSource, VideoSender>,
     payload: Vec<u8>,
     datagram: Vec<u8>,
+    /// Decoded audio frames on their way to the bot (reused: no allocation per packet).
+    ready: Vec<AudioFrame>,
     next_tick: Instant,
 }
 
@@ -98,6 +108,7 @@ impl Media {
             video_out: HashMap::new(),
             payload: Vec::with_capacity(1500),
             datagram: vec![0; 2048],
+            ready: Vec::new(),
             next_tick: Instant::now() + FRAME,
             c,
         })
@@ -168,10 +179,7 @@ impl Media {
     }
 
     fn deliver(&self, frame: Frame) {
-        if self.c.frames.try_send(frame).is_err() {
-            // The bot is slower than the media: its frames go, the call's media does not.
-            SharedStats::add(&self.c.stats.frames_dropped, 1);
-        }
+        deliver(&self.c, frame);
     }
 
     #[allow(clippy::disallowed_methods)] // see `new`
@@ -355,21 +363,24 @@ impl Media {
     /// Hands on every audio frame ready now: the mix and each unmixed slot, in order.
     fn play_audio(&mut self, now: Instant) {
         let clock = self.at(now);
-        let mut out = Vec::new();
-        let mut ready = Vec::new();
-        self.mix.poll(now, clock, &mut out);
-        ready.extend(out.drain(..).map(Frame::Mixed));
-        for (&slot, receiver) in &mut self.unmixed {
-            receiver.poll(now, clock, &mut out);
-            ready.extend(out.drain(..).map(|f| Frame::Unmixed(slot, f)));
+        let Media {
+            c,
+            mix,
+            unmixed,
+            ready,
+            ..
+        } = self;
+        mix.poll(now, clock, ready);
+        for frame in ready.drain(..) {
+            SharedStats::add(&c.stats.mixed_frames, 1);
+            deliver(c, Frame::Mixed(frame));
         }
-        for frame in ready {
-            let counter = match frame {
-                Frame::Mixed(_) => &self.c.stats.mixed_frames,
-                _ => &self.c.stats.unmixed_frames,
-            };
-            SharedStats::add(counter, 1);
-            self.deliver(frame);
+        for (&slot, receiver) in unmixed {
+            receiver.poll(now, clock, ready);
+            for frame in ready.drain(..) {
+                SharedStats::add(&c.stats.unmixed_frames, 1);
+                deliver(c, Frame::Unmixed(slot, frame));
+            }
         }
     }
 

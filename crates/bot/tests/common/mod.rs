@@ -19,6 +19,8 @@ use confab_bot::{
 };
 use confab_server::{ServerConfig, ServerHandle};
 use confab_signaling::Scope;
+#[allow(unused_imports)] // not every test binary places audio on the clock
+pub use confab_testkit::signal::on_clock;
 
 pub async fn server() -> ServerHandle {
     let config = ServerConfig {
@@ -87,27 +89,6 @@ pub struct Heard {
     pub first_mixed_at: Option<MediaTime>,
     pub joined_at: Option<MediaTime>,
     pub left: Option<EndReason>,
-}
-
-/// Joined audio of `frames`, starting at the first frame, gaps filled with silence.
-pub fn on_clock(frames: &[(MediaTime, Vec<i16>)], rate: u32) -> Vec<i16> {
-    let Some((first, _)) = frames.first() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (at, samples) in frames {
-        let offset =
-            (at.saturating_since(*first).as_micros() as u64 * u64::from(rate) / 1_000_000) as usize;
-        // A stream's frames are stamped 20 ms apart (from RTP timestamps): snap to the grid.
-        let frame = samples.len();
-        let slot = (offset + frame / 2) / frame * frame;
-        if out.len() < slot {
-            out.resize(slot, 0);
-        }
-        out.truncate(slot);
-        out.extend_from_slice(samples);
-    }
-    out
 }
 
 pub struct Listener {

@@ -29,6 +29,8 @@ use confab_server::{ServerConfig, ServerHandle};
 use confab_signaling::{Identity, Scope};
 use confab_sip::SipConfig;
 use confab_sip::config::{DidRoute, Trunk};
+#[allow(unused_imports)] // not every test binary places audio on the clock
+pub use confab_testkit::signal::on_clock;
 
 /// The number the phone in these tests has.
 pub const PHONE_NUMBER: &str = "+15551230001";
@@ -529,26 +531,6 @@ pub struct Heard {
     /// When each event came, on the call clock.
     pub event_times: Vec<MediaTime>,
     pub left: Option<EndReason>,
-}
-
-/// Joined audio of `frames` on the call clock, gaps filled with silence.
-pub fn on_clock(frames: &[(MediaTime, Vec<i16>)], rate: u32) -> Vec<i16> {
-    let Some((first, _)) = frames.first() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (at, samples) in frames {
-        let offset =
-            (at.saturating_since(*first).as_micros() as u64 * u64::from(rate) / 1_000_000) as usize;
-        let frame = samples.len();
-        let slot = (offset + frame / 2) / frame * frame;
-        if out.len() < slot {
-            out.resize(slot, 0);
-        }
-        out.truncate(slot);
-        out.extend_from_slice(samples);
-    }
-    out
 }
 
 /// A bot that speaks `speech` (48 kHz) once media flows, and records everything.

@@ -343,25 +343,7 @@ impl JitterBuffer {
         }
         if self.newest_seq.is_some_and(|n| n > self.next_seq) {
             // Something newer is here, so this one is lost (late ones count as late).
-            let lost = self.next_seq;
-            self.advance();
-            return match self
-                .peek(self.next_seq)
-                .map(|next| (next.payload.clone(), next.level))
-            {
-                Some((next_payload, level)) => {
-                    self.stats.recovered += 1;
-                    Playout::RecoverFec {
-                        lost,
-                        next_payload,
-                        level,
-                    }
-                }
-                None => {
-                    self.stats.concealed += 1;
-                    Playout::Conceal { lost }
-                }
-            };
+            return self.give_up_next();
         }
         self.stats.expanded += 1;
         self.expand_run = expanded + 1;
@@ -394,12 +376,19 @@ impl JitterBuffer {
         if self.deadline().is_none_or(|d| now < d) {
             return None;
         }
-        let (lost, lost_ts) = (self.next_seq, self.next_ts);
+        let lost_ts = self.next_ts;
+        Some((lost_ts, self.give_up_next()))
+    }
+
+    /// Declares the next frame lost and moves past it: rebuilt from the following packet's
+    /// FEC when that one is here, else concealed.
+    fn give_up_next(&mut self) -> Playout {
+        let lost = self.next_seq;
         self.advance();
         let next = self
             .peek(self.next_seq)
             .map(|next| (next.payload.clone(), next.level));
-        let playout = match next {
+        match next {
             Some((next_payload, level)) => {
                 self.stats.recovered += 1;
                 Playout::RecoverFec {
@@ -412,8 +401,7 @@ impl JitterBuffer {
                 self.stats.concealed += 1;
                 Playout::Conceal { lost }
             }
-        };
-        Some((lost_ts, playout))
+        }
     }
 
     /// When [`poll_arrived`](JitterBuffer::poll_arrived) gives up the missing next frame, if
