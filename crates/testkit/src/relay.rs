@@ -5,7 +5,7 @@
 //! jitter, reordering, duplication, a rate limit). A service advertising the relay's address
 //! as its own (`confab serve --public-ip`) gets all its peers' media through it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +50,8 @@ pub struct RelayStats {
     pub down: NetemStats,
     /// Distinct client addresses seen.
     pub clients: usize,
+    /// Datagrams (either way) swallowed while the link was cut ([`Relay::cut`]).
+    pub blackholed: u64,
 }
 
 /// A running relay; stops when dropped.
@@ -57,6 +59,8 @@ pub struct RelayStats {
 pub struct Relay {
     local: SocketAddr,
     stop: Arc<AtomicBool>,
+    cut: Arc<Mutex<Cut>>,
+    seen: Arc<Mutex<Vec<SocketAddr>>>,
     stats: Arc<Mutex<RelayStats>>,
     join: Option<JoinHandle<()>>,
 }
@@ -68,8 +72,13 @@ impl Relay {
         front.set_nonblocking(true)?;
         let local = front.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(Mutex::new(Cut::default()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let stats = Arc::new(Mutex::new(RelayStats::default()));
         let worker = Worker {
+            cut: cut.clone(),
+            seen: seen.clone(),
+            blackholed: 0,
             front,
             upstream: config.upstream,
             clients: HashMap::new(),
@@ -85,6 +94,8 @@ impl Relay {
         Ok(Relay {
             local,
             stop,
+            cut,
+            seen,
             stats,
             join: Some(join),
         })
@@ -93,6 +104,38 @@ impl Relay {
     /// The address clients send to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Cuts every client's link (`true`: each datagram either way is swallowed, as when a
+    /// network drops out) or restores it (`false`). Clients keep their upstream addresses.
+    pub fn cut(&self, cut: bool) {
+        if let Ok(mut c) = self.cut.lock() {
+            c.all = cut;
+        }
+    }
+
+    /// Keeps `client`'s link up through [`cut`](Relay::cut) (a participant whose network
+    /// stays fine while everyone else's drops).
+    pub fn spare(&self, client: SocketAddr) {
+        if let Ok(mut c) = self.cut.lock() {
+            c.spared.insert(client);
+        }
+    }
+
+    /// Cuts (or restores) one client's link only.
+    pub fn cut_client(&self, client: SocketAddr, cut: bool) {
+        if let Ok(mut c) = self.cut.lock() {
+            if cut {
+                c.clients.insert(client);
+            } else {
+                c.clients.remove(&client);
+            }
+        }
+    }
+
+    /// Client addresses, in the order they first sent.
+    pub fn clients(&self) -> Vec<SocketAddr> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// What happened so far.
@@ -112,6 +155,20 @@ impl Drop for Relay {
 
 type Datagram = (SocketAddr, Vec<u8>);
 
+/// Whose links are cut.
+#[derive(Debug, Clone, Default)]
+struct Cut {
+    all: bool,
+    clients: HashSet<SocketAddr>,
+    spared: HashSet<SocketAddr>,
+}
+
+impl Cut {
+    fn applies(&self, client: &SocketAddr) -> bool {
+        (self.all && !self.spared.contains(client)) || self.clients.contains(client)
+    }
+}
+
 struct Worker {
     front: UdpSocket,
     upstream: SocketAddr,
@@ -120,6 +177,9 @@ struct Worker {
     up: NetworkEmulator<Datagram>,
     down: NetworkEmulator<Datagram>,
     stop: Arc<AtomicBool>,
+    cut: Arc<Mutex<Cut>>,
+    seen: Arc<Mutex<Vec<SocketAddr>>>,
+    blackholed: u64,
     stats: Arc<Mutex<RelayStats>>,
     media_only: bool,
 }
@@ -137,6 +197,7 @@ impl Worker {
                     up: self.up.stats(),
                     down: self.down.stats(),
                     clients: self.clients.len(),
+                    blackholed: self.blackholed,
                 };
             }
             let next = [self.up.next_arrival(), self.down.next_arrival()]
@@ -149,12 +210,20 @@ impl Worker {
 
     /// Everything waiting on the sockets, into the emulators.
     fn receive(&mut self, now: Instant, buf: &mut [u8]) {
+        let cut = self.cut.lock().map(|c| c.clone()).unwrap_or_default();
         while let Ok((len, from)) = self.front.recv_from(buf) {
             if !self.clients.contains_key(&from) {
                 let Ok(socket) = self.client_socket() else {
                     continue;
                 };
                 self.clients.insert(from, socket);
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.push(from);
+                }
+            }
+            if cut.applies(&from) {
+                self.blackholed += 1;
+                continue;
             }
             let data = &buf[..len];
             if self.media_only && !is_rtp(data) {
@@ -169,6 +238,10 @@ impl Worker {
             while let Ok((len, from)) = socket.recv_from(buf) {
                 let data = &buf[..len];
                 if from != self.upstream {
+                    continue;
+                }
+                if cut.applies(client) {
+                    self.blackholed += 1;
                     continue;
                 }
                 if self.media_only && !is_rtp(data) {
@@ -214,7 +287,7 @@ mod tests {
     fn relays_both_ways_through_the_emulated_network() {
         let service = UdpSocket::bind("127.0.0.1:0").unwrap();
         let service_addr = service.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let seen = Arc::new(Mutex::new(HashSet::new()));
         let seen_by_service = seen.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
@@ -269,5 +342,68 @@ mod tests {
         assert_eq!(stats.up.sent, 1000);
         assert!((560..=720).contains(&back), "about 64 % back: {back}");
         assert_eq!(back as u64, stats.down.delivered);
+    }
+
+    /// A cut client's datagrams vanish both ways while others' pass; restored, it carries
+    /// on from the same upstream address.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::disallowed_methods)]
+    fn a_cut_link_swallows_everything_until_restored() {
+        let service = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let service_addr = service.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = service.recv_from(&mut buf) {
+                let _ = service.send_to(&buf[..n], from);
+            }
+        });
+        let relay = Relay::start(RelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            upstream: service_addr,
+            up: NetemConfig::default(),
+            down: NetemConfig::default(),
+            seed: 1,
+            media_only: false,
+        })
+        .unwrap();
+        let client = || {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(150)))
+                .unwrap();
+            socket
+        };
+        let echoes = |socket: &UdpSocket| {
+            for i in 0..10u8 {
+                socket.send_to(&[i], relay.local_addr()).unwrap();
+            }
+            let mut buf = [0u8; 16];
+            let mut back = 0;
+            while socket.recv_from(&mut buf).is_ok() {
+                back += 1;
+            }
+            back
+        };
+        let (a, b) = (client(), client());
+        assert_eq!((echoes(&a), echoes(&b)), (10, 10));
+        assert_eq!(
+            relay.clients(),
+            vec![a.local_addr().unwrap(), b.local_addr().unwrap()]
+        );
+        relay.cut_client(a.local_addr().unwrap(), true);
+        assert_eq!((echoes(&a), echoes(&b)), (0, 10), "only a is cut");
+        relay.cut_client(a.local_addr().unwrap(), false);
+        assert_eq!(echoes(&a), 10, "restored");
+        relay.cut(true);
+        assert_eq!((echoes(&a), echoes(&b)), (0, 0), "everyone cut");
+        assert_eq!(relay.stats().blackholed, 30);
+        assert_eq!(relay.stats().clients, 2, "no new upstream addresses");
+        relay.spare(b.local_addr().unwrap());
+        let c = client();
+        assert_eq!(
+            (echoes(&b), echoes(&c)),
+            (10, 0),
+            "all but the spared, new ones too"
+        );
     }
 }

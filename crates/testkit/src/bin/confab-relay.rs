@@ -7,7 +7,9 @@
 //! 127.0.0.2`, so that it advertises the relay. The same impairment applies both ways.
 //! Options: --loss P, --burst-enter P, --burst-exit P (Gilbert–Elliott), --delay-ms N,
 //! --jitter-ms N, --reorder P, --duplicate P, --rate-kbps N, --queue-ms N, --seed N, --media-only 1 (impair RTP/RTCP only),
-//! --seconds N (0: until killed). It prints its counters every 5 s and at the end.
+//! --seconds N (0: until killed), --drop-at S --drop-for S (the whole network drops out S
+//! seconds after start, for S seconds: a reconnect scenario). It prints its counters every
+//! 5 s and at the end.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
@@ -18,15 +20,16 @@ use confab_testkit::{NetemConfig, Relay, RelayConfig, RelayStats};
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "confab-relay: {problem}\nusage: confab-relay --listen ADDR --upstream ADDR [--loss P] [--burst-enter P] [--burst-exit P] [--delay-ms N] [--jitter-ms N] [--reorder P] [--duplicate P] [--rate-kbps N] [--queue-ms N] [--seed N] [--media-only 1] [--seconds N]"
+        "confab-relay: {problem}\nusage: confab-relay --listen ADDR --upstream ADDR [--loss P] [--burst-enter P] [--burst-exit P] [--delay-ms N] [--jitter-ms N] [--reorder P] [--duplicate P] [--rate-kbps N] [--queue-ms N] [--seed N] [--media-only 1] [--seconds N] [--drop-at S --drop-for S]"
     );
     std::process::exit(2);
 }
 
 fn report(stats: &RelayStats) -> String {
     format!(
-        "{{\"clients\":{},\"up\":{{\"sent\":{},\"dropped\":{},\"delivered\":{}}},\"down\":{{\"sent\":{},\"dropped\":{},\"delivered\":{}}}}}",
+        "{{\"clients\":{},\"blackholed\":{},\"up\":{{\"sent\":{},\"dropped\":{},\"delivered\":{}}},\"down\":{{\"sent\":{},\"dropped\":{},\"delivered\":{}}}}}",
         stats.clients,
+        stats.blackholed,
         stats.up.sent,
         stats.up.dropped,
         stats.up.delivered,
@@ -46,6 +49,8 @@ fn main() {
     let mut seed = 1u64;
     let mut seconds = 0u64;
     let mut media_only = false;
+    let mut drop_at: Option<Duration> = None;
+    let mut drop_for = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -71,6 +76,8 @@ fn main() {
             "--seed" => seed = number(&value) as u64,
             "--seconds" => seconds = number(&value) as u64,
             "--media-only" => media_only = value == "1" || value == "true",
+            "--drop-at" => drop_at = Some(Duration::from_secs_f64(number(&value))),
+            "--drop-for" => drop_for = Duration::from_secs_f64(number(&value)),
             other => usage(&format!("unknown option {other}")),
         }
     }
@@ -88,8 +95,26 @@ fn main() {
     .unwrap_or_else(|e| usage(&format!("cannot listen on {listen}: {e}")));
     println!("confab-relay: {listen} -> {upstream}");
     let start = Instant::now();
+    let mut next_report = start + Duration::from_secs(5);
+    let mut cut = false;
     loop {
-        std::thread::sleep(Duration::from_secs(5).min(Duration::from_secs(seconds.max(1))));
+        std::thread::sleep(Duration::from_millis(50));
+        let elapsed = start.elapsed();
+        let dropping = drop_at.is_some_and(|at| elapsed >= at && elapsed < at + drop_for);
+        if dropping != cut {
+            cut = dropping;
+            relay.cut(cut);
+            println!(
+                "confab-relay: network {} at {:.1} s",
+                if cut { "down" } else { "up" },
+                elapsed.as_secs_f64()
+            );
+        }
+        if Instant::now() < next_report && (seconds == 0 || elapsed < Duration::from_secs(seconds))
+        {
+            continue;
+        }
+        next_report += Duration::from_secs(5);
         println!("{}", report(&relay.stats()));
         if seconds > 0 && start.elapsed() >= Duration::from_secs(seconds) {
             break;
