@@ -185,6 +185,17 @@ impl JitterBuffer {
         }
     }
 
+    /// The stream starts over as a new one (a new SSRC after a reconnect: its numbers bear
+    /// no relation to the old ones): what is held goes, numbering and timing are learnt
+    /// afresh; the counters stay.
+    pub fn restart(&mut self) {
+        self.reset();
+        self.seqs = Unwrapper::new();
+        self.timestamps = Unwrapper::new();
+        self.expand_run = 0;
+        self.pops_since_accelerate = 0;
+    }
+
     /// Counters and delays.
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;

@@ -132,7 +132,16 @@ pub struct Peer {
     state: RTCPeerConnectionState,
     /// When the last datagram came in (while connecting, timers are looked at soon after).
     last_input: Option<Instant>,
+    /// The service's side (ICE-lite) judges liveness itself: when anything last came from
+    /// the remote, from any of its addresses. `None` on a full-ICE peer (its core does).
+    heard: Option<Instant>,
 }
+
+/// An ICE-lite peer that hears nothing at all for this long has failed. Its ICE core never
+/// times out by itself: it keeps the first pair the remote nominated, and browsers may move
+/// their media and consent checks to another of their candidates (Chromium does, with two
+/// host candidates), which the core would take for silence on the pair it keeps.
+pub(crate) const LITE_SILENCE_FAILS: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How soon after a datagram a connecting peer's timers run.
 const CONNECTING_POLL: std::time::Duration = std::time::Duration::from_millis(5);
@@ -204,6 +213,7 @@ impl Peer {
             events: VecDeque::new(),
             state: RTCPeerConnectionState::New,
             last_input: None,
+            heard: (mode == IceMode::Lite).then_some(now),
         };
         match mode {
             // The service adds a sending track per section it sends on, in layout order;
@@ -469,6 +479,9 @@ impl Peer {
         let _ = self.pc.handle_read(message);
         self.drain(now);
         self.last_input = Some(now);
+        if let Some(heard) = &mut self.heard {
+            *heard = now;
+        }
     }
 
     /// The next datagram to send, and where.
@@ -480,7 +493,11 @@ impl Peer {
 
     /// When [`handle_timeout`](Peer::handle_timeout) must next run.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let core = self.pc.poll_timeout();
+        let mut core = self.pc.poll_timeout();
+        if let Some(heard) = self.heard.filter(|_| self.is_connected()) {
+            let silent = heard + LITE_SILENCE_FAILS;
+            core = Some(core.map_or(silent, |t| t.min(silent)));
+        }
         match self.last_input {
             // While connecting, what a datagram set in motion waits for the core's timer:
             // the DTLS client's first flight is queued when the ICE pair is selected but
@@ -504,6 +521,14 @@ impl Peer {
         }
         let _ = self.pc.handle_timeout(now);
         self.drain(now);
+        if self.is_connected()
+            && self
+                .heard
+                .is_some_and(|heard| now >= heard + LITE_SILENCE_FAILS)
+        {
+            self.state = RTCPeerConnectionState::Failed;
+            self.events.push_back(PeerEvent::Failed);
+        }
     }
 
     /// The next event.

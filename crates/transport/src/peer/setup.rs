@@ -145,8 +145,15 @@ pub(crate) fn setting_engine(
         IceMode::Full => (Some(Duration::from_millis(50)), Some(28)),
         IceMode::Lite => (None, None),
     };
+    // ICE-lite (the service): no ICE timeouts in the core; the peer judges liveness from
+    // everything the remote sends (`LITE_SILENCE_FAILS`).
+    let timeouts = match mode {
+        IceMode::Full => (None, None),
+        IceMode::Lite => (Some(Duration::ZERO), Some(Duration::ZERO)),
+    };
     SettingEngineBuilder::new()
         .with_lite(mode == IceMode::Lite)
+        .with_ice_timeouts(timeouts.0, timeouts.1, None)
         .with_ice_connection_attempts(check_interval, attempts)
         .with_ice_credentials(ufrag.to_owned(), pwd.to_owned())
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
