@@ -223,6 +223,16 @@ impl AudioMixer {
         Ok(())
     }
 
+    /// A source's audio starts over as a new RTP stream (its connection was replaced after
+    /// a network drop): nothing of the old stream stays buffered, and the new numbering is
+    /// learnt from its first packet. Its codec, mute and speaking state stay.
+    pub fn restart_source(&mut self, id: SourceId) {
+        if let Some(s) = self.sources.get_mut(&id) {
+            s.jitter.restart();
+            s.decision = Playout::Buffering;
+        }
+    }
+
     /// Removes a source.
     pub fn remove_source(&mut self, id: SourceId) {
         self.sources.remove(&id);

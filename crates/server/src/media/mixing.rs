@@ -80,6 +80,14 @@ impl MixRoom {
         }
     }
 
+    /// The participant's audio starts over as a new RTP stream (a new connection): its
+    /// source restarts with nothing buffered.
+    pub(crate) fn restart(&mut self, participant: ParticipantId) {
+        if self.participants.contains(&participant) {
+            self.mixer.restart_source(source(participant));
+        }
+    }
+
     pub(crate) fn remove(&mut self, participant: ParticipantId) {
         self.mixer.remove_source(source(participant));
         self.participants.retain(|p| *p != participant);

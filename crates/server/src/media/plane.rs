@@ -272,9 +272,16 @@ impl Plane {
                 member.slots = Slots::new(layout);
                 member.connected = false;
                 if let Some(old) = member.peer.replace(peer) {
-                    // A new offer replaces the participant's connection (an ICE restart).
+                    // A new offer replaces the participant's connection (a reconnect after a
+                    // network drop): new RTP streams, numbered afresh. The mixer hears them
+                    // with a fresh jitter buffer, and every slot forwarding them rebases.
                     self.server.remove_peer(old);
                     self.peers.remove(&old);
+                    room.control(move |m| m.restart(participant));
+                    for other in room.members.values_mut() {
+                        other.slots.source_restarted(participant);
+                    }
+                    tracing::info!(%call_id, %participant, "connection replaced");
                 }
                 self.peers.insert(peer, (call_id, participant));
                 self.reply(MediaReply::Deliver(

@@ -80,6 +80,19 @@ impl Slots {
         Some((Section::UnmixedAudio(i as u8), &mut self.unmixed[i]))
     }
 
+    /// `source` now sends new RTP streams (its connection was replaced): the slots carrying
+    /// it rebase their numbering and timestamps with the next packet, as for a new occupant.
+    pub(crate) fn source_restarted(&mut self, source: ParticipantId) {
+        let carrying = self
+            .video
+            .iter_mut()
+            .chain(self.unmixed.iter_mut())
+            .chain(std::iter::once(&mut self.screen));
+        for slot in carrying.filter(|s| s.occupant == Some(source)) {
+            slot.switched = true;
+        }
+    }
+
     /// Who is in the slot of `section`.
     pub(crate) fn occupant(&self, section: Section) -> Option<ParticipantId> {
         match section {
