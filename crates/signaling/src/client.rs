@@ -2,16 +2,18 @@
 //!
 //! One task owns the socket; the [`SignalingClient`] handle sends commands to it over a
 //! bounded channel. Requests get ids and are matched with their `ok`/`error` answers;
-//! everything else the server says arrives on the events channel. To reconnect, connect
-//! again with the same [`ClientConfig::endpoint`]: the server hands the device's calls back.
+//! everything else the server says arrives on the events channel. With
+//! [`ClientConfig::reconnect`] set, a dropped connection is re-opened by the same task (same
+//! [`ClientConfig::endpoint`], so the server hands the device's calls back; its `welcome`
+//! lists them) and [`SignalingClient::link`] says so; without it, a drop closes the client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::Identity;
@@ -32,6 +34,20 @@ pub struct ClientConfig {
     pub endpoint: Option<String>,
     /// How long to wait for a request's answer.
     pub request_timeout: Duration,
+    /// Re-open a dropped connection, trying for this long (needs an `endpoint` to get calls
+    /// back); `None`: a drop closes the client.
+    pub reconnect: Option<Duration>,
+}
+
+/// The state of a client's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Connected and signed in.
+    Up,
+    /// The connection dropped; re-opening it.
+    Reconnecting,
+    /// Closed for good (by us, by the server, or reconnecting gave up).
+    Closed,
 }
 
 impl ClientConfig {
@@ -44,6 +60,7 @@ impl ClientConfig {
             display_name: None,
             endpoint: None,
             request_timeout: Duration::from_secs(10),
+            reconnect: None,
         }
     }
 }
@@ -88,6 +105,7 @@ pub struct SignalingClient {
     commands: mpsc::Sender<Command>,
     next_id: Arc<AtomicU64>,
     timeout: Duration,
+    link: watch::Receiver<Link>,
 }
 
 /// Server events (everything that is not an answer to a request), in order.
@@ -96,29 +114,34 @@ pub type Events = mpsc::Receiver<ServerMessage>;
 impl SignalingClient {
     /// Connects, says hello and waits for the server to accept it.
     pub async fn connect(config: &ClientConfig) -> Result<(SignalingClient, Events), ClientError> {
-        // Nagle off: small request/answer frames would otherwise wait for delayed ACKs
-        // (40 ms per round trip).
-        let (socket, _) =
-            tokio_tungstenite::connect_async_with_config(config.url.as_str(), None, true)
-                .await
-                .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let socket = open(&config.url).await?;
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, events) = mpsc::channel(1024);
-        tokio::spawn(drive(socket, command_rx, event_tx));
+        let (link_tx, link) = watch::channel(Link::Up);
+        let next_id = Arc::new(AtomicU64::new(1));
+        let driver = Driver {
+            config: config.clone(),
+            commands: command_rx,
+            events: event_tx,
+            link: link_tx,
+            next_id: next_id.clone(),
+            pending: Pending::new(),
+            backlog: VecDeque::new(),
+        };
+        tokio::spawn(driver.run(socket));
         let client = SignalingClient {
             commands,
-            next_id: Arc::new(AtomicU64::new(1)),
+            next_id,
             timeout: config.request_timeout,
+            link,
         };
-        client
-            .request(ClientMessage::Hello {
-                identity: config.identity.clone(),
-                token: config.token.clone(),
-                display_name: config.display_name.clone(),
-                endpoint: config.endpoint.clone(),
-            })
-            .await?;
+        client.request(hello(config)).await?;
         Ok((client, events))
+    }
+
+    /// The connection's state, as it changes.
+    pub fn link(&self) -> watch::Receiver<Link> {
+        self.link.clone()
     }
 
     /// Sends a request and waits for its answer: the `ok` message, or the server's refusal
@@ -162,54 +185,210 @@ impl SignalingClient {
     }
 }
 
-async fn drive<S>(
-    socket: S,
-    mut commands: mpsc::Receiver<Command>,
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(url: &str) -> Result<Socket, ClientError> {
+    // Nagle off: small request/answer frames would otherwise wait for delayed ACKs
+    // (40 ms per round trip).
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+        .await
+        .map_err(|e| ClientError::Connect(e.to_string()))?;
+    Ok(socket)
+}
+
+fn hello(config: &ClientConfig) -> ClientMessage {
+    ClientMessage::Hello {
+        identity: config.identity.clone(),
+        token: config.token.clone(),
+        display_name: config.display_name.clone(),
+        endpoint: config.endpoint.clone(),
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// Closed on purpose (or every handle dropped).
+    Closed,
+    /// Dropped by the network or the server.
+    Lost,
+}
+
+/// The task that owns the socket (and re-opens it).
+struct Driver {
+    config: ClientConfig,
+    commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<ServerMessage>,
-) where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
-        + Unpin,
-{
-    let (mut sink, mut stream) = socket.split();
-    let mut pending = Pending::new();
-    loop {
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(Command::Send { envelope, answer }) => {
-                    if let (Some(id), Some(answer)) = (envelope.id, answer) {
-                        pending.insert(id, answer);
-                    }
-                    if sink.send(Message::text(envelope.to_json())).await.is_err() {
-                        break;
-                    }
+    link: watch::Sender<Link>,
+    next_id: Arc<AtomicU64>,
+    pending: Pending,
+    /// Messages given while reconnecting: sent once the connection is back.
+    backlog: VecDeque<ClientEnvelope>,
+}
+
+/// Waits between reconnect attempts: 100 ms, doubling up to 2 s.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LONGEST_RETRY: Duration = Duration::from_secs(2);
+
+impl Driver {
+    async fn run(mut self, socket: Socket) {
+        let mut socket = socket;
+        loop {
+            if let Ended::Closed = self.serve(socket).await {
+                break;
+            }
+            // Requests in flight on the lost connection fail (`Closed`) now.
+            self.pending.clear();
+            let Some(give_up) = self.config.reconnect else {
+                break;
+            };
+            tracing::info!(url = %self.config.url, "signaling connection lost; reconnecting");
+            let _ = self.link.send(Link::Reconnecting);
+            match self.reopen(give_up).await {
+                Some(again) => socket = again,
+                None => break,
+            }
+            tracing::info!("signaling connection back");
+            let _ = self.link.send(Link::Up);
+        }
+        let _ = self.link.send(Link::Closed);
+        // Dropping `pending` fails every waiting request with `Closed`.
+    }
+
+    /// Opens and signs in again, for up to `give_up`; `None` when that failed or the
+    /// client was closed meanwhile.
+    #[allow(clippy::disallowed_methods)] // a driver: it reads the clock
+    async fn reopen(&mut self, give_up: Duration) -> Option<Socket> {
+        let deadline = tokio::time::Instant::now() + give_up;
+        let mut wait = FIRST_RETRY;
+        loop {
+            match self.attempt().await {
+                Ok(socket) => return Some(socket),
+                Err(Retry::Refused(e)) => {
+                    tracing::warn!("reconnect refused: {e}");
+                    return None;
                 }
-                Some(Command::Close) | None => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    break;
+                Err(Retry::Again(e)) => tracing::debug!("reconnect failed: {e}"),
+            }
+            let next = tokio::time::Instant::now() + wait;
+            if next >= deadline {
+                tracing::warn!("could not reconnect within {give_up:?}");
+                return None;
+            }
+            // Keep taking commands while waiting: a close ends the attempts.
+            let sleep = tokio::time::sleep_until(next);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    command = self.commands.recv() => match command {
+                        Some(Command::Send { envelope, answer }) => self.hold(envelope, answer),
+                        Some(Command::Close) | None => return None,
+                    },
                 }
-            },
-            frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => match parse_server(text.as_str()) {
-                    Ok(envelope) => {
-                        let answer = envelope.re.and_then(|re| pending.remove(&re));
-                        match answer {
-                            Some(answer) => {
-                                let _ = answer.send(envelope.message);
-                            }
-                            None => {
-                                if events.send(envelope.message).await.is_err() {
-                                    // Nobody listens to events any more; keep answering requests.
+            }
+            wait = (wait * 2).min(LONGEST_RETRY);
+        }
+    }
+
+    fn hold(&mut self, envelope: ClientEnvelope, answer: Option<oneshot::Sender<ServerMessage>>) {
+        if let (Some(id), Some(answer)) = (envelope.id, answer) {
+            self.pending.insert(id, answer);
+        }
+        self.backlog.push_back(envelope);
+    }
+
+    /// One connect and hello; the `welcome` goes to the events like any other.
+    async fn attempt(&mut self) -> Result<Socket, Retry> {
+        let mut socket = open(&self.config.url)
+            .await
+            .map_err(|e| Retry::Again(e.to_string()))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let envelope = ClientEnvelope::new(Some(id), hello(&self.config));
+        socket
+            .send(Message::text(envelope.to_json()))
+            .await
+            .map_err(|e| Retry::Again(e.to_string()))?;
+        let answer = tokio::time::timeout(self.config.request_timeout, async {
+            while let Some(frame) = socket.next().await {
+                let Ok(Message::Text(text)) = frame else {
+                    continue;
+                };
+                let Ok(envelope) = parse_server(text.as_str()) else {
+                    continue;
+                };
+                if envelope.re == Some(id) {
+                    return Some(envelope.message);
+                }
+                let _ = self.events.send(envelope.message).await;
+            }
+            None
+        })
+        .await;
+        match answer {
+            Ok(Some(ServerMessage::Error { code, message })) => {
+                Err(Retry::Refused(format!("{code:?}: {message}")))
+            }
+            Ok(Some(_)) => Ok(socket),
+            Ok(None) => Err(Retry::Again("closed during hello".into())),
+            Err(_) => Err(Retry::Again("no answer to hello".into())),
+        }
+    }
+
+    /// Runs one connection until it ends.
+    async fn serve(&mut self, socket: Socket) -> Ended {
+        let (mut sink, mut stream) = socket.split();
+        while let Some(envelope) = self.backlog.pop_front() {
+            if sink.send(Message::text(envelope.to_json())).await.is_err() {
+                return Ended::Lost;
+            }
+        }
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Send { envelope, answer }) => {
+                        if let (Some(id), Some(answer)) = (envelope.id, answer) {
+                            self.pending.insert(id, answer);
+                        }
+                        if sink.send(Message::text(envelope.to_json())).await.is_err() {
+                            return Ended::Lost;
+                        }
+                    }
+                    Some(Command::Close) | None => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        return Ended::Closed;
+                    }
+                },
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => match parse_server(text.as_str()) {
+                        Ok(envelope) => {
+                            match envelope.re.and_then(|re| self.pending.remove(&re)) {
+                                Some(answer) => {
+                                    let _ = answer.send(envelope.message);
+                                }
+                                None => {
+                                    // Nobody listening to events is fine: requests are
+                                    // still answered.
+                                    let _ = self.events.send(envelope.message).await;
                                 }
                             }
                         }
-                    }
-                    Err(e) => tracing::warn!("unreadable server message: {e}"),
+                        Err(e) => tracing::warn!("unreadable server message: {e}"),
+                    },
+                    // The server closing the socket itself is a loss too: a restarting
+                    // service, a proxy timing out.
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Lost,
+                    Some(Ok(_)) => {}
                 },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
-            },
+            }
         }
     }
-    // Dropping `pending` fails every waiting request with `Closed`.
+}
+
+/// Why a reconnect attempt failed.
+enum Retry {
+    /// Try again (the service is unreachable for now).
+    Again(String),
+    /// The service refused the hello (an expired token): no use trying again.
+    Refused(String),
 }

@@ -17,6 +17,10 @@ pub enum ServerMessage {
         identity: Identity,
         /// The protocol version in use.
         protocol: u32,
+        /// Calls this device was in and is back in: a reconnect with the same `endpoint`
+        /// within the grace period. Each is followed by its `call_state` and `roster`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resumed: Vec<CallId>,
     },
     /// A request succeeded (carries the request's `id` as `re`).
     Ok {

@@ -53,14 +53,19 @@ impl Switchboard {
             .or_default()
             .insert(conn);
         tracing::info!(?conn, %identity, "authenticated");
+        let resumed = self.resume(conn, identity, endpoint);
         self.send(
             conn,
             ServerEnvelope::event(ServerMessage::Welcome {
                 identity: identity.clone(),
                 protocol: crate::protocol::PROTOCOL_VERSION,
+                resumed: resumed.iter().map(|(call_id, _)| *call_id).collect(),
             }),
         );
-        self.resume(conn, identity, endpoint);
+        for (call_id, pid) in resumed {
+            self.send_call_state(call_id, pid);
+            self.send_roster(call_id, pid);
+        }
         self.ring_new_device(conn, identity);
         // The welcome above already answered; the reply for `re` is a plain ok.
         Ok(ServerMessage::Ok {
@@ -69,10 +74,18 @@ impl Switchboard {
         })
     }
 
-    /// A reconnecting device gets back the participations it held on this endpoint.
-    fn resume(&mut self, conn: ConnectionId, identity: &Identity, endpoint: Option<&str>) {
-        let Some(endpoint) = endpoint else { return };
+    /// A reconnecting device gets back the participations it held on this endpoint (each
+    /// is then sent its call's state and roster, after the welcome that lists them).
+    fn resume(
+        &mut self,
+        conn: ConnectionId,
+        identity: &Identity,
+        endpoint: Option<&str>,
+    ) -> Vec<(CallId, ParticipantId)> {
         let mut resumed = Vec::new();
+        let Some(endpoint) = endpoint else {
+            return resumed;
+        };
         for call in self.calls.values_mut() {
             for p in call.participants.values_mut() {
                 if p.conn.is_none()
@@ -82,15 +95,12 @@ impl Switchboard {
                 {
                     p.conn = Some(conn);
                     p.lost_deadline = None;
+                    tracing::info!(call_id = %call.id, pid = %p.id, "participant resumed on a new connection");
                     resumed.push((call.id, p.id));
                 }
             }
         }
-        for (call_id, pid) in resumed {
-            tracing::info!(%call_id, %pid, "participant resumed on a new connection");
-            self.send_call_state(call_id, pid);
-            self.send_roster(call_id, pid);
-        }
+        resumed
     }
 
     /// A device coming online while a call rings for its identity rings too.
