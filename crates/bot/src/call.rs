@@ -20,7 +20,8 @@ use crate::handle::HandleInner;
 use crate::media::{
     AudioQueue, Control, Frame, MediaThread, MediaThreadConfig, SharedStats, ToMedia,
 };
-use crate::router::Router;
+use crate::recovery::{Recovery, Step};
+use crate::router::{CallInput, Router};
 use crate::{
     Bot, BotConfig, BotError, CallEvent, CallHandle, CallReport, Participant, VideoSource,
 };
@@ -31,13 +32,17 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A negotiated call, ready to run.
 pub(crate) struct Prepared {
     pub(crate) handle: CallHandle,
-    events: mpsc::Receiver<ServerMessage>,
-    held: VecDeque<ServerMessage>,
+    events: mpsc::Receiver<CallInput>,
+    held: VecDeque<CallInput>,
     media: MediaThread,
     frames: mpsc::Receiver<Frame>,
     control: mpsc::Receiver<Control>,
     mids: HashMap<String, Section>,
     router: Router,
+    /// What a replacement connection is offered with.
+    local: SocketAddr,
+    layout: MediaLayout,
+    reconnect: Option<Duration>,
 }
 
 /// The local address to use towards `host`: the interface the OS routes to it from.
@@ -79,7 +84,7 @@ pub(crate) async fn prepare(
     config: &BotConfig,
     call_id: CallId,
     me: Option<ParticipantId>,
-    mut events: mpsc::Receiver<ServerMessage>,
+    mut events: mpsc::Receiver<CallInput>,
 ) -> Result<Prepared, BotError> {
     let origin = Instant::now();
     let server = config.server.clone();
@@ -102,9 +107,9 @@ pub(crate) async fn prepare(
         .await?;
     let mut held = VecDeque::new();
     let answer = tokio::time::timeout(ANSWER_TIMEOUT, async {
-        while let Some(message) = events.recv().await {
-            match message {
-                ServerMessage::SdpAnswer { sdp, .. } => return Some(sdp),
+        while let Some(input) = events.recv().await {
+            match input {
+                CallInput::Server(ServerMessage::SdpAnswer { sdp, .. }) => return Some(sdp),
                 other => held.push_back(other),
             }
         }
@@ -120,6 +125,7 @@ pub(crate) async fn prepare(
         .into_iter()
         .filter_map(|s| Some((peer.mid(s)?.to_owned(), s)))
         .collect();
+    let local = socket.local_addr()?;
     let waker = Waker::new(&socket).ok();
     let queue = Arc::new(AudioQueue::new(config.audio_queue_frames.max(2), waker));
     let stats = Arc::new(SharedStats::default());
@@ -140,6 +146,7 @@ pub(crate) async fn prepare(
         video_decoded: config.video.decoded(),
         max_video_size: config.preferred_video_size,
         video_bitrate_bps: config.video_bitrate_bps,
+        media_timeout: config.media_timeout,
     })?;
     let handle = CallHandle {
         inner: Arc::new(HandleInner {
@@ -165,6 +172,9 @@ pub(crate) async fn prepare(
         control,
         mids,
         router,
+        local,
+        layout,
+        reconnect: config.reconnect,
     })
 }
 
@@ -175,6 +185,8 @@ struct View {
     slots: HashMap<Section, ParticipantId>,
     mids: HashMap<String, Section>,
     dominant: Option<ParticipantId>,
+    /// The call is on hold (no media comes while it is).
+    on_hold: bool,
 }
 
 impl View {
@@ -292,7 +304,10 @@ impl View {
                     Some(reason.unwrap_or_else(|| EndReason::new(EndKind::HangUp))),
                 );
             }
-            ServerMessage::CallState { state, .. } => events.push(CallEvent::State(state)),
+            ServerMessage::CallState { state, .. } => {
+                self.on_hold = matches!(state, CallState::LocalHold | CallState::RemoteHold);
+                events.push(CallEvent::State(state));
+            }
             ServerMessage::Error { code, message } => {
                 tracing::warn!(call_id = %inner.call_id, ?code, "{message}");
             }
@@ -306,6 +321,7 @@ impl View {
 const UNPLACED_FRAMES: usize = 25;
 
 /// Runs the bot until the call ends.
+#[allow(clippy::disallowed_methods)] // the call task is a driver: recovery reads the clock
 pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallReport, BotError> {
     let Prepared {
         handle,
@@ -316,6 +332,9 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         mut control,
         mids,
         router,
+        local,
+        layout,
+        reconnect,
     } = prepared;
     let call = handle.clone();
     let mut view = View {
@@ -323,26 +342,38 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         slots: HashMap::new(),
         mids,
         dominant: None,
+        on_hold: false,
     };
+    let mut recovery = Recovery::new(reconnect);
+    // A replacement connection offered, waiting for the service's answer.
+    let mut offered: Option<Peer> = None;
     // Unmixed audio can outrun the notice saying whose it is (UDP against the WebSocket):
     // held here, briefly, until the slot's occupant is known.
     let mut unplaced: HashMap<u8, VecDeque<AudioFrame>> = HashMap::new();
     let mut ended = None;
-    for message in held {
-        let (happened, end) = view.apply(message);
-        for event in &happened {
-            bot.on_event(&call, event).await;
+    for input in held {
+        if let CallInput::Server(message) = input {
+            let (happened, end) = view.apply(message);
+            for event in &happened {
+                bot.on_event(&call, event).await;
+            }
+            ended = ended.or(end);
         }
-        ended = ended.or(end);
     }
     if ended.is_none() {
         bot.on_joined(&call).await;
     }
     while ended.is_none() {
+        let recovery_due = recovery.deadline();
         tokio::select! {
             biased;
-            message = events.recv() => match message {
-                Some(message) => {
+            input = events.recv() => match input {
+                Some(CallInput::Server(ServerMessage::SdpAnswer { sdp, .. })) => {
+                    if let Some(peer) = offered.take() {
+                        replace_connection(&handle, &mut view, peer, &sdp);
+                    }
+                }
+                Some(CallInput::Server(message)) => {
                     let (happened, end) = view.apply(message);
                     for event in &happened {
                         bot.on_event(&call, event).await;
@@ -356,13 +387,51 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
                         }
                     }
                 }
+                Some(CallInput::LinkDown) => {
+                    tracing::info!(call_id = %call.call_id(), "signaling lost; reconnecting");
+                    if let Some(event) = recovery.link_down(Instant::now()) {
+                        bot.on_event(&call, &event).await;
+                    }
+                }
+                Some(CallInput::LinkUp) => {
+                    if let Some(event) = recovery.link_up() {
+                        bot.on_event(&call, &event).await;
+                    }
+                }
                 None => ended = Some(EndReason::new(EndKind::NetworkLost)),
             },
-            news = control.recv() => match news {
-                Some(Control::Connected) => bot.on_event(&call, &CallEvent::MediaConnected).await,
-                Some(Control::Failed) => {
-                    tracing::warn!(call_id = %call.call_id(), "media connection failed");
+            () = sleep_until(recovery_due) => match recovery.poll(Instant::now()) {
+                Some(Step::Offer) => {
+                    offered = offer_connection(&handle, local, layout).await;
                 }
+                Some(Step::GiveUp) => {
+                    tracing::warn!(call_id = %call.call_id(), "network drop outlasted the reconnect limit");
+                    let _ = handle
+                        .inner
+                        .client
+                        .send(ClientMessage::Leave { call_id: call.call_id() })
+                        .await;
+                    ended = Some(EndReason::new(EndKind::NetworkLost));
+                }
+                None => {}
+            },
+            news = control.recv() => match news {
+                Some(Control::Connected) => {
+                    if recovery.recovering() {
+                        tracing::info!(call_id = %call.call_id(), "media connection replaced");
+                    }
+                    if let Some(event) = recovery.media_connected() {
+                        bot.on_event(&call, &event).await;
+                    }
+                }
+                Some(news @ (Control::Failed | Control::Stalled)) if !view.on_hold => {
+                    let failed = matches!(news, Control::Failed);
+                    tracing::info!(call_id = %call.call_id(), failed, "media lost");
+                    if let Some(event) = recovery.media_lost(Instant::now(), failed) {
+                        bot.on_event(&call, &event).await;
+                    }
+                }
+                Some(Control::Failed | Control::Stalled) => {}
                 Some(Control::QueueLow(queued)) => {
                     bot.on_event(&call, &CallEvent::AudioQueueLow { queued }).await;
                 }
@@ -415,6 +484,70 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         reason,
         stats: handle.stats(),
     })
+}
+
+/// Sleeps until `deadline`, or for ever.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Offers a new media connection from the call's socket (its answer replaces the old one).
+#[allow(clippy::disallowed_methods)] // making a connection reads the clock
+async fn offer_connection(
+    handle: &CallHandle,
+    local: SocketAddr,
+    layout: MediaLayout,
+) -> Option<Peer> {
+    let call_id = handle.call_id();
+    let (peer, sdp) = match Peer::offer(local, layout, PeerOptions::default(), Instant::now()) {
+        Ok(offer) => offer,
+        Err(e) => {
+            tracing::warn!(%call_id, "cannot offer a new connection: {e}");
+            return None;
+        }
+    };
+    tracing::info!(%call_id, "offering a new media connection");
+    // Not waiting for the `ok`: the answer comes as an event, a refusal as an error.
+    match handle
+        .inner
+        .client
+        .send(ClientMessage::SdpOffer { call_id, sdp })
+        .await
+    {
+        Ok(()) => Some(peer),
+        Err(e) => {
+            tracing::warn!(%call_id, "offer not sent: {e}");
+            None
+        }
+    }
+}
+
+/// The service answered a replacement offer: the media thread carries on over it.
+#[allow(clippy::disallowed_methods)] // see `offer_connection`
+fn replace_connection(handle: &CallHandle, view: &mut View, mut peer: Peer, answer: &str) {
+    if let Err(e) = peer.accept_answer(answer, Instant::now()) {
+        tracing::warn!(call_id = %handle.call_id(), "replacement answer refused: {e}");
+        return;
+    }
+    view.mids = peer
+        .layout()
+        .sections()
+        .into_iter()
+        .filter_map(|s| Some((peer.mid(s)?.to_owned(), s)))
+        .collect();
+    // Slots are announced anew for the new connection.
+    view.slots.clear();
+    if handle
+        .inner
+        .to_media
+        .try_send(ToMedia::Restart(Box::new(peer)))
+        .is_err()
+    {
+        tracing::warn!(call_id = %handle.call_id(), "media thread busy: replacement dropped");
+    }
 }
 
 fn source_of(section: Section) -> VideoSource {

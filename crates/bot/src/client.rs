@@ -78,8 +78,10 @@ impl BotClient {
         );
         signaling.display_name = Some(config.display_name.clone());
         signaling.request_timeout = config.request_timeout;
+        signaling.endpoint = Some(config.endpoint.clone());
+        signaling.reconnect = config.reconnect;
         let (client, events) = SignalingClient::connect(&signaling).await?;
-        let (router, incoming) = Router::start(events);
+        let (router, incoming) = Router::start(events, client.link());
         Ok(BotClient {
             client,
             router,

@@ -87,11 +87,22 @@ pub struct BotConfig {
     pub delivery_queue: usize,
     /// How long signaling requests may take.
     pub request_timeout: Duration,
+    /// This device's name towards the service: a connection re-opened with the same one
+    /// gets the bot's calls back. Unique per `BotClient` by default.
+    pub endpoint: String,
+    /// Survive network drops: re-open a dropped signaling connection and replace a media
+    /// connection that stopped carrying anything, for up to this long before the call is
+    /// given up as network-lost. `None`: a drop ends the calls at once.
+    pub reconnect: Option<Duration>,
+    /// How long the media may stay silent (the service sends the mix every 20 ms) before
+    /// the connection is taken for lost and replaced.
+    pub media_timeout: Duration,
 }
 
 impl BotConfig {
     /// A config with the defaults: 48 kHz, 16 unmixed slots, 6 video slots, no video
-    /// reception, 640x360 preferred, 50 frames (1 s) of outgoing audio queue.
+    /// reception, 640x360 preferred, 50 frames (1 s) of outgoing audio queue; network drops
+    /// survived for up to 30 s, silent media replaced after 1 s.
     pub fn new(server: impl Into<String>, identity: Identity, token: impl Into<String>) -> Self {
         BotConfig {
             server: server.into(),
@@ -107,6 +118,9 @@ impl BotConfig {
             audio_queue_frames: 50,
             delivery_queue: 256,
             request_timeout: Duration::from_secs(10),
+            endpoint: format!("bot-{}", uuid::Uuid::new_v4()),
+            reconnect: Some(Duration::from_secs(30)),
+            media_timeout: Duration::from_secs(1),
         }
     }
 

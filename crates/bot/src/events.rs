@@ -65,6 +65,13 @@ pub enum VideoSource {
 pub enum CallEvent {
     /// Media flows (ICE and DTLS are up).
     MediaConnected,
+    /// The network dropped (the signaling connection closed, or media stopped arriving):
+    /// the SDK is re-establishing what was lost. The bot stays in the call meanwhile; audio
+    /// it sends goes nowhere until [`CallEvent::Reconnected`].
+    Reconnecting,
+    /// Back after [`CallEvent::Reconnecting`]: the same participant in the same call, its
+    /// roster and slots as the service sees them now.
+    Reconnected,
     /// Someone joined (or was first seen).
     Joined(Participant),
     /// Someone's state, mute or video flags changed (the new view).

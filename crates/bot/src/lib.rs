@@ -59,6 +59,7 @@ mod error;
 mod events;
 mod handle;
 mod media;
+mod recovery;
 mod router;
 
 pub use bot::Bot;

@@ -1,13 +1,15 @@
 //! One signaling connection, many calls: server events are routed to the task of the call
 //! they are about; incoming calls go to whoever waits for them. Events for a call that has
 //! not registered yet (they can overtake the answer that names the call) are held for it.
+//! When the connection drops and comes back, each call hears so; a call the service did not
+//! give back (its `welcome` does not list it) loses its route, which ends it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use confab_signaling::client::Events;
+use confab_signaling::client::{Events, Link};
 use confab_signaling::protocol::{CallId, ServerMessage};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::client::IncomingCall;
 
@@ -17,9 +19,20 @@ const HELD_CALLS: usize = 64;
 /// Events queued for one call's task.
 const CALL_QUEUE: usize = 1024;
 
+/// What a call's task hears from the connection.
+#[derive(Debug)]
+pub(crate) enum CallInput {
+    /// A message of the service about the call.
+    Server(ServerMessage),
+    /// The connection dropped; it is being re-opened.
+    LinkDown,
+    /// The connection is back, and the call with it.
+    LinkUp,
+}
+
 #[derive(Debug, Default)]
 struct Routes {
-    calls: HashMap<CallId, mpsc::Sender<ServerMessage>>,
+    calls: HashMap<CallId, mpsc::Sender<CallInput>>,
     held: HashMap<CallId, Vec<ServerMessage>>,
     /// Calls held for, oldest first (the oldest goes when room is needed).
     held_order: VecDeque<CallId>,
@@ -70,19 +83,22 @@ pub(crate) struct Router {
 
 impl Router {
     /// Starts routing `events`; incoming calls go to the returned receiver.
-    pub(crate) fn start(events: Events) -> (Router, mpsc::Receiver<IncomingCall>) {
+    pub(crate) fn start(
+        events: Events,
+        link: watch::Receiver<Link>,
+    ) -> (Router, mpsc::Receiver<IncomingCall>) {
         let router = Router::default();
         let (incoming_tx, incoming) = mpsc::channel(64);
-        tokio::spawn(router.clone().run(events, incoming_tx));
+        tokio::spawn(router.clone().run(events, link, incoming_tx));
         (router, incoming)
     }
 
     /// The events of `call_id` from now on (and any held for it).
-    pub(crate) fn register(&self, call_id: CallId) -> mpsc::Receiver<ServerMessage> {
+    pub(crate) fn register(&self, call_id: CallId) -> mpsc::Receiver<CallInput> {
         let (tx, rx) = mpsc::channel(CALL_QUEUE);
         if let Ok(mut routes) = self.routes.lock() {
             for message in routes.held.remove(&call_id).unwrap_or_default() {
-                let _ = tx.try_send(message);
+                let _ = tx.try_send(CallInput::Server(message));
             }
             routes.held_order.retain(|c| *c != call_id);
             routes.calls.insert(call_id, tx);
@@ -97,8 +113,69 @@ impl Router {
         }
     }
 
-    async fn run(self, mut events: Events, incoming: mpsc::Sender<IncomingCall>) {
-        while let Some(message) = events.recv().await {
+    /// Tells every call (never waiting for one).
+    fn tell_all(&self, input: impl Fn() -> CallInput) {
+        if let Ok(routes) = self.routes.lock() {
+            for tx in routes.calls.values() {
+                let _ = tx.try_send(input());
+            }
+        }
+    }
+
+    /// The connection is back: the calls the service resumed hear so; the others are gone.
+    fn reconnected(&self, resumed: &[CallId]) {
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        let lost: Vec<CallId> = routes
+            .calls
+            .keys()
+            .filter(|c| !resumed.contains(c))
+            .copied()
+            .collect();
+        for call_id in lost {
+            tracing::warn!(%call_id, "the service did not give this call back after the reconnect");
+            // Dropping its route ends the call as network-lost.
+            routes.finish(call_id);
+        }
+        for tx in routes.calls.values() {
+            let _ = tx.try_send(CallInput::LinkUp);
+        }
+    }
+
+    async fn run(
+        self,
+        mut events: Events,
+        mut link: watch::Receiver<Link>,
+        incoming: mpsc::Sender<IncomingCall>,
+    ) {
+        let mut link_open = true;
+        let mut welcomed = false;
+        loop {
+            let message = tokio::select! {
+                // The link first: a drop is told before the welcome of the next connection.
+                biased;
+                changed = link.changed(), if link_open => {
+                    if changed.is_err() {
+                        link_open = false;
+                    } else if *link.borrow_and_update() == Link::Reconnecting {
+                        self.tell_all(|| CallInput::LinkDown);
+                    }
+                    continue;
+                }
+                message = events.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
+            if let ServerMessage::Welcome { resumed, .. } = &message {
+                // The first message of every connection; every one after the first is a
+                // reconnect, and says which calls came back.
+                if std::mem::replace(&mut welcomed, true) {
+                    self.reconnected(resumed);
+                }
+                continue;
+            }
             if let ServerMessage::IncomingCall {
                 call_id,
                 from,
@@ -145,7 +222,7 @@ impl Router {
             // Never wait for one call's task: a bot too slow to take its signaling loses
             // messages (logged), the connection's other calls do not stall.
             if let Some(tx) = route {
-                match tx.try_send(message) {
+                match tx.try_send(CallInput::Server(message)) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         tracing::warn!(%call_id, "call task not keeping up: signaling message dropped");

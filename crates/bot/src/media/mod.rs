@@ -26,6 +26,9 @@ pub(crate) enum ToMedia {
     Video(VideoSource, VideoFrame),
     /// Send an H.264 access unit as it is.
     H264(VideoSource, Bytes),
+    /// Carry on over this new connection (negotiated after the old one stopped carrying
+    /// media): incoming streams start afresh, outgoing ones continue on it.
+    Restart(Box<confab_transport::peer::Peer>),
     /// Stop (after sending what is queued).
     Stop,
 }
@@ -44,6 +47,8 @@ pub(crate) enum Frame {
 pub(crate) enum Control {
     Connected,
     Failed,
+    /// Nothing has arrived for the media timeout (sent again each timeout it lasts).
+    Stalled,
     QueueLow(usize),
     KeyframeRequested(VideoSource),
 }

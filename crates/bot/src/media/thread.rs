@@ -40,6 +40,8 @@ pub(crate) struct MediaThreadConfig {
     pub(crate) video_decoded: bool,
     pub(crate) max_video_size: (u32, u32),
     pub(crate) video_bitrate_bps: u32,
+    /// Media silent this long (while connected) is reported as stalled.
+    pub(crate) media_timeout: Duration,
 }
 
 /// The running thread.
@@ -90,6 +92,13 @@ struct Media {
     /// Decoded audio frames on their way to the bot (reused: no allocation per packet).
     ready: Vec<AudioFrame>,
     next_tick: Instant,
+    /// Connected, and when media last arrived (the service sends the mix every 20 ms).
+    connected: bool,
+    last_media: Instant,
+    stall_reported: Option<Instant>,
+    /// Loss and concealment counted on connections before the current one.
+    lost_before: u64,
+    concealed_before: u64,
 }
 
 impl Media {
@@ -110,6 +119,11 @@ impl Media {
             datagram: vec![0; 2048],
             ready: Vec::new(),
             next_tick: Instant::now() + FRAME,
+            connected: false,
+            last_media: Instant::now(),
+            stall_reported: None,
+            lost_before: 0,
+            concealed_before: 0,
             c,
         })
     }
@@ -187,13 +201,22 @@ impl Media {
         while let Some(event) = self.c.peer.poll_event() {
             let now = Instant::now();
             match event {
-                PeerEvent::Connected => self.control(Control::Connected),
-                PeerEvent::Failed | PeerEvent::Closed => self.control(Control::Failed),
+                PeerEvent::Connected => {
+                    self.connected = true;
+                    self.last_media = now;
+                    self.control(Control::Connected);
+                }
+                PeerEvent::Failed | PeerEvent::Closed => {
+                    self.connected = false;
+                    self.control(Control::Failed);
+                }
                 PeerEvent::Rtp {
                     section,
                     packet,
                     audio_level,
                 } => {
+                    self.last_media = now;
+                    self.stall_reported = None;
                     let audio = || AudioPacket {
                         seq: packet.header.sequence_number,
                         timestamp: packet.header.timestamp,
@@ -311,6 +334,10 @@ impl Media {
                 }
             }
             ToMedia::H264(source, unit) => (source, unit),
+            ToMedia::Restart(peer) => {
+                self.restart(*peer, now);
+                return;
+            }
             ToMedia::Stop => return,
         };
         let section = match source {
@@ -325,6 +352,29 @@ impl Media {
         {
             SharedStats::add(&self.c.stats.video_sent, 1);
         }
+    }
+
+    /// Moves to a new connection: what was received on the old one is gone (its streams
+    /// end; the new ones are numbered afresh), senders go on and start with a keyframe.
+    fn restart(&mut self, peer: Peer, now: Instant) {
+        self.lost_before +=
+            self.mix.lost() + self.unmixed.values().map(AudioReceiver::lost).sum::<u64>();
+        self.concealed_before +=
+            self.mix.concealed + self.unmixed.values().map(|r| r.concealed).sum::<u64>();
+        match AudioReceiver::new(self.c.format) {
+            Ok(mix) => self.mix = mix,
+            Err(e) => tracing::error!("mixed audio receiver: {e}"),
+        }
+        self.unmixed.clear();
+        self.video_in.clear();
+        self.keyframe_asked.clear();
+        for sender in self.video_out.values_mut() {
+            sender.force_keyframe = true;
+        }
+        self.c.peer = peer;
+        self.connected = false;
+        self.last_media = now;
+        self.stall_reported = None;
     }
 
     /// Sends every frame the pacer releases now (more than one when a late bot catches up).
@@ -385,11 +435,24 @@ impl Media {
     }
 
     /// The 20 ms housekeeping tick: loss counters for the handles.
-    fn tick(&mut self, _now: Instant, _scheduled: Instant) {
+    fn tick(&mut self, now: Instant, _scheduled: Instant) {
         SharedStats::add(&self.c.stats.ticks, 1);
-        let lost = self.mix.lost() + self.unmixed.values().map(AudioReceiver::lost).sum::<u64>();
-        let concealed =
-            self.mix.concealed + self.unmixed.values().map(|r| r.concealed).sum::<u64>();
+        let timeout = self.c.media_timeout;
+        if self.connected
+            && now.saturating_duration_since(self.last_media) >= timeout
+            && self
+                .stall_reported
+                .is_none_or(|t| now.saturating_duration_since(t) >= timeout)
+        {
+            self.stall_reported = Some(now);
+            self.control(Control::Stalled);
+        }
+        let lost = self.lost_before
+            + self.mix.lost()
+            + self.unmixed.values().map(AudioReceiver::lost).sum::<u64>();
+        let concealed = self.concealed_before
+            + self.mix.concealed
+            + self.unmixed.values().map(|r| r.concealed).sum::<u64>();
         let s = &self.c.stats;
         s.packets_lost
             .store(lost, std::sync::atomic::Ordering::Relaxed);

@@ -1,0 +1,272 @@
+//! F9: a bot's network drops out for 3 s (the relay in front of the service swallows all its
+//! datagrams, both ways) while it speaks a steady tone into a group call that the recorder
+//! bot records. The bot notices within about a second (`Reconnecting`), offers new media
+//! connections until one comes up once the network is back (`Reconnected`), and goes on as
+//! the same participant: the recorder's file of it has one gap of about 3 s and the tone
+//! continues after it, the recorder saw it join once and never leave until it hung up.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::disallowed_methods
+)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use confab_bot::{
+    Bot, BotClient, BotConfig, CallEvent, CallHandle, EndKind, Identity, async_trait,
+};
+use confab_recorder::Recorder;
+use confab_server::{ServerConfig, ServerHandle};
+use confab_signaling::Scope;
+use confab_testkit::{NetemConfig, Relay, RelayConfig, fixtures, signal};
+
+const TONE_HZ: f64 = 440.0;
+const SPEAK: Duration = Duration::from_secs(9);
+const CUT_AT: Duration = Duration::from_secs(2);
+const CUT_FOR: Duration = Duration::from_secs(3);
+
+type Seen = Arc<Mutex<Vec<(Instant, CallEvent)>>>;
+
+/// Speaks a steady tone from the moment its media connects, and notes its events.
+struct Speaker {
+    seen: Seen,
+}
+
+#[async_trait]
+impl Bot for Speaker {
+    async fn on_event(&mut self, call: &CallHandle, event: &CallEvent) {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((Instant::now(), event.clone()));
+        if *event == CallEvent::MediaConnected {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let samples: Vec<i16> = (0..48_000 * SPEAK.as_secs() as usize)
+                    .map(|i| {
+                        let t = i as f64 / 48_000.0;
+                        (8_000.0 * (2.0 * std::f64::consts::PI * TONE_HZ * t).sin()) as i16
+                    })
+                    .collect();
+                for frame in fixtures::frames(&samples, confab_bot::AudioRate::Hz48000.format()) {
+                    // Paced by the SDK's queue (it waits for room): 20 ms per frame.
+                    if call.send_audio(frame).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn config(server: &ServerHandle, name: &str) -> BotConfig {
+    let identity = Identity::Bot(name.into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = server
+        .token_key()
+        .mint(&identity, &[Scope::Bot], now, 600)
+        .unwrap();
+    BotConfig::new(server.base_url(), identity, token)
+}
+
+/// 20 ms windows of `x` that carry the tone.
+fn tone_windows(x: &[i16]) -> Vec<bool> {
+    x.chunks(960)
+        .map(|w| w.len() == 960 && signal::rms_dbfs(w) > -30.0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_rides_out_a_three_second_network_drop() {
+    let data = std::env::temp_dir().join(format!("confab-drop-{}", uuid::Uuid::new_v4()));
+    let out = data.join("recording");
+    let server = confab_server::start(ServerConfig {
+        http: "127.0.0.1:0".parse().unwrap(),
+        media_udp: "127.0.0.1:0".parse().unwrap(),
+        public_ip: Some("127.0.0.2".parse().unwrap()),
+        data_dir: data.clone(),
+        echo_service: false,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let port = server.media_addr().port();
+    let relay = Relay::start(RelayConfig {
+        listen: ([127, 0, 0, 2], port).into(),
+        upstream: ([127, 0, 0, 1], port).into(),
+        up: NetemConfig::default(),
+        down: NetemConfig::default(),
+        seed: 1,
+        media_only: false,
+    })
+    .unwrap();
+    let group = uuid::Uuid::new_v4();
+
+    // The recorder first: the relay's first client.
+    let mut recorder_config = config(&server, "recorder");
+    Recorder::configure(&mut recorder_config);
+    let recorder = BotClient::connect(recorder_config)
+        .await
+        .unwrap()
+        .join_group(group, Recorder::new(&out).unwrap())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while relay.clients().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let speaker = BotClient::connect(config(&server, "speaker"))
+        .await
+        .unwrap()
+        .join_group(group, Speaker { seen: seen.clone() })
+        .await
+        .unwrap();
+    let connected = loop {
+        if let Some((at, _)) = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, e)| *e == CallEvent::MediaConnected)
+        {
+            break *at;
+        }
+        assert!(Instant::now() < deadline, "the speaker connects");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let clients = relay.clients();
+    assert_eq!(clients.len(), 2, "recorder and speaker: {clients:?}");
+    let speaker_addr = clients[1];
+
+    tokio::time::sleep_until((connected + CUT_AT).into()).await;
+    relay.cut_client(speaker_addr, true);
+    let cut = Instant::now();
+    tokio::time::sleep(CUT_FOR).await;
+    relay.cut_client(speaker_addr, false);
+    let restored = Instant::now();
+
+    tokio::time::sleep_until((connected + SPEAK + Duration::from_millis(300)).into()).await;
+    speaker.handle().hang_up().await.unwrap();
+    let spoke = speaker.finished().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    recorder.handle().hang_up().await.unwrap();
+    let recorded = recorder.finished().await.unwrap();
+    let network = relay.stats();
+    server.shutdown().await;
+
+    let seen = seen.lock().unwrap().clone();
+    let timeline: Vec<(i64, &CallEvent)> = seen
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                CallEvent::MediaConnected | CallEvent::Reconnecting | CallEvent::Reconnected
+            )
+        })
+        .map(|(at, e)| {
+            let ms = |d: Duration| d.as_millis() as i64;
+            (
+                ms(at.saturating_duration_since(cut)) - ms(cut.saturating_duration_since(*at)),
+                e,
+            )
+        })
+        .collect();
+    println!("relay {network:?}\nspeaker's events (ms after the cut): {timeline:?}");
+    println!("speaker {:?}\nrecorder {:?}", spoke, recorded);
+    assert!(network.blackholed > 100, "the drop swallowed the media");
+    assert_eq!(spoke.reason.kind, EndKind::HangUp, "the bot hung up itself");
+    let kinds: Vec<&CallEvent> = timeline.iter().map(|(_, e)| *e).collect();
+    assert_eq!(
+        kinds,
+        [
+            &CallEvent::MediaConnected,
+            &CallEvent::Reconnecting,
+            &CallEvent::Reconnected
+        ],
+        "one drop, one recovery"
+    );
+    let noticed = seen
+        .iter()
+        .find(|(_, e)| *e == CallEvent::Reconnecting)
+        .unwrap()
+        .0;
+    let back = seen
+        .iter()
+        .find(|(_, e)| *e == CallEvent::Reconnected)
+        .unwrap()
+        .0;
+    assert!(
+        noticed > cut && noticed.duration_since(cut) < Duration::from_millis(2_000),
+        "the drop is noticed within 2 s"
+    );
+    assert!(
+        back > restored && back.duration_since(restored) < Duration::from_millis(2_000),
+        "back within 2 s of the network: {:?}",
+        back.saturating_duration_since(restored)
+    );
+
+    // The recording: the speaker joined once and left once (hanging up), its file has the
+    // tone, one gap of about the drop, and the tone again.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let speakers: Vec<&serde_json::Value> = manifest["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["identity"] == "28:speaker")
+        .collect();
+    assert_eq!(speakers.len(), 1, "one participant, not two: {manifest}");
+    assert_eq!(speakers[0]["left_reason"]["kind"], "hang_up", "{manifest}");
+    let file = out.join(speakers[0]["audio"]["file"].as_str().unwrap());
+    let samples: Vec<i16> = hound::WavReader::open(&file)
+        .unwrap()
+        .into_samples()
+        .map(Result::unwrap)
+        .collect();
+    let tone = tone_windows(&samples);
+    let first = tone.iter().position(|t| *t).unwrap();
+    let last = tone.iter().rposition(|t| *t).unwrap();
+    // Gaps inside the tone, in 20 ms windows.
+    let mut gaps = Vec::new();
+    let mut run = 0;
+    for &t in &tone[first..=last] {
+        if t {
+            if run > 0 {
+                gaps.push(run);
+            }
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    let longest = gaps.iter().max().copied().unwrap_or(0);
+    let after = tone[first..=last].len()
+        - tone[first..=last]
+            .iter()
+            .rposition(|t| !*t)
+            .map_or(0, |i| i + 1);
+    println!(
+        "recorded tone {:.2} s; gaps (ms) {:?}; tone after the last gap {:.2} s",
+        tone.iter().filter(|t| **t).count() as f64 * 0.02,
+        gaps.iter().map(|g| g * 20).collect::<Vec<_>>(),
+        after as f64 * 0.02
+    );
+    assert!(
+        (2_800..=4_600).contains(&(longest * 20)),
+        "one gap of about the drop: {} ms",
+        longest * 20
+    );
+    assert!(
+        gaps.iter().filter(|g| **g >= 5).count() == 1,
+        "no other gap of 100 ms or more: {gaps:?}"
+    );
+    assert!(after * 20 >= 2_500, "the tone goes on after the drop");
+    let _ = std::fs::remove_dir_all(&data);
+}
