@@ -1,7 +1,9 @@
 // The confab browser client: signaling over /ws (docs/protocol.md) and one RTCPeerConnection
 // in confab's fixed media layout: microphone up / mix down, camera up, screen up, six video
 // slots and the screen slot down. The service says which participant is in which slot
-// (media_slots); nothing is ever renegotiated.
+// (media_slots); nothing is ever renegotiated. A network drop is ridden out: a dropped
+// WebSocket is re-opened as the same device (its `endpoint`) and gets the call back; media
+// that stops arriving is replaced by a fresh peer connection offered into the same call.
 'use strict';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -10,12 +12,30 @@ const state = {
   ws: null, nextId: 1, pending: new Map(), identity: null, callId: null, me: null,
   roster: new Map(), pc: null, mic: null, camera: null, screen: null, muted: false,
   transceivers: null, slots: new Map(), dominant: [], levels: [], ended: null, incoming: null,
+  credentials: null, welcomed: false, linkDown: false, mediaDown: false, restarting: false,
+  reconnects: 0, dropSince: null,
 };
+// This tab's device id: a WebSocket re-opened with it gets the tab's calls back.
+// Kept in sessionStorage where the page may use it (a sandboxed or third-party frame may
+// not: then per page load).
+const ENDPOINT = (() => {
+  const fresh = `page-${Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  try {
+    let e = sessionStorage.getItem('confab-endpoint');
+    if (!e) { e = fresh; sessionStorage.setItem('confab-endpoint', e); }
+    return e;
+  } catch { return fresh; }
+})();
+// How long a drop is ridden out before the call is given up; how long media may be silent.
+const RECONNECT_FOR_MS = 30000;
+const MEDIA_TIMEOUT_MS = 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 window.confabResult = null;
 
 function status(text) { $('status').textContent = text; console.log('status', text); }
 
 function request(message) {
+  if (state.ws?.readyState !== WebSocket.OPEN) return Promise.reject(new Error('not connected'));
   const id = state.nextId++;
   state.ws.send(JSON.stringify({ v: 1, id, ...message }));
   return new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
@@ -51,6 +71,8 @@ function renderSlots() {
 
 function endCall(reason) {
   state.ended = reason ?? null;
+  state.linkDown = state.mediaDown = false;
+  state.dropSince = null;
   $('in-call').hidden = true;
   $('start-call').hidden = false;
   $('dial').hidden = false;
@@ -70,6 +92,7 @@ async function onEvent(m) {
       renderRoster(); break;
     case 'call_state':
       if (m.call_id !== state.callId) break;
+      state.callState = m.state;
       status(`Call ${m.state}${m.reason ? `: ${m.reason.text} (${m.reason.code}/${m.reason.subcode})` : ''}`);
       if (m.state === 'disconnected') endCall(m.reason);
       break;
@@ -81,6 +104,14 @@ async function onEvent(m) {
       break;
     case 'incoming_call_ended':
       if (state.incoming?.call_id === m.call_id) { state.incoming = null; $('incoming').hidden = true; status(`Missed call: ${m.reason.text}`); }
+      break;
+    case 'welcome':
+      // Every welcome after the first is a reconnect: is the call still ours?
+      if (state.welcomed && state.callId) {
+        if ((m.resumed ?? []).includes(state.callId)) { state.linkDown = false; settle(); }
+        else { status('The call ended while the connection was down.'); endCall({ text: 'The connection was lost', code: 410 }); }
+      }
+      state.welcomed = true;
       break;
     case 'sdp_answer': await state.pc?.setRemoteDescription({ type: 'answer', sdp: m.sdp }); break;
     case 'media_slots':
@@ -95,6 +126,7 @@ async function onEvent(m) {
 }
 
 function connect(identity, token) {
+  state.credentials = { identity, token };
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
     state.ws = ws;
@@ -106,10 +138,57 @@ function connect(identity, token) {
         if (m.type === 'error') fail(new Error(`${m.code}: ${m.message}`)); else ok(m);
       } else onEvent(m).catch((err) => console.error(err));
     };
-    ws.onopen = () => request({ type: 'hello', identity, token, display_name: $('name').value }).then(resolve, reject);
+    ws.onopen = () => request({ type: 'hello', identity, token, display_name: $('name').value, endpoint: ENDPOINT }).then(resolve, reject);
     ws.onerror = () => reject(new Error('signaling connection failed'));
-    ws.onclose = () => status('Signaling connection closed.');
+    ws.onclose = () => {
+      reject(new Error('signaling connection closed'));
+      if (state.ws !== ws) return;
+      for (const { reject: fail } of state.pending.values()) fail(new Error('connection lost'));
+      state.pending.clear();
+      if (state.welcomed) reconnectSignaling();
+      else status('Signaling connection closed.');
+    };
   });
+}
+
+// A drop began (signaling or media): say so once.
+function dropped(what) {
+  if (what === 'link') state.linkDown = true; else state.mediaDown = true;
+  if (state.dropSince === null && state.callId) {
+    state.dropSince = Date.now();
+    status('Reconnecting...');
+    console.log(`reconnecting (${what}) at ${Date.now() % 100000}`);
+  }
+}
+
+// Both are back: the drop is over.
+function settle() {
+  if (state.dropSince !== null && !state.linkDown && !state.mediaDown) {
+    state.dropSince = null;
+    state.reconnects += 1;
+    status('Reconnected.');
+    console.log(`reconnected at ${Date.now() % 100000}`);
+  }
+}
+
+// Re-opens the WebSocket as the same device, backing off from 100 ms to 2 s, for up to 30 s.
+async function reconnectSignaling() {
+  if (state.linkDown && state.reconnectingLink) return;
+  state.reconnectingLink = true;
+  dropped('link');
+  const started = Date.now();
+  for (let wait = 100; Date.now() - started < RECONNECT_FOR_MS; wait = Math.min(wait * 2, 2000)) {
+    await sleep(wait);
+    try {
+      await connect(state.credentials.identity, state.credentials.token);
+      state.reconnectingLink = false;
+      if (!state.callId) { state.linkDown = false; status('Signed in again.'); }
+      return;
+    } catch (e) { console.log('reconnect failed', e.message); }
+  }
+  state.reconnectingLink = false;
+  status('Signaling connection lost.');
+  if (state.callId) endCall({ text: 'The connection was lost', code: 410 });
 }
 
 // Signs in: with ?identity=&token= as given, else as a guest of this server.
@@ -136,11 +215,20 @@ function listen(track) {
   // The <audio> element plays the mix; WebAudio measures it (level meter and tests).
   const stream = new MediaStream([track]);
   $('mix').srcObject = stream;
+  if (state.analysis) {
+    // A replacement connection: the same meter, the new track.
+    state.analysis.source.disconnect();
+    state.analysis.source = state.analysis.ctx.createMediaStreamSource(stream);
+    state.analysis.source.connect(state.analysis.analyser);
+    return;
+  }
   const ctx = new AudioContext();
   ctx.resume();
   const analyser = ctx.createAnalyser();
   analyser.fftSize = 2048;
-  ctx.createMediaStreamSource(stream).connect(analyser);
+  const source = ctx.createMediaStreamSource(stream);
+  source.connect(analyser);
+  state.analysis = { ctx, analyser, source };
   const buf = new Float32Array(analyser.fftSize);
   const spectrum = new Float32Array(analyser.frequencyBinCount);
   const tones = (params.get('tones') ?? '').split(',').filter(Boolean).map(Number);
@@ -196,29 +284,89 @@ async function startMedia(wantVideo) {
   state.mic.enabled = !state.muted;
   if (wantVideo) state.camera = await openCamera().catch(() => null);
   await fillDevices();
-  const pc = new RTCPeerConnection();
-  state.pc = pc;
-  const audio = pc.addTransceiver(state.mic, { direction: 'sendrecv' });
-  const camera = pc.addTransceiver(state.camera ?? 'video', { direction: 'sendonly' });
-  const screen = pc.addTransceiver('video', { direction: 'sendonly' });
-  const video = [];
-  for (let i = 0; i < VIDEO_SLOTS; i++) video.push(pc.addTransceiver('video', { direction: 'recvonly' }));
-  const screenSlot = pc.addTransceiver('video', { direction: 'recvonly' });
-  state.transceivers = { audio, camera, screen, video, screenSlot };
-  listen(audio.receiver.track);
-  pc.onconnectionstatechange = () => console.log('media', pc.connectionState);
-  await pc.setLocalDescription(await pc.createOffer());
-  // Tiles are keyed by mid (known once the offer is made).
-  const tiles = video.map((t, i) => tile(t, `tile-${i}`));
-  $('tiles').replaceChildren(...tiles);
-  $('screen-view').replaceChildren(tile(screenSlot, 'screen-tile'));
-  await request({ type: 'sdp_offer', call_id: state.callId, sdp: pc.localDescription.sdp });
+  await offerPeer();
+  watchMedia();
   $('camera').textContent = state.camera ? 'Camera off' : 'Camera on';
   $('start-call').hidden = true;
   $('incoming').hidden = true;
   $('in-call').hidden = false;
   $('dial').hidden = true;
   $('add-number').hidden = false;
+}
+
+// Makes the call's peer connection with the tracks we send and offers it (a second offer
+// in the same call replaces the first: how media comes back after a drop).
+async function offerPeer() {
+  state.pc?.close();
+  const pc = new RTCPeerConnection();
+  state.pc = pc;
+  const audio = pc.addTransceiver(state.mic, { direction: 'sendrecv' });
+  const camera = pc.addTransceiver(state.camera ?? 'video', { direction: 'sendonly' });
+  const screen = pc.addTransceiver(state.screen ?? 'video', { direction: 'sendonly' });
+  const video = [];
+  for (let i = 0; i < VIDEO_SLOTS; i++) video.push(pc.addTransceiver('video', { direction: 'recvonly' }));
+  const screenSlot = pc.addTransceiver('video', { direction: 'recvonly' });
+  state.transceivers = { audio, camera, screen, video, screenSlot };
+  listen(audio.receiver.track);
+  pc.onconnectionstatechange = () => {
+    console.log('media', pc.connectionState);
+    if (pc !== state.pc) return;
+    if (pc.connectionState === 'connected') { state.mediaDown = false; settle(); }
+    if (pc.connectionState === 'failed') restartMedia();
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  // Tiles are keyed by mid (known once the offer is made).
+  const tiles = video.map((t, i) => tile(t, `tile-${i}`));
+  $('tiles').replaceChildren(...tiles);
+  $('screen-view').replaceChildren(tile(screenSlot, 'screen-tile'));
+  state.slots = new Map();
+  await request({ type: 'sdp_offer', call_id: state.callId, sdp: pc.localDescription.sdp });
+  return pc;
+}
+
+// The service sends the mix every 20 ms: mixed audio that stops arriving while connected
+// (and not on hold) means the network dropped.
+function watchMedia() {
+  if (state.watching) return;
+  state.watching = true;
+  let last = { pc: null, packets: -1, since: Date.now() };
+  const timer = setInterval(async () => {
+    const pc = state.pc;
+    if (!pc || !state.callId) { clearInterval(timer); state.watching = false; return; }
+    if (state.restarting || pc.connectionState !== 'connected' || /hold/.test(state.callState ?? '')) {
+      last = { pc, packets: -1, since: Date.now() };
+      return;
+    }
+    let packets = 0;
+    (await pc.getStats(state.transceivers.audio.receiver.track)).forEach((s) => {
+      if (s.type === 'inbound-rtp') packets += s.packetsReceived ?? 0;
+    });
+    if (last.pc !== pc || packets !== last.packets) last = { pc, packets, since: Date.now() };
+    else if (Date.now() - last.since >= MEDIA_TIMEOUT_MS) { last.since = Date.now(); restartMedia(); }
+  }, 250);
+}
+
+// Offers new peer connections until one connects (each gets 1.5 s), while the drop lasts.
+async function restartMedia() {
+  if (state.restarting || !state.callId) return;
+  state.restarting = true;
+  dropped('media');
+  try {
+    while (state.callId && state.dropSince !== null && Date.now() - state.dropSince < RECONNECT_FOR_MS) {
+      if (state.linkDown) { await sleep(200); continue; }
+      console.log('offering a new media connection');
+      const pc = await offerPeer().catch((e) => { console.log('offer failed', e.message); return null; });
+      for (let waited = 0; pc && waited < 1500 && pc.connectionState !== 'connected' && pc.connectionState !== 'failed'; waited += 50) await sleep(50);
+      if (pc?.connectionState === 'connected') break;
+    }
+    if (state.callId && state.mediaDown) {
+      status('Media could not be restored.');
+      await request({ type: 'leave', call_id: state.callId }).catch(() => {});
+      endCall({ text: 'The connection was lost', code: 410 });
+    }
+  } finally {
+    state.restarting = false;
+  }
 }
 
 function tile(transceiver, id) {
@@ -421,6 +569,7 @@ async function automate(seconds, expect) {
     videoSlots,
     screen: slotReport(state.transceivers.screenSlot),
     connection: state.pc.connectionState,
+    reconnects: state.reconnects,
     windows: state.levels.length,
     loudWindows: state.levels.filter((l) => l > -50).length,
     loudestDb: Math.max(-200, ...state.levels),

@@ -39,7 +39,8 @@ pub fn open_page_with(url: &str, wav: &Path, timeout_secs: u32, options: &[&str]
         .expect("node runs")
 }
 
-/// Waits for a page and returns its `window.confabResult`.
+/// Waits for a page and returns its `window.confabResult` (with `CONFAB_PAGE_LOG` set, the
+/// page's console goes to stderr even when it passes).
 pub fn result(page: Child) -> serde_json::Value {
     let output = page.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -48,6 +49,9 @@ pub fn result(page: Child) -> serde_json::Value {
         "page failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    if std::env::var_os("CONFAB_PAGE_LOG").is_some() {
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    }
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     report["result"].clone()
 }
