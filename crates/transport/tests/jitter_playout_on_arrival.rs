@@ -81,6 +81,37 @@ fn a_hole_waits_for_its_deadline_then_fec_recovers_it() {
 }
 
 #[test]
+fn a_hole_whose_fec_carrier_is_late_too_waits_one_frame_more_for_it() {
+    let mut clock = VirtualClock::new();
+    let mut jb = JitterBuffer::new(JitterConfig::default());
+    for i in 0..10u16 {
+        jb.insert(packet(i, u32::from(i) * 960), clock.now());
+        drain(&mut jb, &clock);
+        clock.advance(Duration::from_millis(20));
+    }
+    // 10 is lost; 11 (which carries 10's FEC) is delayed; 12 arrives on time at 240 ms.
+    clock.advance(Duration::from_millis(40));
+    jb.insert(packet(12, 12 * 960), clock.now());
+    assert!(drain(&mut jb, &clock).is_empty());
+    // 10 was due at 200 ms + 40 ms allowance; with 11 missing too, 20 ms more.
+    let deadline = jb.deadline().unwrap();
+    assert_eq!(deadline - clock.now(), Duration::from_millis(20));
+    // 11 turns up 10 ms later: the deadline is 10's own again, already past.
+    clock.advance(Duration::from_millis(10));
+    jb.insert(packet(11, 11 * 960), clock.now());
+    let out = drain(&mut jb, &clock);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(
+        matches!(out[0].1, Playout::RecoverFec { lost, .. } if lost == SEQ_BASE + 10),
+        "rebuilt from 11, not concealed: {:?}",
+        out[0]
+    );
+    assert!(matches!(out[1].1, Playout::Packet { seq, .. } if seq == SEQ_BASE + 11));
+    assert!(matches!(out[2].1, Playout::Packet { seq, .. } if seq == SEQ_BASE + 12));
+    assert_eq!(jb.stats().concealed, 0);
+}
+
+#[test]
 fn a_reordered_packet_inside_the_allowance_is_not_lost() {
     let mut clock = VirtualClock::new();
     let mut jb = JitterBuffer::new(JitterConfig::default());

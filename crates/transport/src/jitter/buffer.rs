@@ -135,6 +135,7 @@ struct Held {
     ts: u64,
     payload: Bytes,
     level: Option<u8>,
+    arrived: Instant,
 }
 
 /// The adaptive jitter buffer. Sans-IO: [`insert`](JitterBuffer::insert) packets as they
@@ -146,6 +147,8 @@ pub struct JitterBuffer {
     held: usize,
     seqs: Unwrapper<16>,
     timestamps: Unwrapper<32>,
+    /// How long the packet the last `pop` played had waited since it arrived.
+    played_wait: Option<Duration>,
     delay: DelayEstimator,
     /// First arrival and its media time: the origin of transit measurements.
     origin: Option<(Instant, u64)>,
@@ -172,6 +175,7 @@ impl JitterBuffer {
             held: 0,
             seqs: Unwrapper::new(),
             timestamps: Unwrapper::new(),
+            played_wait: None,
             origin: None,
             started: false,
             next_seq: 0,
@@ -194,6 +198,12 @@ impl JitterBuffer {
         self.timestamps = Unwrapper::new();
         self.expand_run = 0;
         self.pops_since_accelerate = 0;
+    }
+
+    /// How long the packet the last [`pop`](JitterBuffer::pop) played had waited in the
+    /// buffer (`None` if it played no packet: loss, stretch, silence).
+    pub fn played_wait(&self) -> Option<Duration> {
+        self.played_wait
     }
 
     /// Counters and delays.
@@ -268,6 +278,7 @@ impl JitterBuffer {
             ts,
             payload: packet.payload,
             level: packet.level,
+            arrived: now,
         });
         self.stats.received += 1;
         self.stats.max_held = self.stats.max_held.max(self.held as u32);
@@ -320,6 +331,7 @@ impl JitterBuffer {
 
     /// The decision for the next frame, at playout time `now`.
     pub fn pop(&mut self, now: Instant) -> Playout {
+        self.played_wait = None;
         if !self.started && !self.try_start(now) {
             return Playout::Buffering;
         }
@@ -345,6 +357,7 @@ impl JitterBuffer {
             }
             if let Some(held) = self.take(self.next_seq) {
                 self.advance();
+                self.played_wait = Some(now.saturating_duration_since(held.arrived));
                 return Playout::Packet {
                     seq: held.seq,
                     payload: held.payload,
@@ -429,7 +442,15 @@ impl JitterBuffer {
         let allowance =
             (self.delay.jitter() + frame / 2).clamp(self.config.min_delay, self.config.max_delay);
         let due_us = u64::try_from(media_us + fastest).unwrap_or(0);
-        Some(t0 + Duration::from_micros(due_us) + allowance)
+        // The packet after the missing one carries its FEC: while that one is not here
+        // either, wait for it as long as for itself (one frame more), so the loss is rebuilt
+        // rather than concealed whenever it comes in time.
+        let rebuild = if self.peek(self.next_seq + 1).is_some() {
+            Duration::ZERO
+        } else {
+            frame
+        };
+        Some(t0 + Duration::from_micros(due_us) + allowance + rebuild)
     }
 
     fn advance(&mut self) {
