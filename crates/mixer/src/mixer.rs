@@ -128,6 +128,8 @@ pub struct AudioMixer {
     output: MixOutput,
     events: VecDeque<MixerEvent>,
     counters: MixerCounters,
+    /// The last tick's jitter-buffer waits (reused: no allocation per tick).
+    waits: Vec<Duration>,
     ticks: u64,
 }
 
@@ -176,6 +178,7 @@ impl AudioMixer {
             encoded: Vec::with_capacity(1500),
             events: VecDeque::new(),
             counters: MixerCounters::default(),
+            waits: Vec::new(),
             ticks: 0,
         })
     }
@@ -309,6 +312,11 @@ impl AudioMixer {
         self.selector.selected()
     }
 
+    /// How long each packet the last tick played had waited in its source's jitter buffer.
+    pub fn played_waits(&self) -> &[Duration] {
+        &self.waits
+    }
+
     /// Cumulative counters.
     pub fn counters(&self) -> MixerCounters {
         self.counters
@@ -345,8 +353,12 @@ impl AudioMixer {
         self.counters.ticks += 1;
         let timestamp = MediaTime::from_millis(self.ticks * 20);
         self.candidates.clear();
+        self.waits.clear();
         for (&id, s) in &mut self.sources {
             s.decision = s.jitter.pop(now);
+            if let Some(wait) = s.jitter.played_wait() {
+                self.waits.push(wait);
+            }
             s.decoded = false;
             s.expanding = if s.decision == Playout::Expand {
                 s.expanding + 1

@@ -253,6 +253,17 @@ async fn main() {
     let got = listener.finished().await.unwrap();
     let network = relay.stats();
     drop(relay);
+    let stage = |h: &confab_server::LatencyHistogram| {
+        serde_json::json!({
+            "p50_ms": h.quantile_micros(0.5).map(|us| us / 1000),
+            "p99_ms": h.quantile_micros(0.99).map(|us| us / 1000),
+            "count": h.count(),
+        })
+    };
+    let service = serde_json::json!({
+        "mix_jitter_wait": stage(&server.metrics().mix_wait),
+        "mix_tick_to_socket": stage(&server.metrics().mix_out),
+    });
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&data);
 
@@ -291,6 +302,7 @@ async fn main() {
             "late": said.stats.audio_late,
             "ended": said.reason.text,
         },
+        "service": service,
         "listener": {
             "unmixed_frames": heard.unmixed.len(),
             "mixed_frames": heard.mixed.len(),

@@ -40,7 +40,7 @@ pub use config::{ConfigError, ServerConfig};
 pub use http::tls::TlsError;
 pub use keys::{Secrets, SecretsError};
 pub use media::ParticipantMedia;
-pub use metrics::{Metrics, TICK_BUCKETS_MICROS};
+pub use metrics::{LatencyHistogram, Metrics, TICK_BUCKETS_MICROS};
 
 /// The service could not start.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,88 @@ pub struct Metrics {
     pub pstn_rtp_lost: AtomicU64,
     /// The SIP gateway's counters, when it runs.
     pub sip: std::sync::OnceLock<std::sync::Arc<confab_sip::metrics::SipMetrics>>,
+    /// How long each audio frame the mixer played had waited in its jitter buffer: from
+    /// the packet's arrival at the media thread to the tick that mixed it.
+    pub mix_wait: LatencyHistogram,
+    /// From a mixer tick to its packets handed to the socket (mixing, encoding, the hop
+    /// to the I/O thread, the fan-out).
+    pub mix_out: LatencyHistogram,
+}
+
+/// Upper bounds (µs) of the latency histograms' buckets: 1 ms steps where the media path
+/// lives, coarser beyond.
+pub(crate) const LATENCY_BUCKETS_MICROS: [u64; 34] = [
+    1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 9_000, 10_000, 12_000, 14_000, 16_000,
+    18_000, 20_000, 22_000, 24_000, 26_000, 28_000, 30_000, 32_000, 35_000, 40_000, 45_000, 50_000,
+    60_000, 70_000, 80_000, 100_000, 150_000, 200_000, 300_000, 500_000, 1_000_000,
+];
+
+/// A latency histogram (Prometheus buckets, cumulative), lock-free.
+#[derive(Debug)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS_MICROS.len()],
+    count: AtomicU64,
+    micros_sum: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            micros_sum: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// Records one observation.
+    pub fn observe(&self, micros: u64) {
+        if let Some(i) = LATENCY_BUCKETS_MICROS.iter().position(|&b| micros <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.micros_sum.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The `q` quantile (0..=1), as the upper bound of its bucket in microseconds (`None`
+    /// with no observations; `u64::MAX` beyond the last bucket).
+    pub fn quantile_micros(&self, q: f64) -> Option<u64> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, bound) in self.buckets.iter().zip(LATENCY_BUCKETS_MICROS) {
+            seen += bucket.load(Ordering::Relaxed);
+            if seen >= rank {
+                return Some(bound);
+            }
+        }
+        Some(u64::MAX)
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bucket, bound) in self.buckets.iter().zip(LATENCY_BUCKETS_MICROS) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let le = bound as f64 / 1e6;
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {count}");
+    }
 }
 
 /// Upper bounds (µs) of the mixer tick-time histogram buckets.
@@ -178,9 +260,48 @@ impl Metrics {
         let sum = self.mixer_tick_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "confab_mixer_tick_seconds_sum {sum}");
         let _ = writeln!(out, "confab_mixer_tick_seconds_count {count}");
+        self.mix_wait.render(
+            &mut out,
+            "confab_mix_jitter_wait_seconds",
+            "How long a mixed audio frame waited in its jitter buffer (arrival to tick).",
+        );
+        self.mix_out.render(
+            &mut out,
+            "confab_mix_out_seconds",
+            "From a mixer tick to its packets handed to the socket.",
+        );
         if let Some(sip) = self.sip.get() {
             sip.render(&mut out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_quantiles_come_from_the_buckets() {
+        let h = LatencyHistogram::default();
+        assert_eq!(h.quantile_micros(0.5), None);
+        for ms in 1..=100u64 {
+            h.observe(ms * 1000 - 500); // 0.5 ms .. 99.5 ms
+        }
+        assert_eq!(h.count(), 100);
+        assert_eq!(h.quantile_micros(0.0), Some(1_000));
+        assert_eq!(h.quantile_micros(0.10), Some(10_000));
+        assert_eq!(h.quantile_micros(0.5), Some(50_000));
+        assert_eq!(h.quantile_micros(0.99), Some(100_000));
+        h.observe(5_000_000);
+        assert_eq!(
+            h.quantile_micros(1.0),
+            Some(u64::MAX),
+            "beyond the last bucket"
+        );
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "x");
+        assert!(out.contains("x_seconds_bucket{le=\"0.05\"} 50\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"+Inf\"} 101\n"));
     }
 }

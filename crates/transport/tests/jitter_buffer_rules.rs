@@ -168,3 +168,22 @@ fn a_jump_far_ahead_restarts_the_buffer() {
     assert!(matches!(jb.pop(clock.now()), Playout::Packet { .. }));
     assert!(jb.held() <= 1);
 }
+
+#[test]
+fn a_played_packet_says_how_long_it_waited() {
+    let mut clock = VirtualClock::new();
+    let mut jb = started(&mut clock, 0);
+    assert_eq!(
+        jb.played_wait(),
+        Some(Duration::from_millis(40)),
+        "the first packet waited out the start-up delay"
+    );
+    // Packet 1 arrived with packet 0; it plays 20 ms later, 60 ms after it arrived.
+    clock.advance(Duration::from_millis(20));
+    assert!(matches!(jb.pop(clock.now()), Playout::Packet { .. }));
+    assert_eq!(jb.played_wait(), Some(Duration::from_millis(60)));
+    // Nothing to play: no wait to report.
+    clock.advance(Duration::from_millis(20));
+    assert_eq!(jb.pop(clock.now()), Playout::Expand);
+    assert_eq!(jb.played_wait(), None);
+}

@@ -410,6 +410,21 @@ async fn run_call(
         }
         _ => None,
     };
+    let metrics = server.metrics();
+    let ms = |h: &crate::metrics::LatencyHistogram, q: f64| {
+        h.quantile_micros(q)
+            .map_or_else(|| "-".to_owned(), |us| format!("{}", us / 1000))
+    };
+    if metrics.mix_wait.count() > 0 {
+        let _ = writeln!(
+            s,
+            "Inside the service, per mixed frame: jitter-buffer wait (arrival to mixer tick) p50 {} / p99 {} ms; tick to socket (mix, encode, fan-out) p50 {} / p99 {} ms (1 ms histogram buckets, upper bounds).",
+            ms(&metrics.mix_wait, 0.5),
+            ms(&metrics.mix_wait, 0.99),
+            ms(&metrics.mix_out, 0.5),
+            ms(&metrics.mix_out, 0.99),
+        );
+    }
     let _ = writeln!(s, "\nFiles written in {}:", out.display());
     for f in manifest["files"].as_array().into_iter().flatten() {
         let file = f["file"].as_str().unwrap_or("?");

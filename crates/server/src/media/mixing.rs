@@ -3,7 +3,7 @@
 //! plane, which owns the peers and sends them.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
@@ -12,6 +12,56 @@ use confab_mixer::{AudioMixer, MixerConfig, MixerEvent, SourceId, Tick};
 use confab_signaling::protocol::{CallId, ParticipantId};
 
 use crate::metrics::Metrics;
+use confab_transport::udp::Waker;
+
+/// Where mixed frames go: the I/O thread's queue, and a wake-up for it, so a frame goes out
+/// the moment it is mixed rather than at the I/O loop's next look (up to 2 ms later).
+#[derive(Debug, Clone)]
+pub(crate) struct MixedOut {
+    tx: SyncSender<Mixed>,
+    wake: Arc<MixWake>,
+}
+
+/// The I/O thread's wake-up: one datagram per batch of frames, not one per frame.
+#[derive(Debug)]
+pub(crate) struct MixWake {
+    waker: Option<Waker>,
+    pending: AtomicBool,
+}
+
+impl MixWake {
+    /// The I/O thread is about to take what is queued: the next frame wakes it again.
+    pub(crate) fn taking(&self) {
+        self.pending.store(false, Ordering::Release);
+    }
+}
+
+impl MixedOut {
+    pub(crate) fn new(tx: SyncSender<Mixed>, waker: Option<Waker>) -> (MixedOut, Arc<MixWake>) {
+        let wake = Arc::new(MixWake {
+            waker,
+            pending: AtomicBool::new(false),
+        });
+        (
+            MixedOut {
+                tx,
+                wake: wake.clone(),
+            },
+            wake,
+        )
+    }
+
+    /// Queues a frame and wakes the I/O thread (an error: the queue is full).
+    fn send(&self, mixed: Mixed) -> Result<(), ()> {
+        self.tx.try_send(mixed).map_err(|_| ())?;
+        if !self.wake.pending.swap(true, Ordering::AcqRel)
+            && let Some(waker) = &self.wake.waker
+        {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
 
 /// Every this many ticks a room reports each participant's losses.
 const LOSS_REPORT_TICKS: u64 = 25;
@@ -31,6 +81,8 @@ pub(crate) struct Mixed {
     pub(crate) lost: Option<Vec<(ParticipantId, u64)>>,
     /// Phones' own voices in Opus, with their levels, for unmixed slots.
     pub(crate) own: Vec<(ParticipantId, Bytes, u8)>,
+    /// The tick's instant (the fan-out measures its own delay from it).
+    pub(crate) ticked: Instant,
 }
 
 pub(crate) struct MixRoom {
@@ -44,7 +96,7 @@ pub(crate) struct MixRoom {
     /// Loss and concealment totals already added to the service's metrics.
     reported: (u64, u64),
     metrics: Arc<Metrics>,
-    out: SyncSender<Mixed>,
+    out: MixedOut,
 }
 
 pub(crate) fn source(participant: ParticipantId) -> SourceId {
@@ -55,7 +107,7 @@ impl MixRoom {
     pub(crate) fn new(
         call_id: CallId,
         metrics: Arc<Metrics>,
-        out: SyncSender<Mixed>,
+        out: MixedOut,
     ) -> Result<MixRoom, confab_mixer::MixerError> {
         Ok(MixRoom {
             call_id,
@@ -126,6 +178,9 @@ impl Tick for MixRoom {
         }
         self.metrics
             .observe_tick(started.elapsed().as_micros() as u64);
+        for wait in self.mixer.played_waits() {
+            self.metrics.mix_wait.observe(wait.as_micros() as u64);
+        }
         let counters = self.mixer.counters();
         let (lost, concealed) = (
             self.mixer.packets_lost(),
@@ -174,9 +229,10 @@ impl Tick for MixRoom {
             events,
             lost,
             own,
+            ticked: now,
         };
         self.timestamp = self.timestamp.wrapping_add(960);
-        if self.out.try_send(mixed).is_err() {
+        if self.out.send(mixed).is_err() {
             // The I/O thread is this far behind: the frame is lost like a late packet.
             self.dropped += 1;
             if self.dropped.is_power_of_two() {

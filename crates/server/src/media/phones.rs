@@ -17,7 +17,7 @@ use confab_transport::peer::{RtpHeader, RtpPacket};
 
 use super::MediaReply;
 use super::mixing::source;
-use super::plane::Plane;
+use super::plane::{PHONES_READ_EVERY, Plane};
 
 /// Datagrams read from one phone per pass of the loop, at most (a flood cannot starve the
 /// other phones).
@@ -148,6 +148,16 @@ impl Plane {
         if self.phones.is_empty() {
             return;
         }
+        // The I/O loop comes round after every WebRTC datagram; phones' sockets are read
+        // at most every millisecond (their RTP comes every 20 ms).
+        let now = Instant::now();
+        if self
+            .phones_read
+            .is_some_and(|at| now.saturating_duration_since(at) < PHONES_READ_EVERY)
+        {
+            return;
+        }
+        self.phones_read = Some(now);
         let mut buf = [0u8; 1500];
         let mut replies = Vec::new();
         for &(call_id, participant) in &self.phones {

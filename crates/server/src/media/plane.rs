@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use confab_mixer::MediaScheduler;
@@ -12,10 +12,10 @@ use confab_signaling::MediaCommand;
 use confab_signaling::protocol::{CallId, ParticipantId, ServerMessage};
 use confab_transport::jitter::AudioPacket;
 use confab_transport::peer::{PeerEvent, PeerId, PeerOptions, PeerServer, RtpPacket, Section};
-use confab_transport::udp::pump;
+use confab_transport::udp::{Waker, pump_until_input};
 use tokio::sync::mpsc;
 
-use super::mixing::{Mixed, source};
+use super::mixing::{Mixed, MixedOut, source};
 use super::room::{Member, Room, Speech};
 use super::slots::{Slots, place};
 use super::{MediaReply, MediaRequest};
@@ -35,10 +35,15 @@ pub(super) struct Plane {
     replies: mpsc::Sender<MediaReply>,
     /// The media threads that tick every room's mixer.
     scheduler: MediaScheduler,
-    mixed_tx: SyncSender<Mixed>,
+    mixed_tx: MixedOut,
     /// Phone participants (their RTP legs live in their members).
     pub(super) phones: Vec<(CallId, ParticipantId)>,
+    /// When the phones' sockets were last read.
+    pub(super) phones_read: Option<Instant>,
 }
+
+/// The phones' sockets are read at most this often.
+pub(super) const PHONES_READ_EVERY: Duration = Duration::from_millis(1);
 
 /// Media threads for mixing: all cores but the one this I/O thread mostly uses.
 fn mixing_threads() -> usize {
@@ -54,6 +59,8 @@ pub(super) fn run(
     metrics: Arc<Metrics>,
 ) {
     let (mixed_tx, mixed_rx) = std::sync::mpsc::sync_channel(4096);
+    let (mixed_tx, mix_wake) = MixedOut::new(mixed_tx, Waker::new(socket).ok());
+    let mut datagram = vec![0u8; 2048];
     let mut plane = Plane {
         metrics,
         server: PeerServer::new(local_addr),
@@ -63,12 +70,14 @@ pub(super) fn run(
         scheduler: MediaScheduler::new(mixing_threads(), 8192),
         mixed_tx,
         phones: Vec::new(),
+        phones_read: None,
     };
     let mut next_plan = Instant::now() + PLAN_EVERY;
     tracing::info!(%local_addr, mixing_threads = mixing_threads(), "media plane up");
     loop {
         let until = next_plan.min(Instant::now() + POLL);
-        if let Err(e) = pump(socket, &mut plane.server, until) {
+        // Back after each datagram or wake-up (a mixer queued frames), or at `until`.
+        if let Err(e) = pump_until_input(socket, &mut plane.server, until, &mut datagram) {
             tracing::error!("media socket: {e}");
         }
         plane.events();
@@ -92,6 +101,7 @@ pub(super) fn run(
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
             }
         }
+        mix_wake.taking();
         while let Ok(mixed) = mixed_rx.try_recv() {
             plane.send_mix(mixed);
         }
@@ -571,6 +581,12 @@ impl Plane {
                 Some(mixed.level),
             );
         }
+        // Flushed to the socket by the pump right after this round.
+        self.metrics.mix_out.observe(
+            Instant::now()
+                .saturating_duration_since(mixed.ticked)
+                .as_micros() as u64,
+        );
         if let Some(lost) = mixed.lost {
             room.lost.extend(lost);
         }

@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use confab_mixer::{MediaScheduler, RoomHandle};
 use confab_signaling::protocol::{CallId, ParticipantId};
 use confab_transport::peer::PeerId;
 
-use super::mixing::{MixRoom, Mixed};
+use super::mixing::{MixRoom, MixedOut};
 use super::slots::Slots;
 use crate::metrics::Metrics;
 
@@ -89,7 +88,7 @@ impl Room {
         scheduler: &MediaScheduler,
         call_id: CallId,
         metrics: Arc<Metrics>,
-        out: SyncSender<Mixed>,
+        out: MixedOut,
     ) -> Option<Room> {
         let mix = match MixRoom::new(call_id, metrics, out) {
             Ok(mix) => mix,
