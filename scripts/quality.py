@@ -66,9 +66,12 @@ def main():
     p.add_argument("--out", default="quality-out")
     p.add_argument("--seeds", type=int, default=3, help="runs per condition (different networks)")
     p.add_argument("--json", default=None)
+    p.add_argument("--only", default=None, help="run the conditions whose name contains this")
     args = p.parse_args()
     results = []
     for name, extra in CONDITIONS:
+        if args.only and args.only not in name:
+            continue
         runs = []
         for seed in range(1, args.seeds + 1):
             d = os.path.join(args.out, f"{len(results)}-{seed}")
