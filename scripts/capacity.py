@@ -49,10 +49,24 @@ def metrics(http):
     text = urllib.request.urlopen(f"http://{http}/metrics", timeout=5).read().decode()
     out = {}
     for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
+        if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
+
+
+def quantile_ms(m0, m1, name, q):
+    """The q quantile (bucket upper bound, ms) of histogram `name` between two scrapes."""
+    prefix = name + '_bucket{le="'
+    bounds = sorted((float(k[len(prefix):-2]), m1[k] - m0.get(k, 0))
+                    for k in m1 if k.startswith(prefix) and "+Inf" not in k)
+    total = m1.get(name + "_count", 0) - m0.get(name + "_count", 0)
+    if not total:
+        return None
+    for le, cumulative in bounds:
+        if cumulative >= q * total:
+            return round(le * 1000)
+    return None
 
 
 def wait_http(http, deadline=20):
@@ -125,6 +139,12 @@ def run_size(args, n, seconds, base_port):
             "datagrams_out_per_s": round(sent / elapsed),
             "datagrams_in_per_s": round(received / elapsed),
             "mixer_tick_ms": round(1000 * tick_sum / ticks, 3) if ticks else None,
+            # Inside the service, per mixed frame (steady state): arrival to the tick that
+            # plays it, and tick to socket.
+            "mix_wait_ms": {"p50": quantile_ms(m0, m1, "confab_mix_jitter_wait_seconds", 0.5),
+                            "p99": quantile_ms(m0, m1, "confab_mix_jitter_wait_seconds", 0.99)},
+            "mix_out_ms": {"p50": quantile_ms(m0, m1, "confab_mix_out_seconds", 0.5),
+                           "p99": quantile_ms(m0, m1, "confab_mix_out_seconds", 0.99)},
             "tick_overruns": m1.get("confab_media_tick_overruns_total", 0),
             "tick_overruns_steady": m1.get("confab_media_tick_overruns_total", 0)
             - m0.get("confab_media_tick_overruns_total", 0),
@@ -147,18 +167,21 @@ def run_size(args, n, seconds, base_port):
 
 def table(results):
     lines = [
-        "| participants | service CPU (cores) | per participant | I/O thread | mixer threads | RSS (MiB) | per participant | packets out/s | mix delivered | lost | late | tick overruns | mixer tick | join → first audio p50 / p95 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| participants | service CPU (cores) | per participant | I/O thread | mixer threads | RSS (MiB) | per participant | packets out/s | mix delivered | lost | late | tick overruns | mixer tick | in the service: jitter wait / tick → socket, p50 / p99 | join → first audio p50 / p95 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         io = r["threads_cores"].get("confab-media-pl", 0)
         mix = sum(v for k, v in r["threads_cores"].items() if k.startswith("confab-media-") and not k.startswith("confab-media-pl"))
         fa = r["first_audio_ms"] or {}
+        w, o = r.get("mix_wait_ms") or {}, r.get("mix_out_ms") or {}
         lines.append(
             f"| {r['participants']} | {r['service_cpu_cores']:.3f} | {r['cpu_per_participant_pct']:.3f} % "
             f"| {io:.3f} | {mix:.3f} | {r['rss_mib']} | {r['rss_per_participant_kib']} KiB "
             f"| {r['datagrams_out_per_s']} | {r['mix_delivered_pct']} % | {r['mix_lost']} | {r['mix_late']} "
-            f"| {int(r['tick_overruns'])} | {r['mixer_tick_ms']} ms | {fa.get('p50')} / {fa.get('p95')} ms |"
+            f"| {int(r['tick_overruns'])} | {r['mixer_tick_ms']} ms "
+            f"| {w.get('p50')} / {w.get('p99')} ms; {o.get('p50')} / {o.get('p99')} ms "
+            f"| {fa.get('p50')} / {fa.get('p95')} ms |"
         )
     return "\n".join(lines)
 
