@@ -6,6 +6,7 @@
 //! - `participants/<identity>.h264` (and `<identity>-screen.h264`) — their camera (and screen
 //!   share) as received, H.264 Annex-B from the first keyframe, playable by ffmpeg/ffprobe;
 //! - `manifest.json` — participants, joins and leaves with reasons, mute changes, the
+//!   recorder's own reconnects (its files are silent while it was away), the
 //!   dominant-speaker timeline, screen shares, the files, frame and loss counters; all times
 //!   in milliseconds on the recording's clock.
 //!
@@ -411,6 +412,16 @@ impl Bot for Recorder {
                     participant,
                     json!({ "digit": digit.to_string(), "duration_ms": duration_ms }),
                 );
+            }
+            // The recorder's own network dropped and came back: what it missed meanwhile is
+            // silence in the files, and the manifest says why.
+            CallEvent::Reconnecting | CallEvent::Reconnected => {
+                let kind = if *event == CallEvent::Reconnecting {
+                    "recorder_reconnecting"
+                } else {
+                    "recorder_reconnected"
+                };
+                self.events.push(json!({ "at_ms": now_ms, "kind": kind }));
             }
             _ => {}
         }

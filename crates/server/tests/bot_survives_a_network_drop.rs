@@ -270,3 +270,106 @@ async fn a_bot_rides_out_a_three_second_network_drop() {
     assert!(after * 20 >= 2_500, "the tone goes on after the drop");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The recorder's own network drops for 2 s: its manifest says so (when it went and came
+/// back), and the speaker's file has the gap, not an end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recorder_notes_its_own_drop_in_the_manifest() {
+    let data = std::env::temp_dir().join(format!("confab-rdrop-{}", uuid::Uuid::new_v4()));
+    let out = data.join("recording");
+    let server = confab_server::start(ServerConfig {
+        http: "127.0.0.1:0".parse().unwrap(),
+        media_udp: "127.0.0.1:0".parse().unwrap(),
+        public_ip: Some("127.0.0.2".parse().unwrap()),
+        data_dir: data.clone(),
+        echo_service: false,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let port = server.media_addr().port();
+    let relay = Relay::start(RelayConfig {
+        listen: ([127, 0, 0, 2], port).into(),
+        upstream: ([127, 0, 0, 1], port).into(),
+        up: NetemConfig::default(),
+        down: NetemConfig::default(),
+        seed: 1,
+        media_only: false,
+    })
+    .unwrap();
+    let group = uuid::Uuid::new_v4();
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let speaker = BotClient::connect(config(&server, "speaker"))
+        .await
+        .unwrap()
+        .join_group(group, Speaker { seen: seen.clone() })
+        .await
+        .unwrap();
+    let mut recorder_config = config(&server, "recorder");
+    Recorder::configure(&mut recorder_config);
+    let recorder = BotClient::connect(recorder_config)
+        .await
+        .unwrap()
+        .join_group(group, Recorder::new(&out).unwrap())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while relay.clients().len() < 2 {
+        assert!(Instant::now() < deadline, "both connect through the relay");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recorder_addr = relay.clients()[1];
+    relay.cut_client(recorder_addr, true);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    relay.cut_client(recorder_addr, false);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    recorder.handle().hang_up().await.unwrap();
+    recorder.finished().await.unwrap();
+    speaker.handle().hang_up().await.unwrap();
+    speaker.finished().await.unwrap();
+    server.shutdown().await;
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let drops: Vec<(&str, u64)> = manifest["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let kind = e["kind"].as_str()?;
+            kind.starts_with("recorder_")
+                .then(|| (kind, e["at_ms"].as_u64().unwrap()))
+        })
+        .collect();
+    println!("recorder's drops: {drops:?}");
+    assert_eq!(
+        drops.iter().map(|d| d.0).collect::<Vec<_>>(),
+        ["recorder_reconnecting", "recorder_reconnected"],
+        "{manifest}"
+    );
+    let away = drops[1].1 - drops[0].1;
+    assert!((1_000..=4_000).contains(&away), "away {away} ms");
+    let speakers: Vec<&serde_json::Value> = manifest["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["identity"] == "28:speaker")
+        .collect();
+    assert_eq!(speakers.len(), 1);
+    let samples: Vec<i16> =
+        hound::WavReader::open(out.join(speakers[0]["audio"]["file"].as_str().unwrap()))
+            .unwrap()
+            .into_samples()
+            .map(Result::unwrap)
+            .collect();
+    let tone = tone_windows(&samples);
+    let last = tone.iter().rposition(|t| *t).unwrap();
+    let before_end = tone[..=last].iter().rev().take_while(|t| **t).count();
+    assert!(
+        before_end * 20 >= 1_500,
+        "the tone goes on after the recorder is back: {} ms",
+        before_end * 20
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
