@@ -2,6 +2,7 @@
 //! receive (jitter buffer, decode) and send (pacing, encode), video receive and send.
 //! It talks to the call task through bounded channels only.
 
+mod fec;
 mod pacer;
 mod receive;
 mod thread;

@@ -14,6 +14,7 @@ use confab_transport::peer::{Peer, PeerEvent, Section};
 use confab_transport::udp::{flush, pump_until_input};
 use tokio::sync::mpsc;
 
+use super::fec::FecPolicy;
 use super::pacer::{FRAME, Paced, Pacer};
 use super::receive::AudioReceiver;
 use super::video::{VideoReceiver, VideoSender};
@@ -22,6 +23,9 @@ use crate::VideoSource;
 
 /// The longest the thread sleeps in the socket without looking at its commands.
 const COMMAND_POLL: Duration = Duration::from_millis(20);
+/// How often the loss the service reports for our audio is looked at (its reception
+/// reports come about once a second).
+const LOSS_CHECK: Duration = Duration::from_secs(1);
 /// Keyframe requests for one slot at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -99,6 +103,9 @@ struct Media {
     /// Loss and concealment counted on connections before the current one.
     lost_before: u64,
     concealed_before: u64,
+    /// FEC strength from the reported loss, and when to look next.
+    fec: FecPolicy,
+    next_loss_check: Instant,
 }
 
 impl Media {
@@ -124,6 +131,8 @@ impl Media {
             stall_reported: None,
             lost_before: 0,
             concealed_before: 0,
+            fec: FecPolicy::default(),
+            next_loss_check: Instant::now() + LOSS_CHECK,
             c,
         })
     }
@@ -377,6 +386,22 @@ impl Media {
         self.stall_reported = None;
     }
 
+    /// Sets the encoder's FEC strength from the loss the service reports for our audio.
+    fn follow_reported_loss(&mut self) {
+        let Some(lost) = self.c.peer.reported_loss(Section::Audio) else {
+            return;
+        };
+        let expected = self.fec.report(lost);
+        let mut config = self.encoder.config();
+        if config.expected_loss_percent != expected {
+            tracing::debug!(reported = lost, expected, "audio FEC strength");
+            config.expected_loss_percent = expected;
+            if let Err(e) = self.encoder.apply(config) {
+                tracing::warn!("encoder: {e}");
+            }
+        }
+    }
+
     /// Sends every frame the pacer releases now (more than one when a late bot catches up).
     fn pace(&mut self, now: Instant) {
         while let Paced::Send(frame, timestamp) = self.pacer.poll(&self.c.queue, now) {
@@ -446,6 +471,10 @@ impl Media {
         {
             self.stall_reported = Some(now);
             self.control(Control::Stalled);
+        }
+        if self.connected && now >= self.next_loss_check {
+            self.next_loss_check = now + LOSS_CHECK;
+            self.follow_reported_loss();
         }
         let lost = self.lost_before
             + self.mix.lost()

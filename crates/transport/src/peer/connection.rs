@@ -54,6 +54,8 @@ struct Outgoing {
     /// For forwarded media: the offset added to the current source's sequence numbers, so
     /// its gaps (losses upstream) stay gaps for the receiver.
     seq_offset: u16,
+    /// The fraction lost in the remote's latest reception report about this stream.
+    reported_loss: Option<f64>,
 }
 
 impl Outgoing {
@@ -65,6 +67,7 @@ impl Outgoing {
             negotiated: None,
             forwarded: None,
             seq_offset: 0,
+            reported_loss: None,
         }
     }
 
@@ -602,6 +605,7 @@ impl Peer {
                     use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
                     for p in &packets {
                         let any = p.as_any();
+                        self.note_reception_reports(any);
                         let ssrcs: Vec<u32> =
                             if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
                                 vec![pli.media_ssrc]
@@ -627,6 +631,24 @@ impl Peer {
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Reception report blocks (in receiver or sender reports) about our streams.
+    fn note_reception_reports(&mut self, packet: &dyn std::any::Any) {
+        use rtc::rtcp::receiver_report::ReceiverReport;
+        use rtc::rtcp::sender_report::SenderReport;
+        let blocks = if let Some(rr) = packet.downcast_ref::<ReceiverReport>() {
+            &rr.reports
+        } else if let Some(sr) = packet.downcast_ref::<SenderReport>() {
+            &sr.reports
+        } else {
+            return;
+        };
+        for block in blocks {
+            if let Some(out) = self.outgoing.values_mut().find(|o| o.ssrc == block.ssrc) {
+                out.reported_loss = Some(f64::from(block.fraction_lost) / 256.0);
             }
         }
     }
@@ -791,6 +813,13 @@ impl Peer {
             payload: packet.payload.clone(),
         };
         Peer::write(pc, out, section, now, packet)
+    }
+
+    /// The share (0.0–1.0) of this side's `section` packets that the remote's latest RTCP
+    /// reception report counted lost; `None` until one came (or for a section this side
+    /// does not send).
+    pub fn reported_loss(&self, section: Section) -> Option<f64> {
+        self.outgoing.get(&section)?.reported_loss
     }
 
     /// Asks the remote sender of an incoming video `section` for a keyframe (PLI).

@@ -1,5 +1,6 @@
-//! An interceptor that lets keyframe requests (PLI, FIR) through to the application: the
-//! `rtc` chain consumes inbound RTCP unless a packet is marked for delivery.
+//! An interceptor that lets keyframe requests (PLI, FIR) and reception reports (RR, and SR
+//! with report blocks) through to the application: the `rtc` chain consumes inbound RTCP
+//! unless a packet is marked for delivery.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -7,9 +8,12 @@ use std::time::Instant;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 
-/// Marks inbound RTCP compounds that carry a PLI or FIR for delivery; everything passes on.
+/// Marks inbound RTCP compounds that carry a PLI, a FIR or a reception report for delivery;
+/// everything passes on.
 #[derive(Default)]
 pub(crate) struct DeliverKeyframeRequests {
     reads: VecDeque<TaggedPacket>,
@@ -24,10 +28,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverKeyframeRequests {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        let wants_keyframe = matches!(&msg.message.packet, Packet::Rtcp(packets) if packets.iter().any(|p| {
-            p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>()
+        let wanted = matches!(&msg.message.packet, Packet::Rtcp(packets) if packets.iter().any(|p| {
+            let any = p.as_any();
+            any.is::<PictureLossIndication>()
+                || any.is::<FullIntraRequest>()
+                || any.is::<ReceiverReport>()
+                || any.downcast_ref::<SenderReport>().is_some_and(|sr| !sr.reports.is_empty())
         }));
-        if wants_keyframe {
+        if wanted {
             msg.message.add(Attribute::DeliverToApplication);
         }
         self.reads.push_back(msg);
