@@ -38,6 +38,12 @@ pub struct CallStats {
     pub packets_lost: u64,
     /// Incoming audio frames concealed because their packet was lost.
     pub concealed: u64,
+    /// The share of the bot's own audio the service last reported lost (RTCP reception
+    /// reports), in percent; 0 until a report came.
+    pub audio_loss_reported_percent: u64,
+    /// The loss the bot's Opus encoder plans its in-band FEC for now, in percent (it follows
+    /// the reported loss).
+    pub audio_fec_percent: u64,
     /// 20 ms housekeeping ticks run (audio is handed on as it arrives, not on ticks).
     pub ticks: u64,
     /// Ticks that ran more than a frame late.
@@ -125,6 +131,8 @@ impl CallHandle {
             video_sent: SharedStats::get(&s.video_sent),
             packets_lost: SharedStats::get(&s.packets_lost),
             concealed: SharedStats::get(&s.concealed),
+            audio_loss_reported_percent: SharedStats::get(&s.audio_loss_reported_percent),
+            audio_fec_percent: SharedStats::get(&s.audio_fec_percent),
             ticks: SharedStats::get(&s.ticks),
             ticks_late: SharedStats::get(&s.ticks_late),
         }

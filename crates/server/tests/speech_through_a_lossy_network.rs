@@ -144,6 +144,7 @@ async fn speech_survives_ten_percent_loss_and_jitter() {
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let spoke = speaker.handle().stats();
     speaker.handle().hang_up().await.unwrap();
     listener.handle().hang_up().await.unwrap();
     let got = listener.finished().await.unwrap();
@@ -164,6 +165,19 @@ async fn speech_survives_ten_percent_loss_and_jitter() {
     assert!(
         got.stats.packets_lost >= 10,
         "and the listener saw them as lost"
+    );
+    // The service's reception reports reach the speaker, whose FEC follows them.
+    println!(
+        "speaker: loss reported {} %, FEC planned for {} %",
+        spoke.audio_loss_reported_percent, spoke.audio_fec_percent
+    );
+    assert!(
+        (1..=30).contains(&spoke.audio_loss_reported_percent),
+        "the service reported the speaker's loss: {spoke:?}"
+    );
+    assert!(
+        spoke.audio_fec_percent > 10,
+        "and the FEC got stronger than the default 10 %: {spoke:?}"
     );
     assert!(
         heard.len() >= FRAMES - 3,

@@ -67,6 +67,8 @@ pub(crate) struct SharedStats {
     pub(crate) video_sent: AtomicU64,
     pub(crate) packets_lost: AtomicU64,
     pub(crate) concealed: AtomicU64,
+    pub(crate) audio_loss_reported_percent: AtomicU64,
+    pub(crate) audio_fec_percent: AtomicU64,
     pub(crate) ticks: AtomicU64,
     pub(crate) ticks_late: AtomicU64,
     /// Set when the call ends: the media thread stops at its next wake-up.

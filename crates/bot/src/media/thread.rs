@@ -114,6 +114,10 @@ impl Media {
         let encoder =
             OpusEncoder::new(c.format, OpusEncoderConfig::default()).map_err(|e| e.to_string())?;
         let mix = AudioReceiver::new(c.format)?;
+        c.stats.audio_fec_percent.store(
+            u64::from(encoder.config().expected_loss_percent),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(Media {
             encoder,
             pacer: Pacer::default(),
@@ -392,6 +396,13 @@ impl Media {
             return;
         };
         let expected = self.fec.report(lost);
+        let s = &self.c.stats;
+        s.audio_loss_reported_percent.store(
+            (lost * 100.0).round() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        s.audio_fec_percent
+            .store(u64::from(expected), std::sync::atomic::Ordering::Relaxed);
         let mut config = self.encoder.config();
         if config.expected_loss_percent != expected {
             tracing::debug!(reported = lost, expected, "audio FEC strength");
