@@ -12,100 +12,28 @@
     clippy::disallowed_methods
 )]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confab_bot::{
-    Bot, BotClient, BotConfig, CallEvent, CallHandle, EndKind, Identity, async_trait,
+use common::drops::{
+    Seen, ToneSpeaker, bot_config as config, manifest_entries, server_behind_relay, tone_windows,
+    wait_for, wav,
 };
+use common::temp_dir;
+use confab_bot::{BotClient, CallEvent, EndKind};
 use confab_recorder::Recorder;
-use confab_server::{ServerConfig, ServerHandle};
-use confab_signaling::Scope;
-use confab_testkit::{NetemConfig, Relay, RelayConfig, fixtures, signal};
+use confab_testkit::NetemConfig;
 
-const TONE_HZ: f64 = 440.0;
 const SPEAK: Duration = Duration::from_secs(9);
 const CUT_AT: Duration = Duration::from_secs(2);
 const CUT_FOR: Duration = Duration::from_secs(3);
 
-type Seen = Arc<Mutex<Vec<(Instant, CallEvent)>>>;
-
-/// Speaks a steady tone from the moment its media connects, and notes its events.
-struct Speaker {
-    seen: Seen,
-}
-
-#[async_trait]
-impl Bot for Speaker {
-    async fn on_event(&mut self, call: &CallHandle, event: &CallEvent) {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((Instant::now(), event.clone()));
-        if *event == CallEvent::MediaConnected {
-            let call = call.clone();
-            tokio::spawn(async move {
-                let samples: Vec<i16> = (0..48_000 * SPEAK.as_secs() as usize)
-                    .map(|i| {
-                        let t = i as f64 / 48_000.0;
-                        (8_000.0 * (2.0 * std::f64::consts::PI * TONE_HZ * t).sin()) as i16
-                    })
-                    .collect();
-                for frame in fixtures::frames(&samples, confab_bot::AudioRate::Hz48000.format()) {
-                    // Paced by the SDK's queue (it waits for room): 20 ms per frame.
-                    if call.send_audio(frame).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    }
-}
-
-fn config(server: &ServerHandle, name: &str) -> BotConfig {
-    let identity = Identity::Bot(name.into());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = server
-        .token_key()
-        .mint(&identity, &[Scope::Bot], now, 600)
-        .unwrap();
-    BotConfig::new(server.base_url(), identity, token)
-}
-
-/// 20 ms windows of `x` that carry the tone.
-fn tone_windows(x: &[i16]) -> Vec<bool> {
-    x.chunks(960)
-        .map(|w| w.len() == 960 && signal::rms_dbfs(w) > -30.0)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_rides_out_a_three_second_network_drop() {
-    let data = std::env::temp_dir().join(format!("confab-drop-{}", uuid::Uuid::new_v4()));
-    let out = data.join("recording");
-    let server = confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        public_ip: Some("127.0.0.2".parse().unwrap()),
-        data_dir: data.clone(),
-        echo_service: false,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let port = server.media_addr().port();
-    let relay = Relay::start(RelayConfig {
-        listen: ([127, 0, 0, 2], port).into(),
-        upstream: ([127, 0, 0, 1], port).into(),
-        up: NetemConfig::default(),
-        down: NetemConfig::default(),
-        seed: 1,
-        media_only: false,
-    })
-    .unwrap();
+    let out = temp_dir();
+    let (server, relay) = server_behind_relay(NetemConfig::default(), 1, false).await;
     let group = uuid::Uuid::new_v4();
 
     // The recorder first: the relay's first client.
@@ -126,21 +54,21 @@ async fn a_bot_rides_out_a_three_second_network_drop() {
     let speaker = BotClient::connect(config(&server, "speaker"))
         .await
         .unwrap()
-        .join_group(group, Speaker { seen: seen.clone() })
+        .join_group(
+            group,
+            ToneSpeaker {
+                seen: seen.clone(),
+                seconds: SPEAK.as_secs() as usize,
+            },
+        )
         .await
         .unwrap();
-    let connected = loop {
-        if let Some((at, _)) = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(_, e)| *e == CallEvent::MediaConnected)
-        {
-            break *at;
-        }
-        assert!(Instant::now() < deadline, "the speaker connects");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let connected = wait_for(
+        &seen,
+        CallEvent::MediaConnected,
+        deadline.saturating_duration_since(Instant::now()),
+    )
+    .await;
     let clients = relay.clients();
     assert_eq!(clients.len(), 2, "recorder and speaker: {clients:?}");
     let speaker_addr = clients[1];
@@ -216,20 +144,10 @@ async fn a_bot_rides_out_a_three_second_network_drop() {
     // tone, one gap of about the drop, and the tone again.
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let speakers: Vec<&serde_json::Value> = manifest["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["identity"] == "28:speaker")
-        .collect();
+    let speakers = manifest_entries(&manifest, "28:speaker");
     assert_eq!(speakers.len(), 1, "one participant, not two: {manifest}");
     assert_eq!(speakers[0]["left_reason"]["kind"], "hang_up", "{manifest}");
-    let file = out.join(speakers[0]["audio"]["file"].as_str().unwrap());
-    let samples: Vec<i16> = hound::WavReader::open(&file)
-        .unwrap()
-        .into_samples()
-        .map(Result::unwrap)
-        .collect();
+    let samples = wav(&out.join(speakers[0]["audio"]["file"].as_str().unwrap()));
     let tone = tone_windows(&samples);
     let first = tone.iter().position(|t| *t).unwrap();
     let last = tone.iter().rposition(|t| *t).unwrap();
@@ -268,41 +186,27 @@ async fn a_bot_rides_out_a_three_second_network_drop() {
         "no other gap of 100 ms or more: {gaps:?}"
     );
     assert!(after * 20 >= 2_500, "the tone goes on after the drop");
-    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 /// The recorder's own network drops for 2 s: its manifest says so (when it went and came
 /// back), and the speaker's file has the gap, not an end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recorder_notes_its_own_drop_in_the_manifest() {
-    let data = std::env::temp_dir().join(format!("confab-rdrop-{}", uuid::Uuid::new_v4()));
-    let out = data.join("recording");
-    let server = confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        public_ip: Some("127.0.0.2".parse().unwrap()),
-        data_dir: data.clone(),
-        echo_service: false,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let port = server.media_addr().port();
-    let relay = Relay::start(RelayConfig {
-        listen: ([127, 0, 0, 2], port).into(),
-        upstream: ([127, 0, 0, 1], port).into(),
-        up: NetemConfig::default(),
-        down: NetemConfig::default(),
-        seed: 1,
-        media_only: false,
-    })
-    .unwrap();
+    let out = temp_dir();
+    let (server, relay) = server_behind_relay(NetemConfig::default(), 1, false).await;
     let group = uuid::Uuid::new_v4();
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let speaker = BotClient::connect(config(&server, "speaker"))
         .await
         .unwrap()
-        .join_group(group, Speaker { seen: seen.clone() })
+        .join_group(
+            group,
+            ToneSpeaker {
+                seen: seen.clone(),
+                seconds: SPEAK.as_secs() as usize,
+            },
+        )
         .await
         .unwrap();
     let mut recorder_config = config(&server, "recorder");
@@ -350,19 +254,9 @@ async fn the_recorder_notes_its_own_drop_in_the_manifest() {
     );
     let away = drops[1].1 - drops[0].1;
     assert!((1_000..=4_000).contains(&away), "away {away} ms");
-    let speakers: Vec<&serde_json::Value> = manifest["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["identity"] == "28:speaker")
-        .collect();
+    let speakers = manifest_entries(&manifest, "28:speaker");
     assert_eq!(speakers.len(), 1);
-    let samples: Vec<i16> =
-        hound::WavReader::open(out.join(speakers[0]["audio"]["file"].as_str().unwrap()))
-            .unwrap()
-            .into_samples()
-            .map(Result::unwrap)
-            .collect();
+    let samples = wav(&out.join(speakers[0]["audio"]["file"].as_str().unwrap()));
     let tone = tone_windows(&samples);
     let last = tone.iter().rposition(|t| *t).unwrap();
     let before_end = tone[..=last].iter().rev().take_while(|t| **t).count();
@@ -371,5 +265,5 @@ async fn the_recorder_notes_its_own_drop_in_the_manifest() {
         "the tone goes on after the recorder is back: {} ms",
         before_end * 20
     );
-    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -11,18 +11,18 @@
     clippy::disallowed_methods
 )]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confab_bot::{
-    Bot, BotClient, BotConfig, CallEvent, CallHandle, EndKind, Identity, async_trait,
-};
+use common::drops::{Seen, ToneSpeaker, bot_config, manifest_entries, tone_windows, wait_for, wav};
+use common::{server as start_server, temp_dir};
+use confab_bot::{BotClient, BotConfig, CallEvent, EndKind};
 use confab_recorder::Recorder;
-use confab_server::{ServerConfig, ServerHandle};
-use confab_signaling::Scope;
-use confab_testkit::{fixtures, signal};
+use confab_server::ServerHandle;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -68,80 +68,25 @@ impl Proxy {
     }
 }
 
-type Seen = Arc<Mutex<Vec<(Instant, CallEvent)>>>;
-
-/// Speaks a steady tone and notes its events.
-struct Speaker {
-    seen: Seen,
-}
-
-#[async_trait]
-impl Bot for Speaker {
-    async fn on_event(&mut self, call: &CallHandle, event: &CallEvent) {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((Instant::now(), event.clone()));
-        if *event == CallEvent::MediaConnected {
-            let call = call.clone();
-            tokio::spawn(async move {
-                let samples: Vec<i16> = (0..48_000 * 8)
-                    .map(|i| {
-                        (8_000.0 * (i as f64 * 440.0 / 48_000.0 * std::f64::consts::TAU).sin())
-                            as i16
-                    })
-                    .collect();
-                for frame in fixtures::frames(&samples, confab_bot::AudioRate::Hz48000.format()) {
-                    if call.send_audio(frame).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    }
-}
-
+/// A bot `28:<name>` whose signaling goes to `base` (the proxy, or the service itself).
 fn config(server: &ServerHandle, name: &str, base: String) -> BotConfig {
-    let identity = Identity::Bot(name.into());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = server
-        .token_key()
-        .mint(&identity, &[Scope::Bot], now, 600)
-        .unwrap();
-    BotConfig::new(base, identity, token)
+    let mut config = bot_config(server, name);
+    config.server = base;
+    config
 }
 
-async fn start_server(data: &std::path::Path) -> ServerHandle {
-    confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.to_path_buf(),
-        echo_service: false,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn wait_for(seen: &Seen, event: CallEvent, within: Duration) -> Instant {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some((at, _)) = seen.lock().unwrap().iter().find(|(_, e)| *e == event) {
-            return *at;
-        }
-        assert!(Instant::now() < deadline, "no {event:?} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+/// The tone speaker of these scenarios: 8 s.
+fn speaker(seen: &Seen) -> ToneSpeaker {
+    ToneSpeaker {
+        seen: seen.clone(),
+        seconds: 8,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_gets_its_call_back_after_its_websocket_drops() {
-    let data = std::env::temp_dir().join(format!("confab-wsdrop-{}", uuid::Uuid::new_v4()));
-    let out = data.join("recording");
-    let server = start_server(&data).await;
+    let out = temp_dir();
+    let server = start_server().await;
     let proxy = Proxy::start(server.http_addr()).await;
     let group = uuid::Uuid::new_v4();
     let mut recorder_config = config(&server, "recorder", server.base_url());
@@ -157,7 +102,7 @@ async fn a_bot_gets_its_call_back_after_its_websocket_drops() {
     let speaker = BotClient::connect(config(&server, "speaker", through_proxy))
         .await
         .unwrap()
-        .join_group(group, Speaker { seen: seen.clone() })
+        .join_group(group, speaker(&seen))
         .await
         .unwrap();
     wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
@@ -195,26 +140,14 @@ async fn a_bot_gets_its_call_back_after_its_websocket_drops() {
     assert_eq!(spoke.reason.kind, EndKind::HangUp);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let speakers: Vec<&serde_json::Value> = manifest["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["identity"] == "28:speaker")
-        .collect();
+    let speakers = manifest_entries(&manifest, "28:speaker");
     assert_eq!(speakers.len(), 1, "one participant, not two: {manifest}");
     assert_eq!(speakers[0]["left_reason"]["kind"], "hang_up", "{manifest}");
     // Media never stopped while signaling was down: the recorded tone has no gap until
     // the mute (a muted participant's audio is not forwarded).
-    let file = out.join(speakers[0]["audio"]["file"].as_str().unwrap());
-    let samples: Vec<i16> = hound::WavReader::open(&file)
-        .unwrap()
-        .into_samples()
-        .map(Result::unwrap)
-        .collect();
-    let tone: Vec<bool> = samples
-        .chunks(960)
-        .map(|w| signal::rms_dbfs(w) > -30.0)
-        .collect();
+    let tone = tone_windows(&wav(
+        &out.join(speakers[0]["audio"]["file"].as_str().unwrap())
+    ));
     let first = tone.iter().position(|t| *t).unwrap();
     let until_mute = first + 2_000 / 20; // 2 s of tone before the cut, then the drop
     let gaps = tone[first..until_mute].iter().filter(|t| !**t).count();
@@ -222,31 +155,25 @@ async fn a_bot_gets_its_call_back_after_its_websocket_drops() {
         gaps <= 2,
         "no gap in the media across the drop: {gaps} silent windows"
     );
-    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drop_longer_than_the_grace_ends_the_call_as_network_lost() {
-    let data = std::env::temp_dir().join(format!("confab-wslong-{}", uuid::Uuid::new_v4()));
-    let server = start_server(&data).await;
+    let server = start_server().await;
     let proxy = Proxy::start(server.http_addr()).await;
     let group = uuid::Uuid::new_v4();
     let other = BotClient::connect(config(&server, "other", server.base_url()))
         .await
         .unwrap()
-        .join_group(
-            group,
-            Speaker {
-                seen: Arc::default(),
-            },
-        )
+        .join_group(group, speaker(&Arc::default()))
         .await
         .unwrap();
     let seen: Seen = Arc::default();
     let bot = BotClient::connect(config(&server, "far", format!("http://{}", proxy.addr)))
         .await
         .unwrap()
-        .join_group(group, Speaker { seen: seen.clone() })
+        .join_group(group, speaker(&seen))
         .await
         .unwrap();
     wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
@@ -284,5 +211,4 @@ async fn a_drop_longer_than_the_grace_ends_the_call_as_network_lost() {
     );
     other.handle().hang_up().await.unwrap();
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&data);
 }

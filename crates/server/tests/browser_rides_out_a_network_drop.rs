@@ -12,12 +12,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::browser::{open_page, result};
+use common::drops;
 use common::*;
-use confab_bot::{BotClient, BotConfig, Identity, ParticipantState};
+use confab_bot::{BotClient, ParticipantState};
 use confab_recorder::Recorder;
-use confab_server::ServerConfig;
-use confab_signaling::Scope;
-use confab_testkit::{NetemConfig, Relay, RelayConfig, fixtures, signal};
+use confab_testkit::{NetemConfig, fixtures, signal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::disallowed_methods)]
@@ -27,33 +26,9 @@ async fn a_browser_rides_out_a_three_second_network_drop() {
             .with_env_filter("info,rtc=debug,rtc_ice=debug")
             .try_init();
     }
-    let server = confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        public_ip: Some("127.0.0.2".parse().unwrap()),
-        data_dir: temp_dir(),
-        echo_service: false,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let port = server.media_addr().port();
-    let relay = Relay::start(RelayConfig {
-        listen: ([127, 0, 0, 2], port).into(),
-        upstream: ([127, 0, 0, 1], port).into(),
-        up: NetemConfig::default(),
-        down: NetemConfig::default(),
-        seed: 1,
-        media_only: false,
-    })
-    .unwrap();
+    let (server, relay) = drops::server_behind_relay(NetemConfig::default(), 1, false).await;
     let out = temp_dir();
-    let recorder_id = Identity::Bot("recorder".into());
-    let token = server
-        .token_key()
-        .mint(&recorder_id, &[Scope::Bot], unix_now(), 600)
-        .unwrap();
-    let mut config = BotConfig::new(server.base_url(), recorder_id, token);
+    let mut config = drops::bot_config(&server, "recorder");
     Recorder::configure(&mut config);
     let group = uuid::Uuid::new_v4();
     let recording = BotClient::connect(config)
@@ -121,12 +96,7 @@ async fn a_browser_rides_out_a_three_second_network_drop() {
         .filter(|p| p["display_name"] == "Pat")
         .collect();
     assert_eq!(pats.len(), 1, "one participant, not two: {manifest}");
-    let recorded: Vec<i16> =
-        hound::WavReader::open(out.join(pats[0]["audio"]["file"].as_str().unwrap()))
-            .unwrap()
-            .into_samples()
-            .map(Result::unwrap)
-            .collect();
+    let recorded = drops::wav(&out.join(pats[0]["audio"]["file"].as_str().unwrap()));
     // 20 ms windows with speech; the longest silence is the drop, speech follows it.
     let loud: Vec<bool> = recorded
         .chunks(960)

@@ -10,16 +10,17 @@
     clippy::disallowed_methods
 )]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::drops;
 use confab_bot::{
-    AudioFrame, Bot, BotClient, BotConfig, CallEvent, CallHandle, Identity, MediaTime, Participant,
-    async_trait,
+    AudioFrame, Bot, BotClient, CallEvent, CallHandle, MediaTime, Participant, async_trait,
 };
-use confab_server::{ServerConfig, ServerHandle};
-use confab_signaling::Scope;
-use confab_testkit::{NetemConfig, Relay, RelayConfig, fixtures, signal};
+use confab_server::ServerHandle;
+use confab_testkit::{NetemConfig, fixtures, signal};
 use tokio::sync::Notify;
 
 const FRAMES: usize = 200;
@@ -73,47 +74,19 @@ impl Bot for Listener {
 }
 
 async fn bot(server: &ServerHandle, name: &str) -> BotClient {
-    let identity = Identity::Bot(name.into());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = server
-        .token_key()
-        .mint(&identity, &[Scope::Bot], now, 600)
-        .unwrap();
-    BotClient::connect(BotConfig::new(server.base_url(), identity, token))
+    BotClient::connect(drops::bot_config(server, name))
         .await
         .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speech_survives_ten_percent_loss_and_jitter() {
-    let data = std::env::temp_dir().join(format!("confab-lossy-{}", uuid::Uuid::new_v4()));
-    let server = confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        public_ip: Some("127.0.0.2".parse().unwrap()),
-        data_dir: data.clone(),
-        echo_service: false,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let port = server.media_addr().port();
-    let relay = Relay::start(RelayConfig {
-        listen: ([127, 0, 0, 2], port).into(),
-        upstream: ([127, 0, 0, 1], port).into(),
-        up: NetemConfig {
-            loss: 0.10,
-            jitter: Duration::from_millis(20),
-            ..NetemConfig::default()
-        },
-        down: NetemConfig::default(),
-        seed: 5,
-        media_only: true,
-    })
-    .unwrap();
+    let up = NetemConfig {
+        loss: 0.10,
+        jitter: Duration::from_millis(20),
+        ..NetemConfig::default()
+    };
+    let (server, relay) = drops::server_behind_relay(up, 5, true).await;
     let frames: Vec<AudioFrame> = fixtures::speech_frames(fixtures::Speaker::Alice)
         .into_iter()
         .take(FRAMES)
@@ -150,7 +123,6 @@ async fn speech_survives_ten_percent_loss_and_jitter() {
     let got = listener.finished().await.unwrap();
     let network = relay.stats();
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&data);
 
     let heard = heard.lock().unwrap();
     println!(

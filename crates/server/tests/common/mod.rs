@@ -9,6 +9,7 @@
 )]
 
 pub mod browser;
+pub mod drops;
 pub mod phones;
 
 use std::io::{Read, Write};
