@@ -31,6 +31,7 @@ use rtc::shared::marshal::{Marshal, Unmarshal};
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use super::layout::{MediaLayout, Section};
+use super::outgoing::Outgoing;
 use super::setup::{
     AUDIO_LEVEL_URI, IceMode, PeerOptions, h264_codec, media_engine, opus_codec, setting_engine,
 };
@@ -39,83 +40,6 @@ use crate::payload::h264::H264Packetizer;
 
 /// MTU for RTP payloads: leaves room for RTP, SRTP and UDP/IP headers under 1280.
 const RTP_PAYLOAD_MTU: usize = 1100;
-
-/// State of one outgoing stream.
-#[derive(Debug)]
-struct Outgoing {
-    sender: RTCRtpSenderId,
-    ssrc: u32,
-    seq: u16,
-    /// Negotiated payload type and audio-level extension id, read once after negotiation.
-    negotiated: Option<(u8, Option<u8>)>,
-    /// For forwarded media: the RTP timestamp of the last packet sent, the offset added to
-    /// the current source's timestamps, and when that packet went.
-    forwarded: Option<(u32, u32, Instant)>,
-    /// For forwarded media: the offset added to the current source's sequence numbers, so
-    /// its gaps (losses upstream) stay gaps for the receiver.
-    seq_offset: u16,
-    /// The fraction lost in the remote's latest reception report about this stream.
-    reported_loss: Option<f64>,
-}
-
-impl Outgoing {
-    fn new(sender: RTCRtpSenderId, ssrc: u32) -> Outgoing {
-        Outgoing {
-            sender,
-            ssrc,
-            seq: (ssrc >> 16) as u16,
-            negotiated: None,
-            forwarded: None,
-            seq_offset: 0,
-            reported_loss: None,
-        }
-    }
-
-    /// The header of a forwarded packet whose source numbered it `source_seq`: shifted into
-    /// this stream's numbering, so its gaps stay gaps; a new source continues after the
-    /// highest number sent.
-    fn forwarded_header(
-        &mut self,
-        payload_type: u8,
-        source_seq: u16,
-        new_source: bool,
-        timestamp: u32,
-        marker: bool,
-    ) -> rtc::rtp::Header {
-        if new_source || self.forwarded.is_none() {
-            self.seq_offset = self.seq.wrapping_sub(source_seq);
-        }
-        let seq = source_seq.wrapping_add(self.seq_offset);
-        // `self.seq` stays one past the highest number sent (a late packet does not move it).
-        if (seq.wrapping_sub(self.seq) as i16) >= 0 {
-            self.seq = seq.wrapping_add(1);
-        }
-        rtc::rtp::Header {
-            version: 2,
-            marker,
-            payload_type,
-            sequence_number: seq,
-            timestamp,
-            ssrc: self.ssrc,
-            ..Default::default()
-        }
-    }
-
-    /// The header of the stream's next packet (takes a sequence number).
-    fn next_header(&mut self, payload_type: u8, timestamp: u32, marker: bool) -> rtc::rtp::Header {
-        let header = rtc::rtp::Header {
-            version: 2,
-            marker,
-            payload_type,
-            sequence_number: self.seq,
-            timestamp,
-            ssrc: self.ssrc,
-            ..Default::default()
-        };
-        self.seq = self.seq.wrapping_add(1);
-        header
-    }
-}
 
 /// One peer connection and its media. Sans-IO: datagrams and time in, datagrams, events
 /// and RTP out.
