@@ -41,12 +41,17 @@ def load16k(path):
     return resample_poly(x.astype(np.float64), 1, 3)
 
 
+def lag_of(ref, deg):
+    """Samples by which `deg` trails `ref` (cross-correlation)."""
+    c = correlate(deg, ref, mode="full", method="fft")
+    return int(np.argmax(c)) - (len(ref) - 1)
+
+
 def aligned(ref, deg):
     """`deg` shifted to line up with `ref` (cross-correlation), both cut to a common length."""
     if len(deg) == 0:
         return ref, np.zeros_like(ref)
-    c = correlate(deg, ref, mode="full", method="fft")
-    lag = int(np.argmax(c)) - (len(ref) - 1)
+    lag = lag_of(ref, deg)
     if lag >= 0:
         deg = deg[lag:]
     else:
@@ -79,10 +84,19 @@ def main():
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             ref = load16k(os.path.join(d, "reference.wav"))
             report = json.load(open(os.path.join(d, "report.json")))
+            unmixed = load16k(os.path.join(d, "unmixed.wav"))
+            mixed = load16k(os.path.join(d, "mixed.wav"))
+            # Both files start at their first frame on the listener's clock (first_us): the
+            # mix's delay over the forwarded stream is the difference of the two lags.
+            first = report["first_us"]
+            mix_adds_ms = (lag_of(ref, mixed) / 16 + first["mixed"] / 1000) - (
+                lag_of(ref, unmixed) / 16 + first["unmixed"] / 1000)
             runs.append({
                 "codec": score(ref, load16k(os.path.join(d, "codec.wav"))),
-                "unmixed": score(ref, load16k(os.path.join(d, "unmixed.wav"))),
-                "mixed": score(ref, load16k(os.path.join(d, "mixed.wav"))),
+                "unmixed": score(ref, unmixed),
+                "mixed": score(ref, mixed),
+                "mix_adds_ms": round(mix_adds_ms, 1),
+                "service": report.get("service"),
                 "network": report["network"],
                 "listener_lost": report["listener"]["packets_lost"],
             })
@@ -94,6 +108,12 @@ def main():
         print(f"{name:42s} codec {row['codec']['pesq_wb']:.2f}  unmixed {row['unmixed']['pesq_wb']:.2f} "
               f"(STOI {row['unmixed']['stoi']:.2f})  mixed {row['mixed']['pesq_wb']:.2f} "
               f"(STOI {row['mixed']['stoi']:.2f})", flush=True)
+        for r in runs:
+            w = (r["service"] or {}).get("mix_jitter_wait", {})
+            o = (r["service"] or {}).get("mix_tick_to_socket", {})
+            print(f"{'':42s}   mix adds {r['mix_adds_ms']:.0f} ms over the forwarded stream; service: "
+                  f"jitter wait p50 {w.get('p50_ms')} / p99 {w.get('p99_ms')} ms, "
+                  f"tick to socket p99 {o.get('p99_ms')} ms", flush=True)
     if args.json:
         json.dump(results, open(args.json, "w"), indent=2)
     return 0

@@ -27,6 +27,8 @@ pub use dominant::{DominantConfig, DominantSpeaker};
 pub use error::MixerError;
 pub use mixer::{AudioMixer, MixerConfig, MixerCounters};
 pub use output::{MixOutput, MixerEvent};
-pub use scheduler::{MediaScheduler, QueueFull, RoomHandle, SchedulerStats, TICK, Tick};
+pub use scheduler::{
+    MAX_RETIME, MediaScheduler, QueueFull, RoomHandle, SchedulerStats, TICK, Tick, next_deadline,
+};
 pub use selector::{Candidate, SelectorConfig, SpeakerSelector};
 pub use source::SourceId;

@@ -40,7 +40,13 @@ impl Default for MixerConfig {
         MixerConfig {
             selector: SelectorConfig::default(),
             dominant: DominantConfig::default(),
-            jitter: JitterConfig::default(),
+            // No floor beyond the target's own guard: the media thread's tick is phase-aligned
+            // to the voice it follows (see `phase_error_micros`), so a packet needs to wait
+            // only the jitter allowance, not a frame for the phase as well.
+            jitter: JitterConfig {
+                min_delay: Duration::from_millis(20),
+                ..JitterConfig::default()
+            },
             // Mixes of several voices need more bits than one voice.
             encoder: OpusEncoderConfig {
                 application: confab_codecs::OpusApplication::Audio,
@@ -94,6 +100,11 @@ struct Source {
     speaking: bool,
     warm_until: Option<Instant>,
     decision: Playout,
+    /// How late this tick played its packet against its allowance (µs; see
+    /// [`JitterBuffer::played_margin_micros`]).
+    margin: Option<i64>,
+    /// How long the packet this tick played had waited.
+    wait: Option<Duration>,
     decoded: bool,
     frame: AudioFrame,
 }
@@ -130,6 +141,10 @@ pub struct AudioMixer {
     counters: MixerCounters,
     /// The last tick's jitter-buffer waits (reused: no allocation per tick).
     waits: Vec<Duration>,
+    /// How much later than needed this tick came for the voice the room follows, and how
+    /// long that voice's packet had waited.
+    phase_error: Option<i64>,
+    followed_wait: Option<Duration>,
     ticks: u64,
 }
 
@@ -179,6 +194,8 @@ impl AudioMixer {
             events: VecDeque::new(),
             counters: MixerCounters::default(),
             waits: Vec::new(),
+            phase_error: None,
+            followed_wait: None,
             ticks: 0,
         })
     }
@@ -218,6 +235,8 @@ impl AudioMixer {
             speaking: false,
             warm_until: None,
             decision: Playout::Buffering,
+            margin: None,
+            wait: None,
             decoded: false,
             frame: AudioFrame::silence(FORMAT, FrameDuration::Ms20, MediaTime::ZERO),
         };
@@ -317,6 +336,36 @@ impl AudioMixer {
         &self.waits
     }
 
+    /// How much later (µs; negative: earlier) than it needed this tick came for the voice
+    /// the room follows — the dominant speaker, else the loudest speaking source that
+    /// played a packet — folded into half a frame either way: a whole frame too much delay
+    /// is the jitter buffer's to shed (by dropping a silent frame), never the clock's, so
+    /// the mix's clock keeps pace with real time. `None` when no such packet was played. A
+    /// scheduler that moves the room's next tick earlier by this (a little at a time)
+    /// phase-aligns the mix to that voice: its packets are mixed one jitter allowance after
+    /// they arrive, not up to a frame more ([`MediaScheduler`](crate::MediaScheduler) does).
+    pub fn phase_error_micros(&self) -> Option<i64> {
+        self.phase_error
+    }
+
+    /// How long the packet of the voice the room follows had waited, this tick.
+    pub fn followed_wait(&self) -> Option<Duration> {
+        self.followed_wait
+    }
+
+    /// The voice the tick aligns to: the dominant speaker if it played a packet this tick,
+    /// else the loudest speaking source that did.
+    fn followed(&self) -> Option<&Source> {
+        let dominant = self.dominant.current().and_then(|id| self.sources.get(&id));
+        if let Some(s) = dominant.filter(|s| s.margin.is_some()) {
+            return Some(s);
+        }
+        self.sources
+            .values()
+            .filter(|s| s.speaking && s.margin.is_some())
+            .max_by(|a, b| a.smoothed_db.total_cmp(&b.smoothed_db))
+    }
+
     /// Cumulative counters.
     pub fn counters(&self) -> MixerCounters {
         self.counters
@@ -359,6 +408,8 @@ impl AudioMixer {
             if let Some(wait) = s.jitter.played_wait() {
                 self.waits.push(wait);
             }
+            s.margin = s.jitter.played_margin_micros(now);
+            s.wait = s.jitter.played_wait();
             s.decoded = false;
             s.expanding = if s.decision == Playout::Expand {
                 s.expanding + 1
@@ -411,6 +462,9 @@ impl AudioMixer {
         if let Some(id) = self.dominant.update(now, &self.candidates) {
             self.events.push_back(MixerEvent::DominantSpeaker(id));
         }
+        let followed = self.followed().map(|s| (s.margin, s.wait));
+        self.phase_error = followed.and_then(|(margin, _)| margin).map(fold_to_phase);
+        self.followed_wait = followed.and_then(|(_, wait)| wait);
         // Decode only what may be heard now or soon.
         for (&id, s) in &mut self.sources {
             let warm = s.warm_until.is_some_and(|t| t > now);
@@ -510,6 +564,17 @@ impl AudioMixer {
             self.counters.encodes += 1;
         }
         Ok(())
+    }
+}
+
+/// A playout margin (µs) as a phase error within one frame: in (−½ frame, ½ frame].
+fn fold_to_phase(margin: i64) -> i64 {
+    const FRAME_US: i64 = 20_000;
+    let within = margin.rem_euclid(FRAME_US);
+    if within > FRAME_US / 2 {
+        within - FRAME_US
+    } else {
+        within
     }
 }
 

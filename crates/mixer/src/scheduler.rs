@@ -1,5 +1,7 @@
 //! [`MediaScheduler`]: dedicated media threads (never tokio workers) that tick many rooms on
-//! a 20 ms deadline, count overruns, and park idle rooms so they cost nothing.
+//! a 20 ms deadline, count overruns, and park idle rooms so they cost nothing. Each room
+//! keeps its own deadline, which it may slide a little each tick to phase-align its ticks
+//! with the voice it follows ([`Tick::phase_error_micros`], [`next_deadline`]).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -11,12 +13,42 @@ use std::time::{Duration, Instant};
 /// The tick period.
 pub const TICK: Duration = Duration::from_millis(20);
 
+/// The most a room's tick moves per period when it phase-aligns (10 % of a period: the
+/// listeners' jitter buffers see it as a little clock drift).
+pub const MAX_RETIME: Duration = Duration::from_millis(2);
+
+/// Phase errors below this are left alone (no wiggle on measurement noise).
+const RETIME_DEADBAND_MICROS: i64 = 250;
+
+/// The deadline after `deadline` of a room whose tick came `phase_error` µs later than
+/// it needed (negative: earlier): one period on, moved by half the error, at most
+/// [`MAX_RETIME`]. A steady error is thus closed in a few ticks, measurement noise damped.
+pub fn next_deadline(deadline: Instant, phase_error: Option<i64>) -> Instant {
+    let max = MAX_RETIME.as_micros() as i64;
+    let step = match phase_error {
+        Some(e) if e.abs() >= RETIME_DEADBAND_MICROS => (e / 2).clamp(-max, max),
+        _ => 0,
+    };
+    let shift = Duration::from_micros(step.unsigned_abs());
+    if step >= 0 {
+        deadline + TICK - shift
+    } else {
+        deadline + TICK + shift
+    }
+}
+
 /// Something the scheduler ticks: a room.
 pub trait Tick: Send + 'static {
     /// Runs one 20 ms tick at (virtual) deadline `now`.
     fn tick(&mut self, now: Instant);
     /// Whether the room has nothing to do (it is then parked until woken).
     fn is_idle(&self) -> bool;
+    /// After a tick: how much later (µs; negative: earlier) than needed it came for the
+    /// stream the room follows. The scheduler moves the room's next deadline by part of it
+    /// ([`next_deadline`]). `None` (the default): keep the period.
+    fn phase_error_micros(&self) -> Option<i64> {
+        None
+    }
     /// The room as `Any`, so handles can reach their concrete type.
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -30,6 +62,10 @@ impl Tick for crate::AudioMixer {
 
     fn is_idle(&self) -> bool {
         crate::AudioMixer::is_idle(self)
+    }
+
+    fn phase_error_micros(&self) -> Option<i64> {
+        crate::AudioMixer::phase_error_micros(self)
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
@@ -61,9 +97,9 @@ struct Counters {
 pub struct SchedulerStats {
     /// Room ticks run.
     pub ticks: u64,
-    /// Rounds (all of a thread's rooms) that finished after their 20 ms deadline had passed.
+    /// Room ticks that finished more than a period after their deadline.
     pub overruns: u64,
-    /// Rounds run.
+    /// Rounds run (wake-ups of a media thread that ticked at least one room).
     pub rounds: u64,
     /// Mean room tick, in nanoseconds.
     pub mean_tick_nanos: u64,
@@ -230,79 +266,91 @@ impl Drop for MediaScheduler {
     }
 }
 
-/// One media thread: runs due rounds, applies commands in between, sleeps otherwise.
+/// A room that ticks, with its own deadline.
+struct Active {
+    id: u64,
+    room: Box<dyn Tick>,
+    deadline: Instant,
+}
+
+/// One media thread: ticks each room at its deadline, applies commands in between, sleeps
+/// otherwise.
 #[allow(clippy::disallowed_methods)] // the scheduler is the driver: it reads the clock
 fn run(rx: &mpsc::Receiver<Command>, counters: &Counters, load: &AtomicUsize) {
-    let mut active: Vec<(u64, Box<dyn Tick>)> = Vec::new();
+    let mut active: Vec<Active> = Vec::new();
     let mut parked: Vec<(u64, Box<dyn Tick>)> = Vec::new();
-    let mut deadline = Instant::now() + TICK;
     loop {
-        // Wait for the deadline, applying commands as they come; with nothing active,
-        // block until a command arrives (idle rooms cost nothing).
-        let command = if active.is_empty() {
-            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        // Wait for the earliest deadline, applying commands as they come; with nothing
+        // active, block until a command arrives (idle rooms cost nothing).
+        let earliest = active.iter().map(|a| a.deadline).min();
+        let command = match earliest {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
         };
         match command {
             Ok(Command::Stop) => return,
             Ok(command) => {
-                let was_idle = active.is_empty();
                 apply(command, &mut active, &mut parked, load);
-                if was_idle && !active.is_empty() {
-                    deadline = Instant::now() + TICK;
-                }
-                if Instant::now() < deadline {
+                let due = active.iter().any(|a| a.deadline <= Instant::now());
+                if !due {
                     continue;
                 }
             }
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        // A round: tick every active room for this deadline.
-        for (_, room) in &mut active {
+        // A round: tick every room whose deadline has come.
+        let now = Instant::now();
+        for a in active.iter_mut().filter(|a| a.deadline <= now) {
             let start = Instant::now();
-            room.tick(deadline);
-            let nanos = start.elapsed().as_nanos() as u64;
+            a.room.tick(a.deadline);
+            let end = Instant::now();
+            let nanos = end.duration_since(start).as_nanos() as u64;
             counters.ticks.fetch_add(1, Ordering::Relaxed);
             counters.tick_nanos.fetch_add(nanos, Ordering::Relaxed);
             counters.max_tick_nanos.fetch_max(nanos, Ordering::Relaxed);
+            if end > a.deadline + TICK {
+                counters.overruns.fetch_add(1, Ordering::Relaxed);
+            }
+            a.deadline = next_deadline(a.deadline, a.room.phase_error_micros());
+            if end > a.deadline + 5 * TICK {
+                // Far behind (the machine stalled): skip the missed ticks, no burst.
+                a.deadline = end + TICK;
+            }
         }
         counters.rounds.fetch_add(1, Ordering::Relaxed);
-        let (still, idle): (Vec<_>, Vec<_>) = active.drain(..).partition(|(_, r)| !r.is_idle());
+        let (still, idle): (Vec<_>, Vec<_>) = active.drain(..).partition(|a| !a.room.is_idle());
         active = still;
-        parked.extend(idle);
-        let now = Instant::now();
-        if now > deadline + TICK {
-            counters.overruns.fetch_add(1, Ordering::Relaxed);
-        }
-        deadline += TICK;
-        if now > deadline + 5 * TICK {
-            // Far behind (the machine stalled): skip the missed rounds instead of bursting.
-            deadline = now + TICK;
-        }
+        parked.extend(idle.into_iter().map(|a| (a.id, a.room)));
     }
 }
 
+#[allow(clippy::disallowed_methods)] // the scheduler is the driver: it reads the clock
 fn apply(
     command: Command,
-    active: &mut Vec<(u64, Box<dyn Tick>)>,
+    active: &mut Vec<Active>,
     parked: &mut Vec<(u64, Box<dyn Tick>)>,
     load: &AtomicUsize,
 ) {
+    let woken = |id, room| Active {
+        id,
+        room,
+        deadline: Instant::now() + TICK,
+    };
     match command {
-        Command::Add(id, room) => active.push((id, room)),
+        Command::Add(id, room) => active.push(woken(id, room)),
         Command::Run(id, job) => {
             if let Some(at) = parked.iter().position(|(i, _)| *i == id) {
-                active.push(parked.swap_remove(at));
+                let (id, room) = parked.swap_remove(at);
+                active.push(woken(id, room));
             }
-            if let Some((_, room)) = active.iter_mut().find(|(i, _)| *i == id) {
-                job(room.as_mut());
+            if let Some(a) = active.iter_mut().find(|a| a.id == id) {
+                job(a.room.as_mut());
             }
         }
         Command::Remove(id) => {
             let before = active.len() + parked.len();
-            active.retain(|(i, _)| *i != id);
+            active.retain(|a| a.id != id);
             parked.retain(|(i, _)| *i != id);
             if active.len() + parked.len() < before {
                 load.fetch_sub(1, Ordering::Relaxed);

@@ -106,3 +106,74 @@ fn rooms_tick_every_20_ms_and_idle_rooms_are_parked() {
         "deadlines advance by exactly 20 ms"
     );
 }
+
+/// A room that wants its ticks 7 ms into each period of its own 20 ms grid and says how far
+/// off each tick was.
+struct PhasedRoom {
+    origin: Instant,
+    error: Option<i64>,
+    ticks: Vec<Instant>,
+}
+
+impl Tick for PhasedRoom {
+    fn tick(&mut self, now: Instant) {
+        let into_period = (now.duration_since(self.origin).as_micros() % 20_000) as i64;
+        let late = into_period - 7_000;
+        self.error = Some(if late > 10_000 { late - 20_000 } else { late });
+        self.ticks.push(now);
+    }
+
+    fn is_idle(&self) -> bool {
+        false
+    }
+
+    fn phase_error_micros(&self) -> Option<i64> {
+        self.error
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // real threads, real time: the room's grid starts now
+fn a_room_that_reports_a_phase_error_is_moved_a_little_each_tick() {
+    let scheduler = MediaScheduler::new(1, 64);
+    let handle = scheduler
+        .add(PhasedRoom {
+            origin: Instant::now(),
+            error: None,
+            ticks: Vec::new(),
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let (tx, rx) = std::sync::mpsc::channel();
+    handle
+        .with(move |room: &mut PhasedRoom| tx.send((room.origin, room.ticks.clone())).unwrap())
+        .unwrap();
+    let (origin, ticks) = rx.recv_timeout(Duration::from_secs(1)).unwrap();
+    let gaps: Vec<Duration> = ticks.windows(2).map(|w| w[1] - w[0]).collect();
+    let phase = |t: &Instant| t.duration_since(origin).as_micros() % 20_000;
+    println!(
+        "{} ticks; gaps {:?} … ; phases (µs) of the last five {:?}",
+        ticks.len(),
+        &gaps[..gaps.len().min(8)],
+        ticks[ticks.len() - 5..]
+            .iter()
+            .map(phase)
+            .collect::<Vec<_>>()
+    );
+    assert!(ticks.len() >= 20);
+    assert!(
+        gaps.iter()
+            .all(|g| *g >= Duration::from_millis(18) && *g <= Duration::from_millis(22)),
+        "a period moves by at most 2 ms"
+    );
+    assert!(
+        ticks[ticks.len() - 5..]
+            .iter()
+            .all(|t| phase(t).abs_diff(7_000) <= 250),
+        "the room's ticks settled 7 ms into its periods"
+    );
+}

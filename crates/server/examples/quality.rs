@@ -262,6 +262,7 @@ async fn main() {
     };
     let service = serde_json::json!({
         "mix_jitter_wait": stage(&server.metrics().mix_wait),
+        "mix_followed_wait": stage(&server.metrics().mix_followed_wait),
         "mix_tick_to_socket": stage(&server.metrics().mix_out),
     });
     server.shutdown().await;

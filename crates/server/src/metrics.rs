@@ -47,6 +47,9 @@ pub struct Metrics {
     /// How long each audio frame the mixer played had waited in its jitter buffer: from
     /// the packet's arrival at the media thread to the tick that mixed it.
     pub mix_wait: LatencyHistogram,
+    /// The same, for the voice each room's tick is phase-aligned to (its dominant speaker):
+    /// what the mix adds to the voice most listened to.
+    pub mix_followed_wait: LatencyHistogram,
     /// From a mixer tick to its packets handed to the socket (mixing, encoding, the hop
     /// to the I/O thread, the fan-out).
     pub mix_out: LatencyHistogram,
@@ -264,6 +267,11 @@ impl Metrics {
             &mut out,
             "confab_mix_jitter_wait_seconds",
             "How long a mixed audio frame waited in its jitter buffer (arrival to tick).",
+        );
+        self.mix_followed_wait.render(
+            &mut out,
+            "confab_mix_followed_wait_seconds",
+            "The jitter-buffer wait of the voice a room's tick is aligned to (its dominant speaker).",
         );
         self.mix_out.render(
             &mut out,

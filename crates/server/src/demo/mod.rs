@@ -418,9 +418,11 @@ async fn run_call(
     if metrics.mix_wait.count() > 0 {
         let _ = writeln!(
             s,
-            "Inside the service, per mixed frame: jitter-buffer wait (arrival to mixer tick) p50 {} / p99 {} ms; tick to socket (mix, encode, fan-out) p50 {} / p99 {} ms (1 ms histogram buckets, upper bounds).",
+            "Inside the service, per mixed frame: jitter-buffer wait (arrival to mixer tick) p50 {} / p99 {} ms, of the dominant speaker (the tick is aligned to it) p50 {} / p99 {} ms; tick to socket (mix, encode, fan-out) p50 {} / p99 {} ms (1 ms histogram buckets, upper bounds).",
             ms(&metrics.mix_wait, 0.5),
             ms(&metrics.mix_wait, 0.99),
+            ms(&metrics.mix_followed_wait, 0.5),
+            ms(&metrics.mix_followed_wait, 0.99),
             ms(&metrics.mix_out, 0.5),
             ms(&metrics.mix_out, 0.99),
         );

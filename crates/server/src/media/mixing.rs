@@ -181,6 +181,11 @@ impl Tick for MixRoom {
         for wait in self.mixer.played_waits() {
             self.metrics.mix_wait.observe(wait.as_micros() as u64);
         }
+        if let Some(wait) = self.mixer.followed_wait() {
+            self.metrics
+                .mix_followed_wait
+                .observe(wait.as_micros() as u64);
+        }
         let counters = self.mixer.counters();
         let (lost, concealed) = (
             self.mixer.packets_lost(),
@@ -243,6 +248,10 @@ impl Tick for MixRoom {
 
     fn is_idle(&self) -> bool {
         self.mixer.is_idle()
+    }
+
+    fn phase_error_micros(&self) -> Option<i64> {
+        self.mixer.phase_error_micros()
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

@@ -14,7 +14,8 @@ pub struct JitterConfig {
     pub clock_rate: u32,
     /// RTP ticks per frame (one `pop` plays one frame).
     pub frame_ticks: u32,
-    /// The delay never goes below this (covers the phase between arrivals and ticks).
+    /// The delay never goes below this, counting the frame being played: the wait from a
+    /// packet's arrival to its playout is at least a frame less.
     pub min_delay: Duration,
     /// Nor above this.
     pub max_delay: Duration,
@@ -149,6 +150,8 @@ pub struct JitterBuffer {
     timestamps: Unwrapper<32>,
     /// How long the packet the last `pop` played had waited since it arrived.
     played_wait: Option<Duration>,
+    /// The extended timestamp of the packet the last `pop` played.
+    played_ts: Option<u64>,
     delay: DelayEstimator,
     /// First arrival and its media time: the origin of transit measurements.
     origin: Option<(Instant, u64)>,
@@ -176,6 +179,7 @@ impl JitterBuffer {
             seqs: Unwrapper::new(),
             timestamps: Unwrapper::new(),
             played_wait: None,
+            played_ts: None,
             origin: None,
             started: false,
             next_seq: 0,
@@ -206,6 +210,47 @@ impl JitterBuffer {
         self.played_wait
     }
 
+    /// How much later than it needed to the last [`pop`](JitterBuffer::pop) played its
+    /// packet, in microseconds (negative: earlier): the pop's time against when that packet
+    /// would have arrived by the fastest path seen plus the [target
+    /// delay](JitterBuffer::target_delay). `None` if it played no packet. A scheduler that
+    /// moves its ticks by this (folded within a frame: whole frames of excess are the
+    /// buffer's to shed) plays each packet one target delay after it arrives instead of up
+    /// to a frame more; a packet that is then late is stretched over, as always.
+    pub fn played_margin_micros(&self, now: Instant) -> Option<i64> {
+        self.margin_micros(self.played_ts?, now)
+    }
+
+    /// `now` against the fastest arrival of the packet with (extended) timestamp `ts` plus
+    /// the target delay, in µs.
+    fn margin_micros(&self, ts: u64, now: Instant) -> Option<i64> {
+        let (t0, ts0) = self.origin?;
+        let clock = i64::from(self.config.clock_rate.max(1));
+        let media_us = (ts as i64 - ts0 as i64) * 1_000_000 / clock;
+        let fastest = self.delay.fastest_transit_us()?;
+        let target_us = self.target_delay().as_micros() as i64;
+        let since_origin = now.saturating_duration_since(t0).as_micros() as i64;
+        Some(since_origin - (media_us + fastest + target_us))
+    }
+
+    /// How long a packet should wait from its arrival by the fastest path seen to its
+    /// playout: one and a half times the window's jitter percentile plus half a frame (a
+    /// guard for what the percentile does not cover), within the configured bounds. The
+    /// configured minimum counts the frame being played, so the wait's floor is a frame
+    /// less than it.
+    pub fn target_delay(&self) -> Duration {
+        let frame = self.frame();
+        let jitter = self.delay.jitter();
+        (jitter + jitter / 2 + frame / 2).clamp(
+            self.config.min_delay.saturating_sub(frame),
+            self.config.max_delay,
+        )
+    }
+
+    fn frame(&self) -> Duration {
+        Duration::from_millis(u64::from(self.frame_ms().max(1)))
+    }
+
     /// Counters and delays.
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;
@@ -227,12 +272,12 @@ impl JitterBuffer {
         (seq % self.slots.len() as u64) as usize
     }
 
-    /// Frames the delay should span now.
+    /// Frames the buffer holds at its target delay, the one being played included.
     fn target_frames(&self) -> u32 {
-        let frame = Duration::from_millis(u64::from(self.frame_ms().max(1)));
-        let wanted =
-            (self.delay.jitter() + frame).clamp(self.config.min_delay, self.config.max_delay);
-        wanted.as_millis().div_ceil(frame.as_millis()) as u32
+        let frame = self.frame();
+        (self.target_delay() + frame)
+            .as_millis()
+            .div_ceil(frame.as_millis()) as u32
     }
 
     /// Frames of audio from the playout point to the newest packet.
@@ -332,10 +377,11 @@ impl JitterBuffer {
     /// The decision for the next frame, at playout time `now`.
     pub fn pop(&mut self, now: Instant) -> Playout {
         self.played_wait = None;
+        self.played_ts = None;
         if !self.started && !self.try_start(now) {
             return Playout::Buffering;
         }
-        self.maybe_accelerate();
+        self.maybe_accelerate(now);
         let frame = u64::from(self.config.frame_ticks);
         let expanded = std::mem::take(&mut self.expand_run);
         if let Some(next_held_ts) = self.peek(self.next_seq).map(|h| h.ts)
@@ -358,6 +404,7 @@ impl JitterBuffer {
             if let Some(held) = self.take(self.next_seq) {
                 self.advance();
                 self.played_wait = Some(now.saturating_duration_since(held.arrived));
+                self.played_ts = Some(held.ts);
                 return Playout::Packet {
                     seq: held.seq,
                     payload: held.payload,
@@ -463,11 +510,7 @@ impl JitterBuffer {
         let Some((first_arrival, _)) = self.origin else {
             return false;
         };
-        let target = Duration::from_millis(u64::from(self.target_frames() * self.frame_ms()));
-        if now.saturating_duration_since(first_arrival)
-            + Duration::from_millis(u64::from(self.frame_ms()))
-            < target
-        {
+        if now.saturating_duration_since(first_arrival) < self.target_delay() {
             return false;
         }
         let Some(first) = self.peek(self.lowest_seq).map(|h| (h.seq, h.ts)) else {
@@ -478,12 +521,13 @@ impl JitterBuffer {
         true
     }
 
-    /// Drops a frame when the buffer holds well over its target: a silent one if the next is
-    /// silent, any one if the excess is large. At most every other frame, so it stays smooth.
-    fn maybe_accelerate(&mut self) {
+    /// Drops a frame when the buffer holds a frame more than its target delay needs (the
+    /// next frame would play over a frame and a quarter late) and the next frame is silent,
+    /// or any frame when it holds over twice its target. At most every other frame, so it
+    /// stays smooth.
+    fn maybe_accelerate(&mut self, now: Instant) {
         self.pops_since_accelerate = self.pops_since_accelerate.saturating_add(1);
-        let (buffered, target) = (self.buffered_frames(), self.target_frames());
-        if buffered <= target + 1 || self.pops_since_accelerate < 2 {
+        if self.pops_since_accelerate < 2 {
             return;
         }
         let Some(next) = self.peek(self.next_seq) else {
@@ -493,7 +537,12 @@ impl JitterBuffer {
             return;
         }
         let silent = next.level.is_some_and(|l| l >= self.config.silence_level);
-        if silent || buffered > 2 * target {
+        let frame_us = self.frame().as_micros() as i64;
+        let excess = self
+            .margin_micros(self.next_ts, now)
+            .is_some_and(|m| m >= frame_us + frame_us / 4);
+        let backlog = self.buffered_frames() > 2 * self.target_frames().max(2);
+        if (silent && excess) || backlog {
             let _ = self.take(self.next_seq);
             self.advance();
             self.stats.accelerated += 1;
