@@ -41,6 +41,36 @@ fn opus_encode(c: &mut Criterion) {
     group.finish();
 }
 
+/// The mixer's encoder (music mode: several voices) at the settings weighed for the mix.
+fn opus_encode_mix(c: &mut Criterion) {
+    let frames = speech_second();
+    let mut group = c.benchmark_group("opus_encode_mix_20ms_48k_mono");
+    group.throughput(Throughput::Elements(1));
+    for (kbps, complexity) in [(48u32, 5u8), (48, 10), (64, 10)] {
+        let config = OpusEncoderConfig {
+            application: confab_codecs::OpusApplication::Audio,
+            bitrate_bps: kbps * 1000,
+            complexity,
+            expected_loss_percent: 5,
+            ..OpusEncoderConfig::default()
+        };
+        let mut encoder = OpusEncoder::new(AudioFormat::MONO_48K, config).unwrap();
+        let mut out = Vec::with_capacity(1500);
+        let mut i = 0;
+        group.bench_with_input(
+            BenchmarkId::new(format!("{kbps}kbps"), complexity),
+            &complexity,
+            |b, _| {
+                b.iter(|| {
+                    i = (i + 1) % frames.len();
+                    encoder.encode(black_box(&frames[i]), &mut out).unwrap()
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
 fn encoded_speech() -> Vec<Vec<u8>> {
     let mut encoder =
         OpusEncoder::new(AudioFormat::MONO_48K, OpusEncoderConfig::default()).unwrap();
@@ -202,6 +232,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = codecs;
     config = config();
-    targets = opus_encode, opus_decode_and_plc, h264_encode, h264_decode, g711
+    targets = opus_encode, opus_encode_mix, opus_decode_and_plc, h264_encode, h264_decode, g711
 }
 criterion_main!(codecs);

@@ -14,6 +14,9 @@ use crate::payloads::Payloads;
 
 /// During DTX a participant sends one packet every 400 ms (as Opus DTX does).
 const DTX_EVERY: u32 = 20;
+/// How far the service's mix clock may move against the wall clock (see `finish`).
+const MIX_CLOCK_SLACK: Duration = Duration::from_millis(35);
+
 /// A packet that arrives this much later than the earliest one (in media-time terms) is
 /// late: past any sane jitter buffer.
 const LATE_AFTER: Duration = Duration::from_millis(60);
@@ -301,8 +304,13 @@ impl Participant {
     /// What it measured, at the end (`now`).
     pub(crate) fn finish(mut self, now: Instant) -> Report {
         if let Some((t0, _)) = self.first_rx {
-            self.report.mix_expected =
-                now.saturating_duration_since(t0).as_millis() as u64 / 20 + 1;
+            // One per 20 ms of wall clock, less what the service may move its mix clock to
+            // follow the dominant speaker's phase (half a frame, plus its 25 ms alignment
+            // bound): a frame "missing" at the end for that is no loss.
+            let elapsed = now
+                .saturating_duration_since(t0)
+                .saturating_sub(MIX_CLOCK_SLACK);
+            self.report.mix_expected = elapsed.as_millis() as u64 / 20 + 1;
         }
         if let Some(high) = self.highest_seq {
             let expected = high - self.seq_base + 1;
