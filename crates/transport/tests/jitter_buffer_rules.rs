@@ -1,7 +1,7 @@
 //! The jitter buffer's rules, one small case each: reorder, duplicates, late packets,
 //! FEC versus concealment, underflow, DTX, a sequence wrap and a jump in the stream.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::time::Duration;
 
@@ -186,4 +186,59 @@ fn a_played_packet_says_how_long_it_waited() {
     clock.advance(Duration::from_millis(20));
     assert_eq!(jb.pop(clock.now()), Playout::Expand);
     assert_eq!(jb.played_wait(), None);
+}
+
+/// A steady stream at `level` (−dBov) that is held up once (two frames released together
+/// with the third: the buffer stretches) and then runs on for 5 s: frames stretched, and how
+/// many pops after the stall began the buffer first shed a frame.
+fn shed_after_a_stall(level: u8) -> (u64, Option<usize>) {
+    let mut clock = VirtualClock::new();
+    let origin = clock.now();
+    let mut jb = JitterBuffer::new(JitterConfig::default());
+    let at = |n: u32| origin + Duration::from_millis(20 * u64::from(n) + 5);
+    let mut first_shed = None;
+    for n in 0..300u32 {
+        // Frames 50 and 51 are held up until frame 52's time.
+        let arrival = if (50..52).contains(&n) { at(52) } else { at(n) };
+        let mut p = packet(n as u16, n * 960);
+        p.level = Some(level);
+        // Insert everything due by this tick (arrival order), then pop.
+        let tick = origin + Duration::from_millis(20 * u64::from(n) + 20);
+        clock.advance(tick.saturating_duration_since(clock.now()));
+        if arrival <= tick {
+            jb.insert(p, arrival);
+        }
+        if n == 52 {
+            for late in 50..52u32 {
+                let mut p = packet(late as u16, late * 960);
+                p.level = Some(level);
+                jb.insert(p, at(52));
+            }
+        }
+        let before = jb.stats().accelerated;
+        jb.pop(clock.now());
+        if jb.stats().accelerated > before && first_shed.is_none() && n >= 50 {
+            first_shed = Some(n as usize - 50);
+        }
+    }
+    (jb.stats().expanded, first_shed)
+}
+
+#[test]
+fn a_frame_too_many_is_shed_at_silence_then_at_a_quiet_frame_never_from_loud_speech() {
+    let (stretched, silent) = shed_after_a_stall(60);
+    let (_, quiet) = shed_after_a_stall(40);
+    let (_, loud) = shed_after_a_stall(20);
+    println!(
+        "stretched {stretched}; shed after: silent {silent:?}, quiet {quiet:?}, loud {loud:?} pops"
+    );
+    assert!(stretched >= 1, "the stall stretched");
+    let silent = silent.expect("silence: a frame is shed");
+    assert!(silent <= 5, "silence: shed as soon as the stall is over");
+    let quiet = quiet.expect("quiet speech: a frame is shed");
+    assert!(
+        (silent + 45..=silent + 60).contains(&quiet),
+        "quiet speech: about a second later"
+    );
+    assert_eq!(loud, None, "loud speech is never cut");
 }

@@ -28,6 +28,10 @@ pub struct JitterConfig {
     /// Audio level (−dBov, RFC 6464) at or above which a frame counts as silence and may be
     /// dropped to shrink the delay.
     pub silence_level: u8,
+    /// A quieter bar (−dBov) for a buffer that has held a frame too many for over a second
+    /// with no silent frame to drop (a voice that never pauses): a frame at or below this
+    /// loudness may go then.
+    pub quiet_level: u8,
 }
 
 impl Default for JitterConfig {
@@ -41,6 +45,7 @@ impl Default for JitterConfig {
             percentile: 0.95,
             capacity: 128,
             silence_level: 50,
+            quiet_level: 35,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct JitterBuffer {
     newest_ts: u64,
     lowest_seq: u64,
     pops_since_accelerate: u32,
+    /// Consecutive pops that found a frame too many buffered.
+    excess_pops: u32,
     /// Consecutive frames stretched because nothing had arrived.
     expand_run: u64,
     stats: JitterStats,
@@ -188,6 +195,7 @@ impl JitterBuffer {
             newest_ts: 0,
             lowest_seq: u64::MAX,
             pops_since_accelerate: 0,
+            excess_pops: 0,
             expand_run: 0,
             stats: JitterStats::default(),
         }
@@ -202,6 +210,7 @@ impl JitterBuffer {
         self.timestamps = Unwrapper::new();
         self.expand_run = 0;
         self.pops_since_accelerate = 0;
+        self.excess_pops = 0;
     }
 
     /// How long the packet the last [`pop`](JitterBuffer::pop) played had waited in the
@@ -522,27 +531,36 @@ impl JitterBuffer {
     }
 
     /// Drops a frame when the buffer holds a frame more than its target delay needs (the
-    /// next frame would play over a frame and a quarter late) and the next frame is silent,
-    /// or any frame when it holds over twice its target. At most every other frame, so it
+    /// next frame would play over a frame and a quarter late) and the next frame is silent
+    /// — or, once that has lasted a second, merely quiet —, or any frame when it holds over
+    /// twice its target. At most every other frame, so it
     /// stays smooth.
     fn maybe_accelerate(&mut self, now: Instant) {
         self.pops_since_accelerate = self.pops_since_accelerate.saturating_add(1);
         if self.pops_since_accelerate < 2 {
             return;
         }
-        let Some(next) = self.peek(self.next_seq) else {
+        let Some((next_ts, next_level)) = self.peek(self.next_seq).map(|h| (h.ts, h.level)) else {
             return;
         };
-        if next.ts != self.next_ts {
+        if next_ts != self.next_ts {
             return;
         }
-        let silent = next.level.is_some_and(|l| l >= self.config.silence_level);
         let frame_us = self.frame().as_micros() as i64;
         let excess = self
             .margin_micros(self.next_ts, now)
             .is_some_and(|m| m >= frame_us + frame_us / 4);
+        self.excess_pops = if excess { self.excess_pops + 1 } else { 0 };
+        // After a second of excess with no silence, a quiet frame will do.
+        let bar = if self.excess_pops > 1_000 / self.frame_ms().max(1) {
+            self.config.quiet_level
+        } else {
+            self.config.silence_level
+        };
+        let droppable = next_level.is_some_and(|l| l >= bar);
         let backlog = self.buffered_frames() > 2 * self.target_frames().max(2);
-        if (silent && excess) || backlog {
+        if (droppable && excess) || backlog {
+            self.excess_pops = 0;
             let _ = self.take(self.next_seq);
             self.advance();
             self.stats.accelerated += 1;
