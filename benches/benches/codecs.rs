@@ -13,7 +13,28 @@ use confab_codecs::{
     OpusEncoder, OpusEncoderConfig,
 };
 use confab_media::{AudioFormat, AudioFrame, FrameDuration, MediaTime};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
+
+/// One benchmark: `config`'s encoder over a second of speech, a frame per iteration.
+fn bench_encoder(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    config: OpusEncoderConfig,
+    frames: &[AudioFrame],
+) {
+    let mut encoder = OpusEncoder::new(AudioFormat::MONO_48K, config).unwrap();
+    let mut out = Vec::with_capacity(1500);
+    let mut i = 0;
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            i = (i + 1) % frames.len();
+            encoder.encode(black_box(&frames[i]), &mut out).unwrap()
+        });
+    });
+}
 
 fn opus_encode(c: &mut Criterion) {
     let frames = speech_second();
@@ -24,18 +45,11 @@ fn opus_encode(c: &mut Criterion) {
             complexity,
             ..OpusEncoderConfig::default()
         };
-        let mut encoder = OpusEncoder::new(AudioFormat::MONO_48K, config).unwrap();
-        let mut out = Vec::with_capacity(1500);
-        let mut i = 0;
-        group.bench_with_input(
+        bench_encoder(
+            &mut group,
             BenchmarkId::new("complexity", complexity),
-            &complexity,
-            |b, _| {
-                b.iter(|| {
-                    i = (i + 1) % frames.len();
-                    encoder.encode(black_box(&frames[i]), &mut out).unwrap()
-                });
-            },
+            config,
+            &frames,
         );
     }
     group.finish();
@@ -54,19 +68,8 @@ fn opus_encode_mix(c: &mut Criterion) {
             expected_loss_percent: 5,
             ..OpusEncoderConfig::default()
         };
-        let mut encoder = OpusEncoder::new(AudioFormat::MONO_48K, config).unwrap();
-        let mut out = Vec::with_capacity(1500);
-        let mut i = 0;
-        group.bench_with_input(
-            BenchmarkId::new(format!("{kbps}kbps"), complexity),
-            &complexity,
-            |b, _| {
-                b.iter(|| {
-                    i = (i + 1) % frames.len();
-                    encoder.encode(black_box(&frames[i]), &mut out).unwrap()
-                });
-            },
-        );
+        let id = BenchmarkId::new(format!("{kbps}kbps"), complexity);
+        bench_encoder(&mut group, id, config, &frames);
     }
     group.finish();
 }

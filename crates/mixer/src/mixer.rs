@@ -113,8 +113,6 @@ struct Source {
     /// How late this tick played its packet against its allowance (µs; see
     /// [`JitterBuffer::played_margin_micros`]).
     margin: Option<i64>,
-    /// How long the packet this tick played had waited.
-    wait: Option<Duration>,
     decoded: bool,
     frame: AudioFrame,
 }
@@ -246,7 +244,6 @@ impl AudioMixer {
             warm_until: None,
             decision: Playout::Buffering,
             margin: None,
-            wait: None,
             decoded: false,
             frame: AudioFrame::silence(FORMAT, FrameDuration::Ms20, MediaTime::ZERO),
         };
@@ -424,7 +421,6 @@ impl AudioMixer {
                 .jitter
                 .played_margin_micros(now)
                 .filter(|_| s.jitter.target_delay() <= ALIGN_UP_TO_TARGET);
-            s.wait = s.jitter.played_wait();
             s.decoded = false;
             s.expanding = if s.decision == Playout::Expand {
                 s.expanding + 1
@@ -477,7 +473,7 @@ impl AudioMixer {
         if let Some(id) = self.dominant.update(now, &self.candidates) {
             self.events.push_back(MixerEvent::DominantSpeaker(id));
         }
-        let followed = self.followed().map(|s| (s.margin, s.wait));
+        let followed = self.followed().map(|s| (s.margin, s.jitter.played_wait()));
         self.phase_error = followed.and_then(|(margin, _)| margin).map(fold_to_phase);
         self.followed_wait = followed.and_then(|(_, wait)| wait);
         // Decode only what may be heard now or soon.
@@ -584,7 +580,7 @@ impl AudioMixer {
 
 /// A playout margin (µs) as a phase error within one frame: in (−½ frame, ½ frame].
 fn fold_to_phase(margin: i64) -> i64 {
-    const FRAME_US: i64 = 20_000;
+    const FRAME_US: i64 = crate::TICK.as_micros() as i64;
     let within = margin.rem_euclid(FRAME_US);
     if within > FRAME_US / 2 {
         within - FRAME_US

@@ -18,12 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::drops::{
-    Seen, ToneSpeaker, bot_config as config, manifest_entries, server_behind_relay, tone_windows,
-    wait_for, wav,
+    Seen, bot_config as config, join_recorder, join_tone_speaker, manifest_entries,
+    server_behind_relay, tone_windows, wait_for, wav,
 };
 use common::temp_dir;
-use confab_bot::{BotClient, CallEvent, EndKind};
-use confab_recorder::Recorder;
+use confab_bot::{CallEvent, EndKind};
 use confab_testkit::NetemConfig;
 
 const SPEAK: Duration = Duration::from_secs(9);
@@ -37,32 +36,20 @@ async fn a_bot_rides_out_a_three_second_network_drop() {
     let group = uuid::Uuid::new_v4();
 
     // The recorder first: the relay's first client.
-    let mut recorder_config = config(&server, "recorder");
-    Recorder::configure(&mut recorder_config);
-    let recorder = BotClient::connect(recorder_config)
-        .await
-        .unwrap()
-        .join_group(group, Recorder::new(&out).unwrap())
-        .await
-        .unwrap();
+    let recorder = join_recorder(config(&server, "recorder"), group, &out).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while relay.clients().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let speaker = BotClient::connect(config(&server, "speaker"))
-        .await
-        .unwrap()
-        .join_group(
-            group,
-            ToneSpeaker {
-                seen: seen.clone(),
-                seconds: SPEAK.as_secs() as usize,
-            },
-        )
-        .await
-        .unwrap();
+    let speaker = join_tone_speaker(
+        config(&server, "speaker"),
+        group,
+        &seen,
+        SPEAK.as_secs() as usize,
+    )
+    .await;
     let connected = wait_for(
         &seen,
         CallEvent::MediaConnected,
@@ -197,26 +184,14 @@ async fn the_recorder_notes_its_own_drop_in_the_manifest() {
     let (server, relay) = server_behind_relay(NetemConfig::default(), 1, false).await;
     let group = uuid::Uuid::new_v4();
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let speaker = BotClient::connect(config(&server, "speaker"))
-        .await
-        .unwrap()
-        .join_group(
-            group,
-            ToneSpeaker {
-                seen: seen.clone(),
-                seconds: SPEAK.as_secs() as usize,
-            },
-        )
-        .await
-        .unwrap();
-    let mut recorder_config = config(&server, "recorder");
-    Recorder::configure(&mut recorder_config);
-    let recorder = BotClient::connect(recorder_config)
-        .await
-        .unwrap()
-        .join_group(group, Recorder::new(&out).unwrap())
-        .await
-        .unwrap();
+    let speaker = join_tone_speaker(
+        config(&server, "speaker"),
+        group,
+        &seen,
+        SPEAK.as_secs() as usize,
+    )
+    .await;
+    let recorder = join_recorder(config(&server, "recorder"), group, &out).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while relay.clients().len() < 2 {
         assert!(Instant::now() < deadline, "both connect through the relay");

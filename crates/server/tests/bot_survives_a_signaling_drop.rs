@@ -18,10 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::drops::{Seen, ToneSpeaker, bot_config, manifest_entries, tone_windows, wait_for, wav};
+use common::drops::{
+    Seen, bot_config, join_recorder, join_tone_speaker, manifest_entries, tone_windows, wait_for,
+    wav,
+};
 use common::{server as start_server, temp_dir};
-use confab_bot::{BotClient, BotConfig, CallEvent, EndKind};
-use confab_recorder::Recorder;
+use confab_bot::{BotConfig, CallEvent, EndKind};
 use confab_server::ServerHandle;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -76,12 +78,8 @@ fn config(server: &ServerHandle, name: &str, base: String) -> BotConfig {
 }
 
 /// The tone speaker of these scenarios: 8 s.
-fn speaker(seen: &Seen) -> ToneSpeaker {
-    ToneSpeaker {
-        seen: seen.clone(),
-        seconds: 8,
-    }
-}
+/// How long the speakers speak (s).
+const SPEAKS_FOR: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_gets_its_call_back_after_its_websocket_drops() {
@@ -89,22 +87,16 @@ async fn a_bot_gets_its_call_back_after_its_websocket_drops() {
     let server = start_server().await;
     let proxy = Proxy::start(server.http_addr()).await;
     let group = uuid::Uuid::new_v4();
-    let mut recorder_config = config(&server, "recorder", server.base_url());
-    Recorder::configure(&mut recorder_config);
-    let recorder = BotClient::connect(recorder_config)
-        .await
-        .unwrap()
-        .join_group(group, Recorder::new(&out).unwrap())
-        .await
-        .unwrap();
+    let recorder = join_recorder(config(&server, "recorder", server.base_url()), group, &out).await;
     let seen: Seen = Arc::default();
     let through_proxy = format!("http://{}", proxy.addr);
-    let speaker = BotClient::connect(config(&server, "speaker", through_proxy))
-        .await
-        .unwrap()
-        .join_group(group, speaker(&seen))
-        .await
-        .unwrap();
+    let speaker = join_tone_speaker(
+        config(&server, "speaker", through_proxy),
+        group,
+        &seen,
+        SPEAKS_FOR,
+    )
+    .await;
     wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -163,19 +155,21 @@ async fn a_drop_longer_than_the_grace_ends_the_call_as_network_lost() {
     let server = start_server().await;
     let proxy = Proxy::start(server.http_addr()).await;
     let group = uuid::Uuid::new_v4();
-    let other = BotClient::connect(config(&server, "other", server.base_url()))
-        .await
-        .unwrap()
-        .join_group(group, speaker(&Arc::default()))
-        .await
-        .unwrap();
+    let other = join_tone_speaker(
+        config(&server, "other", server.base_url()),
+        group,
+        &Arc::default(),
+        SPEAKS_FOR,
+    )
+    .await;
     let seen: Seen = Arc::default();
-    let bot = BotClient::connect(config(&server, "far", format!("http://{}", proxy.addr)))
-        .await
-        .unwrap()
-        .join_group(group, speaker(&seen))
-        .await
-        .unwrap();
+    let bot = join_tone_speaker(
+        config(&server, "far", format!("http://{}", proxy.addr)),
+        group,
+        &seen,
+        SPEAKS_FOR,
+    )
+    .await;
     wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
     let me = bot.handle().me().unwrap();
 

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use common::browser::{open_page, result};
 use common::drops;
 use common::*;
-use confab_bot::{BotClient, ParticipantState};
-use confab_recorder::Recorder;
+use confab_bot::ParticipantState;
 use confab_testkit::{NetemConfig, fixtures, signal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,15 +27,8 @@ async fn a_browser_rides_out_a_three_second_network_drop() {
     }
     let (server, relay) = drops::server_behind_relay(NetemConfig::default(), 1, false).await;
     let out = temp_dir();
-    let mut config = drops::bot_config(&server, "recorder");
-    Recorder::configure(&mut config);
     let group = uuid::Uuid::new_v4();
-    let recording = BotClient::connect(config)
-        .await
-        .unwrap()
-        .join_group(group, Recorder::new(&out).unwrap())
-        .await
-        .unwrap();
+    let recording = drops::join_recorder(drops::bot_config(&server, "recorder"), group, &out).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while relay.clients().is_empty() {
         assert!(

@@ -5,7 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confab_bot::{Bot, BotConfig, CallEvent, CallHandle, Identity, async_trait};
+use confab_bot::{
+    Bot, BotClient, BotConfig, CallEvent, CallHandle, CallTask, Identity, async_trait,
+};
+use confab_recorder::Recorder;
 use confab_server::{ServerConfig, ServerHandle};
 use confab_signaling::Scope;
 use confab_testkit::{NetemConfig, Relay, RelayConfig, fixtures, signal};
@@ -43,6 +46,43 @@ pub async fn server_behind_relay(
 /// A bot `28:<name>` with a fresh bot token, on the service's own address.
 pub fn bot_config(server: &ServerHandle, name: &str) -> BotConfig {
     super::phones::bot_config(server, Identity::Bot(name.into()), name, &[Scope::Bot])
+}
+
+/// Joins the recorder bot (configured as its binary configures itself) to `group`,
+/// writing into `out`.
+pub async fn join_recorder(
+    mut config: BotConfig,
+    group: uuid::Uuid,
+    out: &std::path::Path,
+) -> CallTask {
+    Recorder::configure(&mut config);
+    BotClient::connect(config)
+        .await
+        .unwrap()
+        .join_group(group, Recorder::new(out).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Joins a [`ToneSpeaker`] that speaks for `seconds` and notes its events in `seen`.
+pub async fn join_tone_speaker(
+    config: BotConfig,
+    group: uuid::Uuid,
+    seen: &Seen,
+    seconds: usize,
+) -> CallTask {
+    BotClient::connect(config)
+        .await
+        .unwrap()
+        .join_group(
+            group,
+            ToneSpeaker {
+                seen: seen.clone(),
+                seconds,
+            },
+        )
+        .await
+        .unwrap()
 }
 
 /// A bot's events, with when they came.

@@ -233,13 +233,19 @@ impl JitterBuffer {
     /// `now` against the fastest arrival of the packet with (extended) timestamp `ts` plus
     /// the target delay, in µs.
     fn margin_micros(&self, ts: u64, now: Instant) -> Option<i64> {
+        let (t0, due_us) = self.fastest_arrival(ts)?;
+        let target_us = self.target_delay().as_micros() as i64;
+        let since_origin = now.saturating_duration_since(t0).as_micros() as i64;
+        Some(since_origin - (due_us + target_us))
+    }
+
+    /// When the packet with (extended) timestamp `ts` arrives by the fastest path seen: the
+    /// stream's first arrival and the µs after it.
+    fn fastest_arrival(&self, ts: u64) -> Option<(Instant, i64)> {
         let (t0, ts0) = self.origin?;
         let clock = i64::from(self.config.clock_rate.max(1));
         let media_us = (ts as i64 - ts0 as i64) * 1_000_000 / clock;
-        let fastest = self.delay.fastest_transit_us()?;
-        let target_us = self.target_delay().as_micros() as i64;
-        let since_origin = now.saturating_duration_since(t0).as_micros() as i64;
-        Some(since_origin - (media_us + fastest + target_us))
+        Some((t0, media_us + self.delay.fastest_transit_us()?))
     }
 
     /// How long a packet should wait from its arrival by the fastest path seen to its
@@ -487,17 +493,14 @@ impl JitterBuffer {
     /// When [`poll_arrived`](JitterBuffer::poll_arrived) gives up the missing next frame, if
     /// newer ones are waiting behind it; `None` while nothing is overdue or held.
     pub fn deadline(&self) -> Option<Instant> {
-        let (t0, ts0) = self.origin?;
         if !self.started || self.newest_seq.is_none_or(|n| n <= self.next_seq) {
             return None;
         }
-        let clock = i64::from(self.config.clock_rate.max(1));
-        let media_us = (self.next_ts as i64 - ts0 as i64) * 1_000_000 / clock;
-        let fastest = self.delay.fastest_transit_us().unwrap_or(0);
-        let frame = Duration::from_millis(u64::from(self.frame_ms().max(1)));
+        let (t0, due_us) = self.fastest_arrival(self.next_ts)?;
+        let frame = self.frame();
         let allowance =
             (self.delay.jitter() + frame / 2).clamp(self.config.min_delay, self.config.max_delay);
-        let due_us = u64::try_from(media_us + fastest).unwrap_or(0);
+        let due_us = u64::try_from(due_us).unwrap_or(0);
         // The packet after the missing one carries its FEC: while that one is not here
         // either, wait for it as long as for itself (one frame more), so the loss is rebuilt
         // rather than concealed whenever it comes in time.
