@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q --user matplotlib
-cargo build --release --locked -q -p confab-server --bin confab -p confab-load
+cargo build --release --locked -q -p confab-server --bin confab -p confab-load --bin confab-load
 target="${CARGO_TARGET_DIR:-target}"
 exec python3 scripts/capacity.py --confab "$target/release/confab" --load "$target/release/confab-load" --out docs/capacity "$@"
