@@ -40,7 +40,7 @@ fn opus_encode(c: &mut Criterion) {
     let frames = speech_second();
     let mut group = c.benchmark_group("opus_encode_20ms_48k_mono");
     group.throughput(Throughput::Elements(1));
-    for complexity in [0u8, 5, 10] {
+    for complexity in [0u8, 5, 9, 10] {
         let config = OpusEncoderConfig {
             complexity,
             ..OpusEncoderConfig::default()

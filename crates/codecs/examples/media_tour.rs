@@ -215,7 +215,7 @@ fn main() {
     }
     std::fs::create_dir_all(&out_dir).expect("create output directory");
     println!("confab media tour — what the foundation does today (timings on this machine)\n");
-    println!("Opus 32 kbit/s, complexity 5, in-band FEC, 10 % of packets dropped:");
+    println!("Opus 32 kbit/s, complexity 9, in-band FEC, 10 % of packets dropped:");
     for speaker in fixtures::Speaker::ALL {
         opus_with_loss(speaker, &out_dir);
     }
