@@ -1,5 +1,7 @@
 //! Transport cost per packet: the jitter buffer (insert + pop) on clean and jittery
-//! streams, and RTP payload formats (H.264 packetize / depacketize per picture, Opus TOC).
+//! streams, RTP payload formats (H.264 packetize / depacketize per picture, Opus TOC), and
+//! one mix packet out of the service to one listener, through the lean egress path or
+//! through webrtc-rs's sender pipeline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // benches time themselves
 
@@ -13,6 +15,10 @@ use confab_testkit::Rng;
 use confab_transport::jitter::{AudioPacket, JitterBuffer, JitterConfig};
 use confab_transport::payload::h264::{H264Depacketizer, H264Packetizer};
 use confab_transport::payload::opus::OpusToc;
+use confab_transport::peer::{
+    MediaLayout, Peer, PeerEvent, PeerId, PeerOptions, PeerServer, Section,
+};
+use confab_transport::udp::Transport;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// One packet in, one frame out, per iteration; `jitter_ms` of random arrival jitter
@@ -97,6 +103,80 @@ fn opus_payload(c: &mut Criterion) {
     });
 }
 
+/// A listener's peer and the service's, connected in memory (datagrams handed across, time
+/// stepped by hand).
+fn connected(options: PeerOptions) -> (PeerServer, PeerId, Peer, Instant) {
+    let bot_addr = "10.0.0.1:40000".parse().unwrap();
+    let service_addr = "10.0.0.2:3478".parse().unwrap();
+    let mut now = Instant::now();
+    let mut server = PeerServer::new(service_addr);
+    let (mut bot, offer) = Peer::offer(
+        bot_addr,
+        MediaLayout::default(),
+        PeerOptions::default(),
+        now,
+    )
+    .unwrap();
+    let (id, answer) = server.add_peer(&offer, options, now).unwrap();
+    bot.accept_answer(&answer, now).unwrap();
+    let (mut bot_up, mut service_up) = (false, false);
+    for _ in 0..10_000 {
+        while let Some((_, data)) = bot.poll_transmit() {
+            server.handle_datagram(now, bot_addr, &data);
+        }
+        while let Some((_, data)) = server.poll_transmit() {
+            bot.handle_datagram(now, service_addr, &data);
+        }
+        while let Some(e) = bot.poll_event() {
+            bot_up |= matches!(e, PeerEvent::Connected);
+        }
+        while let Some((_, e)) = server.poll_event() {
+            service_up |= matches!(e, PeerEvent::Connected);
+        }
+        if bot_up && service_up {
+            return (server, id, bot, now);
+        }
+        now += Duration::from_millis(1);
+        bot.handle_timeout(now);
+        server.handle_timeout(now);
+    }
+    panic!("no connection in memory");
+}
+
+/// One 80-byte Opus packet from the service to one listener, sealed and queued, per
+/// iteration (the socket write is not included).
+fn egress(c: &mut Criterion) {
+    let mut group = c.benchmark_group("egress_mix_packet");
+    group.throughput(Throughput::Elements(1));
+    for (name, lean_egress) in [("lean", true), ("webrtc-rs", false)] {
+        let options = PeerOptions {
+            lean_egress,
+            ..PeerOptions::default()
+        };
+        group.bench_function(BenchmarkId::new("path", name), |b| {
+            let (mut server, id, _listener, start) = connected(options);
+            assert_eq!(
+                server.peer(id).unwrap().sends_lean(),
+                lean_egress,
+                "{name}: the path under test"
+            );
+            let payload = Bytes::from_static(&[0x78; 80]);
+            let mut n: u32 = 0;
+            b.iter(|| {
+                n = n.wrapping_add(1);
+                let now = start + Duration::from_millis(u64::from(n % 50));
+                server
+                    .send_audio(id, Section::Audio, now, payload.clone(), n * 960, Some(30))
+                    .unwrap();
+                while let Some(datagram) = server.poll_transmit() {
+                    black_box(datagram);
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -106,6 +186,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = transport;
     config = config();
-    targets = jitter_buffer, h264_payload, opus_payload
+    targets = jitter_buffer, h264_payload, opus_payload, egress
 }
 criterion_main!(transport);

@@ -82,7 +82,14 @@ fn media_thread(
             )
             .unwrap();
             while let Ok((offer, reply)) = offers.try_recv() {
-                let answer = server.add_peer(&offer, PeerOptions { srtp }, Instant::now());
+                let answer = server.add_peer(
+                    &offer,
+                    PeerOptions {
+                        srtp,
+                        ..PeerOptions::default()
+                    },
+                    Instant::now(),
+                );
                 let _ = reply.send(
                     answer
                         .map(|(id, sdp)| {

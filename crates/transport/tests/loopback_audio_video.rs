@@ -22,6 +22,13 @@ use confab_transport::peer::Section;
 fn opus_and_h264_both_ways_over_dtls_srtp() {
     let (mut pair, took) = Pair::connect();
     println!("connected in {took:?}");
+    // Audio both ways takes the lean egress path (confab's own SRTP, not webrtc-rs's
+    // sender pipeline); what follows shows the far end decrypts and decodes it.
+    assert!(pair.client.sends_lean(), "the bot's audio goes lean");
+    assert!(
+        pair.server.peer(pair.peer_id).unwrap().sends_lean(),
+        "the service's audio goes lean"
+    );
     let mut at_server = Received::new();
     let mut at_client = Received::new();
 

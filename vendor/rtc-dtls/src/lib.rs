@@ -104,6 +104,9 @@ pub mod signature_hash_algorithm;
 /// The negotiated connection state: keys, sequence numbers and peer identity.
 pub mod state;
 
+/// confab patch: SRTP keying material for the embedding application.
+pub mod srtp_export;
+
 use cipher_suite::*;
 use extension::extension_use_srtp::SrtpProtectionProfile;
 

@@ -339,7 +339,18 @@ impl State {
                 length,
                 cipher_suite.hash_func(),
             ) {
-                Ok(v) => Ok(SecretVec::new(v)),
+                Ok(v) => {
+                    let material = SecretVec::new(v);
+                    // confab patch: park the SRTP keys for the application (srtp_export.rs).
+                    if label == crate::srtp_export::DTLS_SRTP_LABEL {
+                        crate::srtp_export::park(crate::srtp_export::SrtpExport {
+                            keying_material: material.clone(),
+                            is_client: self.is_client,
+                            profile: self.srtp_protection_profile,
+                        });
+                    }
+                    Ok(material)
+                }
                 Err(err) => Err(Error::Hash(err.to_string())),
             }
         } else {

@@ -31,7 +31,8 @@ use rtc::shared::marshal::{Marshal, Unmarshal};
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use super::layout::{MediaLayout, Section};
-use super::outgoing::Outgoing;
+use super::lean::LeanPath;
+use super::outgoing::{Outgoing, Streams};
 use super::setup::{
     AUDIO_LEVEL_URI, IceMode, PeerOptions, h264_codec, media_engine, opus_codec, setting_engine,
 };
@@ -51,7 +52,7 @@ pub struct Peer {
     /// Each section's mid, once negotiated.
     mids: HashMap<String, Section>,
     /// The sections this side sends on.
-    outgoing: HashMap<Section, Outgoing>,
+    outgoing: Streams,
     /// Incoming tracks: their section, receiver and audio-level extension id.
     incoming: HashMap<String, (Section, RTCRtpReceiverId, Option<u8>)>,
     packetizer: H264Packetizer,
@@ -62,6 +63,9 @@ pub struct Peer {
     /// The service's side (ICE-lite) judges liveness itself: when anything last came from
     /// the remote, from any of its addresses. `None` on a full-ICE peer (its core does).
     heard: Option<Instant>,
+    /// Outgoing audio protected and queued by confab itself (see `lean.rs`).
+    lean: LeanPath,
+    lean_egress: bool,
 }
 
 /// An ICE-lite peer that hears nothing at all for this long has failed. Its ICE core never
@@ -134,13 +138,15 @@ impl Peer {
             ufrag,
             layout,
             mids: HashMap::new(),
-            outgoing: HashMap::new(),
+            outgoing: Streams::default(),
             incoming: HashMap::new(),
             packetizer: H264Packetizer::new(RTP_PAYLOAD_MTU),
             events: VecDeque::new(),
             state: RTCPeerConnectionState::New,
             last_input: None,
             heard: (mode == IceMode::Lite).then_some(now),
+            lean: LeanPath::default(),
+            lean_egress: options.lean_egress,
         };
         match mode {
             // The service adds a sending track per section it sends on, in layout order;
@@ -413,9 +419,29 @@ impl Peer {
 
     /// The next datagram to send, and where.
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
-        self.pc
+        if let Some(lean) = self.lean.poll_transmit() {
+            return Some(lean);
+        }
+        let (to, data) = self
+            .pc
             .poll_write()
-            .map(|t| (t.transport.peer_addr, t.message))
+            .map(|t| (t.transport.peer_addr, t.message))?;
+        self.lean.core_sent(&data, to);
+        Some((to, data))
+    }
+
+    /// The next datagram of the lean egress path only (see [`Peer::sends_lean`]): what
+    /// [`Peer::send_audio`] queued, without looking at the core.
+    pub fn poll_lean_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        self.lean.poll_transmit()
+    }
+
+    /// Whether audio sections not yet written through the core take the lean path (their
+    /// own SRTP, queued directly): the connection is up, its SRTP keys are known and so is
+    /// the remote's media address. Then a caller that sent only such audio may collect with
+    /// [`Peer::poll_lean_transmit`] and skip the core's queues and timers.
+    pub fn sends_lean(&self) -> bool {
+        self.lean.ready() && self.is_connected()
     }
 
     /// When [`handle_timeout`](Peer::handle_timeout) must next run.
@@ -469,6 +495,12 @@ impl Peer {
     }
 
     fn drain(&mut self, _now: Instant) {
+        // A handshake that completed during the call that led here parked its keys.
+        if let Some(export) = rtc::dtls::srtp_export::take()
+            && self.lean_egress
+        {
+            self.lean.keys(&export);
+        }
         while let Some(event) = self.pc.poll_event() {
             match event {
                 RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
@@ -602,35 +634,50 @@ impl Peer {
 
     /// The stream of `section`, ready to send on: this side sends it, the connection is
     /// up, and its negotiated payload type (and audio-level extension id) are known.
-    fn sendable(
-        &mut self,
+    fn sendable<'a>(
+        pc: &'a mut RTCPeerConnection,
+        outgoing: &'a mut Streams,
+        connected: bool,
         section: Section,
-    ) -> Result<(&mut RTCPeerConnection, &mut Outgoing, u8, Option<u8>), PeerError> {
-        let connected = self.state == RTCPeerConnectionState::Connected;
+    ) -> Result<(&'a mut RTCPeerConnection, &'a mut Outgoing, u8, Option<u8>), PeerError> {
         let mime = match section.kind() {
             MediaKind::Audio => "audio/opus",
             MediaKind::Video => "video/h264",
         };
-        let out = self
-            .outgoing
+        let out = outgoing
             .get_mut(&section)
             .ok_or(PeerError::NotSending(section))?;
         if !connected {
             return Err(PeerError::NotConnected);
         }
         let (pt, level_id) =
-            Peer::negotiated(&mut self.pc, out, mime).ok_or(PeerError::NotSending(section))?;
-        Ok((&mut self.pc, out, pt, level_id))
+            Peer::negotiated(pc, out, mime).ok_or(PeerError::NotSending(section))?;
+        Ok((pc, out, pt, level_id))
     }
 
-    /// Hands one packet of `section` to its RTP sender.
+    /// Hands one packet of `section` to its RTP sender, or for audio that never went
+    /// through the core, to the lean path when it is ready (one SSRC is only ever protected
+    /// by one of the two SRTP contexts).
     fn write(
         pc: &mut RTCPeerConnection,
-        out: &Outgoing,
+        lean: &mut LeanPath,
+        out: &mut Outgoing,
         section: Section,
         now: Instant,
         packet: rtc::rtp::Packet,
     ) -> Result<(), PeerError> {
+        if section.kind() == MediaKind::Audio && !out.via_core {
+            let sent = lean
+                .send(&packet.header, &packet.payload)
+                .map_err(|e| PeerError::Rtc {
+                    context: "lean srtp",
+                    message: e.to_string(),
+                })?;
+            if sent {
+                return Ok(());
+            }
+        }
+        out.via_core = true;
         let mut sender = pc
             .rtp_sender(out.sender)
             .ok_or(PeerError::NotSending(section))?;
@@ -664,10 +711,13 @@ impl Peer {
         timestamp: u32,
         level: Option<u8>,
     ) -> Result<(), PeerError> {
-        let (pc, out, pt, level_id) = self.sendable(section)?;
+        let connected = self.is_connected();
+        let (pc, out, pt, level_id) =
+            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
         let mut header = out.next_header(pt, timestamp, false);
         Peer::set_level(&mut header, level_id, level);
-        Peer::write(pc, out, section, now, rtc::rtp::Packet { header, payload })
+        let packet = rtc::rtp::Packet { header, payload };
+        Peer::write(pc, &mut self.lean, out, section, now, packet)
     }
 
     /// Sends one H.264 access unit (Annex-B) on a video `section` with RTP timestamp
@@ -680,14 +730,16 @@ impl Peer {
         timestamp: u32,
     ) -> Result<(), PeerError> {
         let payloads = self.packetizer.packetize(access_unit);
-        let (pc, out, pt, _) = self.sendable(section)?;
+        let connected = self.is_connected();
+        let (pc, out, pt, _) =
+            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
         for payload in payloads {
             let header = out.next_header(pt, timestamp, payload.marker);
             let packet = rtc::rtp::Packet {
                 header,
                 payload: payload.payload,
             };
-            Peer::write(pc, out, section, now, packet)?;
+            Peer::write(pc, &mut self.lean, out, section, now, packet)?;
         }
         Ok(())
     }
@@ -712,7 +764,9 @@ impl Peer {
             MediaKind::Audio => (960, 48),
             MediaKind::Video => (3000, 90),
         };
-        let (pc, out, pt, level_id) = self.sendable(section)?;
+        let connected = self.is_connected();
+        let (pc, out, pt, level_id) =
+            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
         let offset = match out.forwarded {
             Some((last, _, at)) if new_source => {
                 let elapsed = now.saturating_duration_since(at).as_millis() as u64 * ticks_per_ms;
@@ -736,7 +790,7 @@ impl Peer {
             header,
             payload: packet.payload.clone(),
         };
-        Peer::write(pc, out, section, now, packet)
+        Peer::write(pc, &mut self.lean, out, section, now, packet)
     }
 
     /// The share (0.0–1.0) of this side's `section` packets that the remote's latest RTCP

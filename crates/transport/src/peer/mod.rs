@@ -4,6 +4,7 @@
 mod connection;
 mod keyframe_requests;
 mod layout;
+mod lean;
 mod outgoing;
 mod server;
 mod setup;

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use rtc::rtp_transceiver::RTCRtpSenderId;
 
+use super::layout::Section;
+
 /// State of one outgoing stream.
 #[derive(Debug)]
 pub(super) struct Outgoing {
@@ -21,6 +23,9 @@ pub(super) struct Outgoing {
     pub(super) seq_offset: u16,
     /// The fraction lost in the remote's latest reception report about this stream.
     pub(super) reported_loss: Option<f64>,
+    /// Whether a packet of this stream went through webrtc-rs's sender (then it never takes
+    /// the lean path: one SSRC, one SRTP context).
+    pub(super) via_core: bool,
 }
 
 impl Outgoing {
@@ -33,6 +38,7 @@ impl Outgoing {
             forwarded: None,
             seq_offset: 0,
             reported_loss: None,
+            via_core: false,
         }
     }
 
@@ -84,5 +90,38 @@ impl Outgoing {
         };
         self.seq = self.seq.wrapping_add(1);
         header
+    }
+}
+
+/// A peer's outgoing streams by section. A handful per peer, looked up for every packet
+/// sent: a linear scan of a short vector beats hashing the section each time.
+#[derive(Debug, Default)]
+pub(super) struct Streams(Vec<(Section, Outgoing)>);
+
+impl Streams {
+    pub(super) fn insert(&mut self, section: Section, out: Outgoing) {
+        match self.get_mut(&section) {
+            Some(existing) => *existing = out,
+            None => self.0.push((section, out)),
+        }
+    }
+
+    pub(super) fn get(&self, section: &Section) -> Option<&Outgoing> {
+        self.0.iter().find(|(s, _)| s == section).map(|(_, o)| o)
+    }
+
+    pub(super) fn get_mut(&mut self, section: &Section) -> Option<&mut Outgoing> {
+        self.0
+            .iter_mut()
+            .find(|(s, _)| s == section)
+            .map(|(_, o)| o)
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Section, &Outgoing)> {
+        self.0.iter().map(|(s, o)| (s, o))
+    }
+
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut Outgoing> {
+        self.0.iter_mut().map(|(_, o)| o)
     }
 }

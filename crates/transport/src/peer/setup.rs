@@ -117,10 +117,23 @@ pub enum SrtpPolicy {
 }
 
 /// How a peer is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerOptions {
     /// SRTP profiles accepted.
     pub srtp: SrtpPolicy,
+    /// Outgoing audio sealed and queued by confab itself rather than through webrtc-rs's
+    /// sender pipeline (about twice the packets per core; see `peer/lean.rs`). On by
+    /// default; off sends everything through webrtc-rs (to compare, or to rule it out).
+    pub lean_egress: bool,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            srtp: SrtpPolicy::default(),
+            lean_egress: true,
+        }
+    }
 }
 
 /// Settings for one peer connection: ICE mode and credentials, no mDNS ever (no `.local`

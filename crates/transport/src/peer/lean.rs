@@ -1,0 +1,257 @@
+//! The lean egress path: one outgoing audio stream protected and queued by confab itself
+//! instead of webrtc-rs's per-packet write pipeline.
+//!
+//! A packet through `RTCRtpSender::write_rtp` walks the interceptor chain (each interceptor
+//! queues and hands it on by value), the SRTP, DTLS, ICE and demuxer handlers, and statistics
+//! keyed by strings: about half of the media I/O thread's time in a 300-party room
+//! (docs/capacity.md). The mix goes to every listener every 20 ms, so for that one stream the
+//! service builds the RTP packet, seals it with the connection's own SRTP keys (the DTLS-SRTP
+//! export, RFC 5764 4.2, which the vendored `rtc-dtls` parks for us) and queues the datagram
+//! for the selected candidate pair's address. webrtc-rs never sends on that SSRC, so the two
+//! SRTP contexts never protect the same packet index.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use bytes::{Bytes, BytesMut};
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc::dtls::srtp_export::SrtpExport;
+use rtc::shared::marshal::{Marshal, MarshalSize};
+use rtc::srtp::config::Config;
+use rtc::srtp::context::Context;
+use rtc::srtp::protection_profile::ProtectionProfile;
+
+/// Outgoing SRTP of one connection, for the streams confab protects itself.
+pub(super) struct LeanSender {
+    context: Context,
+    plaintext: BytesMut,
+}
+
+impl std::fmt::Debug for LeanSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeanSender").finish_non_exhaustive()
+    }
+}
+
+/// Why a connection's keys could not be used (the stream then stays on webrtc-rs's path).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LeanError {
+    #[error("SRTP profile {0:?} is not supported")]
+    Profile(SrtpProtectionProfile),
+    #[error("SRTP: {0}")]
+    Srtp(String),
+}
+
+impl LeanSender {
+    /// The local half of a handshake's exported keys.
+    pub(super) fn new(export: &SrtpExport) -> Result<LeanSender, LeanError> {
+        let profile = match export.profile {
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
+            SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm => ProtectionProfile::AeadAes256Gcm,
+            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => {
+                ProtectionProfile::Aes128CmHmacSha1_80
+            }
+            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_32 => {
+                ProtectionProfile::Aes128CmHmacSha1_32
+            }
+            other => return Err(LeanError::Profile(other)),
+        };
+        let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
+        let mut config = Config {
+            profile,
+            ..Default::default()
+        };
+        config
+            .set_session_keys_from_keying_material(
+                export.keying_material.as_ref(),
+                export.is_client,
+            )
+            .map_err(srtp)?;
+        let provider =
+            rtc::crypto::default_provider().map_err(|e| LeanError::Srtp(e.to_string()))?;
+        let context = Context::new(
+            &config.keys.local_master_key,
+            &config.keys.local_master_salt,
+            profile,
+            None,
+            None,
+            provider.crypto(),
+        )
+        .map_err(srtp)?;
+        Ok(LeanSender {
+            context,
+            plaintext: BytesMut::with_capacity(1500),
+        })
+    }
+
+    /// One RTP packet, SRTP-protected and ready for the wire.
+    pub(super) fn seal(
+        &mut self,
+        header: &rtc::rtp::Header,
+        payload: &Bytes,
+    ) -> Result<BytesMut, LeanError> {
+        let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
+        self.plaintext.clear();
+        self.plaintext
+            .resize(header.marshal_size() + payload.len(), 0);
+        let n = header.marshal_to(&mut self.plaintext).map_err(srtp)?;
+        self.plaintext[n..n + payload.len()].copy_from_slice(payload);
+        self.plaintext.truncate(n + payload.len());
+        self.context
+            .encrypt_rtp_with_header(&self.plaintext, header)
+            .map_err(srtp)
+    }
+}
+
+/// A connection's lean path: its keys once known, where to send, and what waits to go.
+#[derive(Debug, Default)]
+pub(super) struct LeanPath {
+    sender: Option<LeanSender>,
+    /// Where webrtc-rs last sent DTLS or SRTP: the selected candidate pair's remote.
+    media_to: Option<SocketAddr>,
+    out: VecDeque<(SocketAddr, BytesMut)>,
+}
+
+impl LeanPath {
+    /// Takes a completed handshake's keys (see `rtc::dtls::srtp_export`).
+    pub(super) fn keys(&mut self, export: &SrtpExport) {
+        match LeanSender::new(export) {
+            Ok(sender) => self.sender = Some(sender),
+            Err(e) => tracing::debug!("lean egress off for this peer: {e}"),
+        }
+    }
+
+    /// Notes where the core sent a datagram.
+    pub(super) fn core_sent(&mut self, datagram: &[u8], to: SocketAddr) {
+        if let Some(to) = media_destination(datagram, to) {
+            self.media_to = Some(to);
+        }
+    }
+
+    /// Whether packets can take this path.
+    pub(super) fn ready(&self) -> bool {
+        self.sender.is_some() && self.media_to.is_some()
+    }
+
+    /// Seals and queues one packet; `false` if the path is not ready (nothing done).
+    pub(super) fn send(
+        &mut self,
+        header: &rtc::rtp::Header,
+        payload: &Bytes,
+    ) -> Result<bool, LeanError> {
+        let (Some(sender), Some(to)) = (self.sender.as_mut(), self.media_to) else {
+            return Ok(false);
+        };
+        let datagram = sender.seal(header, payload)?;
+        self.out.push_back((to, datagram));
+        Ok(true)
+    }
+
+    /// The next queued datagram.
+    pub(super) fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        self.out.pop_front()
+    }
+}
+
+/// The address webrtc-rs sends media and DTLS to (the selected candidate pair's remote), as
+/// seen from one of its datagrams: STUN replies go wherever a check came from, so they do not
+/// count.
+fn media_destination(datagram: &[u8], to: SocketAddr) -> Option<SocketAddr> {
+    // RFC 7983: 0–3 STUN, 20–63 DTLS, 128–191 RTP/RTCP.
+    match datagram.first() {
+        Some(20..=63 | 128..=191) => Some(to),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::crypto::SecretVec;
+    use rtc::shared::marshal::Unmarshal;
+
+    fn export(is_client: bool, profile: SrtpProtectionProfile) -> SrtpExport {
+        // 2 × 16-byte keys + 2 × 12-byte (GCM) or 14-byte (AES-CM) salts.
+        let len = match profile {
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => 56,
+            _ => 60,
+        };
+        SrtpExport {
+            keying_material: SecretVec::new((0..len).map(|i: u32| (i * 7 + 3) as u8).collect()),
+            is_client,
+            profile,
+        }
+    }
+
+    /// What the other side of the handshake decrypts with: its remote half of the same keys.
+    fn receiver(profile: SrtpProtectionProfile) -> Context {
+        let export = export(false, profile);
+        let profile = match profile {
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
+            _ => ProtectionProfile::Aes128CmHmacSha1_80,
+        };
+        let mut config = Config {
+            profile,
+            ..Default::default()
+        };
+        config
+            .set_session_keys_from_keying_material(export.keying_material.as_ref(), false)
+            .unwrap();
+        let provider = rtc::crypto::default_provider().unwrap();
+        Context::new(
+            &config.keys.remote_master_key,
+            &config.keys.remote_master_salt,
+            profile,
+            None,
+            None,
+            provider.crypto(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn what_the_lean_path_seals_the_remote_opens_with_both_profiles() {
+        for profile in [
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+        ] {
+            let mut lean = LeanPath::default();
+            lean.keys(&export(true, profile));
+            assert!(!lean.ready(), "{profile:?}: no destination yet");
+            let to: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+            lean.core_sent(&[0x00, 0x01], to); // a STUN reply does not name it
+            assert!(!lean.ready());
+            lean.core_sent(&[22, 254, 253], to); // DTLS does
+            assert!(lean.ready());
+            let mut opener = receiver(profile);
+            for seq in [65_534u16, 65_535, 0, 1] {
+                let header = rtc::rtp::Header {
+                    version: 2,
+                    payload_type: 111,
+                    sequence_number: seq,
+                    timestamp: u32::from(seq) * 960,
+                    ssrc: 0x0BAD_CAFE,
+                    ..Default::default()
+                };
+                let payload = Bytes::from(vec![seq as u8; 80]);
+                assert!(lean.send(&header, &payload).unwrap());
+                let (dest, datagram) = lean.poll_transmit().unwrap();
+                assert_eq!(dest, to);
+                assert_ne!(&datagram[12..], &payload[..], "{profile:?}: encrypted");
+                let mut opened = opener.decrypt_rtp(&datagram).unwrap();
+                let packet = rtc::rtp::Packet::unmarshal(&mut opened).unwrap();
+                assert_eq!(packet.header.sequence_number, seq);
+                assert_eq!(packet.payload, payload, "{profile:?}: seq {seq}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_keys_nothing_is_sent() {
+        let mut lean = LeanPath::default();
+        lean.core_sent(&[128, 111], "192.0.2.1:5000".parse().unwrap());
+        let header = rtc::rtp::Header::default();
+        assert!(!lean.send(&header, &Bytes::from_static(b"x")).unwrap());
+        assert!(lean.poll_transmit().is_none());
+    }
+}
