@@ -28,7 +28,7 @@ pub use error::MixerError;
 pub use mixer::{AudioMixer, MixerConfig, MixerCounters};
 pub use output::{MixOutput, MixerEvent};
 pub use scheduler::{
-    MAX_RETIME, MediaScheduler, QueueFull, RoomHandle, SchedulerStats, TICK, Tick, next_deadline,
+    MAX_RETIME, MediaScheduler, QueueFull, RoomClock, RoomHandle, SchedulerStats, TICK, Tick,
 };
 pub use selector::{Candidate, SelectorConfig, SpeakerSelector};
 pub use source::SourceId;

@@ -5,7 +5,7 @@
 //! buffer, never taken out of the clock).
 //!
 //! Driven like the scheduler drives a room: each tick at its deadline, the next deadline
-//! from [`next_deadline`] and the mixer's phase error; packets inserted at their arrival
+//! from [`RoomClock`] and the mixer's phase error; packets inserted at their arrival
 //! times in between.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -15,7 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use confab_mixer::{AudioMixer, MixerConfig, TICK, next_deadline};
+use confab_mixer::{AudioMixer, MixerConfig, RoomClock, TICK};
 use confab_testkit::{Rng, VirtualClock, fixtures};
 
 /// How a speaker's packets reach the service.
@@ -68,10 +68,11 @@ fn run(ticks: usize, arrivals: &[(usize, Instant)], origin: Instant, aligned: bo
     mixer.add_source(alice.id).unwrap();
     let packets: Vec<_> = (0..ticks + 50).map(|n| alice.packet(n)).collect();
     let first = origin + TICK;
-    let mut deadline = first;
+    let mut clock = RoomClock::new(first);
     let mut next = arrivals.iter().peekable();
     let mut waits_ms = Vec::new();
     for _ in 0..ticks {
+        let deadline = clock.deadline();
         while let Some(&&(n, at)) = next.peek()
             && at <= deadline
         {
@@ -85,12 +86,13 @@ fn run(ticks: usize, arrivals: &[(usize, Instant)], origin: Instant, aligned: bo
                 .iter()
                 .map(|w| w.as_secs_f64() * 1000.0),
         );
-        deadline = if aligned {
-            next_deadline(deadline, mixer.phase_error_micros())
+        clock.advance(if aligned {
+            mixer.phase_error_micros()
         } else {
-            deadline + TICK
-        };
+            None
+        });
     }
+    let deadline = clock.deadline();
     let grid = first + TICK * ticks as u32;
     let clock_offset_ms = (deadline.duration_since(origin).as_secs_f64()
         - grid.duration_since(origin).as_secs_f64())
