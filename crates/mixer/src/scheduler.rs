@@ -21,9 +21,9 @@ pub const MAX_RETIME: Duration = Duration::from_millis(2);
 const RETIME_DEADBAND_MICROS: i64 = 250;
 
 /// A room's tick deadline: one period apart, slid a little each tick to phase-align with the
-/// voice the room follows, and never more than half a period away from the grid it started
-/// on. Alignment only matters modulo a period, so every phase is reachable within ± half a
-/// period; without that bound each change of the followed voice could leave the clock up to
+/// voice the room follows, and never more than a period away from the grid it started on.
+/// Alignment only matters modulo a period, so every phase is reachable within that; without
+/// that bound each change of the followed voice could leave the clock up to
 /// half a period further off, and over minutes of speaker changes it walked away from real
 /// time (a 5-minute 350-party run counted 70 % of the mix's packets more than 60 ms late
 /// against its first ones, with none lost).
@@ -49,20 +49,30 @@ impl RoomClock {
     }
 
     /// How far (µs) the ticks sit earlier than the grid the clock started on (negative:
-    /// later); within ± half a period, plus at most one [`MAX_RETIME`] step.
+    /// later); within ± a period, plus at most one [`MAX_RETIME`] step.
     pub fn offset_micros(&self) -> i64 {
         self.offset_micros
     }
 
     /// After a tick that came `phase_error` µs later than it needed (negative: earlier):
-    /// the next deadline is one period on, moved by half the way to the same phase folded
-    /// into the grid's half-period window, at most [`MAX_RETIME`]. A steady error is thus
-    /// closed in a few ticks, measurement noise damped.
+    /// the next deadline is one period on, moved by half the way to that phase, at most
+    /// [`MAX_RETIME`] (the long way round only when the short one would leave the clock
+    /// more than a period off its grid). A steady error is thus closed in a few ticks,
+    /// measurement noise damped.
     pub fn advance(&mut self, phase_error: Option<i64>) {
         let max = MAX_RETIME.as_micros() as i64;
         let step = match phase_error {
             Some(e) if e.abs() >= RETIME_DEADBAND_MICROS => {
-                let target = fold_to_half_period(self.offset_micros + e);
+                // The short way while the clock stays within a period of its grid; past
+                // that, the same phase the other way round (a frame's worth of jump, which
+                // the jitter buffers absorb), so the clock never walks off.
+                let direct = self.offset_micros + e;
+                let period = TICK.as_micros() as i64;
+                let target = if direct.abs() <= period {
+                    direct
+                } else {
+                    fold_to_half_period(direct)
+                };
                 ((target - self.offset_micros) / 2).clamp(-max, max)
             }
             _ => 0,
@@ -418,7 +428,7 @@ mod clock_tests {
     use super::*;
 
     /// Followed voices that keep changing, each at its own phase: the clock aligns with
-    /// each, but never strays more than half a period (and one step) from its grid.
+    /// each, but never strays more than a period (and one step) from its grid.
     #[test]
     fn a_clock_that_follows_changing_voices_stays_near_its_grid() {
         let start = Instant::now();
@@ -444,11 +454,11 @@ mod clock_tests {
                 "change {change}: {settled} µs off the voice"
             );
         }
-        assert!(worst <= 10_000 + 2_000, "strayed {worst} µs from the grid");
+        assert!(worst <= 20_000 + 2_000, "strayed {worst} µs from the grid");
         let elapsed = clock.deadline().duration_since(start).as_micros() as i64;
         let grid = 400 * 100 * TICK.as_micros() as i64;
         assert!(
-            (elapsed - grid).abs() <= 12_000,
+            (elapsed - grid).abs() <= 22_000,
             "{} µs off real time",
             elapsed - grid
         );
