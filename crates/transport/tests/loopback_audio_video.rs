@@ -85,6 +85,24 @@ fn opus_and_h264_both_ways_over_dtls_srtp() {
         &mut |e| at_client.take(e),
     );
 
+    // The lean streams still report: each side's RTCP sender report about its audio states
+    // (nearly) every packet sent so far (reports go once a second).
+    for (name, report) in [
+        ("the service's", pair.client.sender_report(Section::Audio)),
+        (
+            "the bot's",
+            pair.server.peer(id).unwrap().sender_report(Section::Audio),
+        ),
+    ] {
+        let (packets, octets) = report.unwrap_or_else(|| panic!("{name} audio: no sender report"));
+        println!("{name} audio: sender report of {packets} packets, {octets} octets");
+        assert!(
+            (AUDIO_FRAMES as u32 * 3 / 4..=AUDIO_FRAMES as u32).contains(&packets),
+            "{name} audio: {packets} packets reported"
+        );
+        assert!(octets > packets * 20, "{name} audio: {octets} octets");
+    }
+
     for (name, received, speaker, size, video) in [
         (
             "service",

@@ -28,6 +28,7 @@ use rtc::rtp_transceiver::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::marshal::{Marshal, Unmarshal};
+use rtc::shared::time::SystemInstant;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use super::layout::{MediaLayout, Section};
@@ -66,7 +67,19 @@ pub struct Peer {
     /// Outgoing audio protected and queued by confab itself (see `lean.rs`).
     lean: LeanPath,
     lean_egress: bool,
+    /// When the lean streams' next RTCP sender reports are due (webrtc-rs never sees their
+    /// packets, so its report interceptor cannot), and the wall clock they are stamped with.
+    next_lean_report: Option<Instant>,
+    wall_clock: Option<SystemInstant>,
+    /// The latest sender report heard for each incoming section: packets and octets sent.
+    sender_reports: HashMap<Section, (u32, u32)>,
+    /// Which incoming section each remote SSRC was last seen on.
+    incoming_ssrcs: HashMap<u32, Section>,
 }
+
+/// How often a lean stream's sender report goes out (RFC 3550's 5 s minimum is for large
+/// sessions; webrtc-rs's own interceptor reports every second).
+const LEAN_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An ICE-lite peer that hears nothing at all for this long has failed. Its ICE core never
 /// times out by itself: it keeps the first pair the remote nominated, and browsers may move
@@ -147,6 +160,10 @@ impl Peer {
             heard: (mode == IceMode::Lite).then_some(now),
             lean: LeanPath::default(),
             lean_egress: options.lean_egress,
+            next_lean_report: None,
+            wall_clock: None,
+            sender_reports: HashMap::new(),
+            incoming_ssrcs: HashMap::new(),
         };
         match mode {
             // The service adds a sending track per section it sends on, in layout order;
@@ -447,6 +464,9 @@ impl Peer {
     /// When [`handle_timeout`](Peer::handle_timeout) must next run.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let mut core = self.pc.poll_timeout();
+        if let Some(report) = self.next_lean_report {
+            core = Some(core.map_or(report, |t| t.min(report)));
+        }
         if let Some(heard) = self.heard.filter(|_| self.is_connected()) {
             let silent = heard + LITE_SILENCE_FAILS;
             core = Some(core.map_or(silent, |t| t.min(silent)));
@@ -473,6 +493,10 @@ impl Peer {
             self.last_input = None;
         }
         let _ = self.pc.handle_timeout(now);
+        if self.next_lean_report.is_some_and(|at| now >= at) {
+            self.send_lean_reports(now);
+            self.next_lean_report = Some(now + LEAN_REPORT_EVERY);
+        }
         self.drain(now);
         if self.is_connected()
             && self
@@ -494,12 +518,13 @@ impl Peer {
         let _ = self.pc.close();
     }
 
-    fn drain(&mut self, _now: Instant) {
+    fn drain(&mut self, now: Instant) {
         // A handshake that completed during the call that led here parked its keys.
         if let Some(export) = rtc::dtls::srtp_export::take()
             && self.lean_egress
         {
             self.lean.keys(&export);
+            self.next_lean_report = Some(now + LEAN_REPORT_EVERY);
         }
         while let Some(event) = self.pc.poll_event() {
             match event {
@@ -547,6 +572,9 @@ impl Peer {
                     let Some(&(section, _, level_id)) = self.incoming.get(&track_id) else {
                         continue;
                     };
+                    if self.incoming_ssrcs.get(&packet.header.ssrc) != Some(&section) {
+                        self.incoming_ssrcs.insert(packet.header.ssrc, section);
+                    }
                     let audio_level = level_id
                         .and_then(|id| packet.header.get_extension(id))
                         .and_then(|mut raw| AudioLevelExtension::unmarshal(&mut raw).ok())
@@ -598,6 +626,10 @@ impl Peer {
         let blocks = if let Some(rr) = packet.downcast_ref::<ReceiverReport>() {
             &rr.reports
         } else if let Some(sr) = packet.downcast_ref::<SenderReport>() {
+            if let Some(section) = self.incoming_ssrcs.get(&sr.ssrc) {
+                self.sender_reports
+                    .insert(*section, (sr.packet_count, sr.octet_count));
+            }
             &sr.reports
         } else {
             return;
@@ -674,6 +706,8 @@ impl Peer {
                     message: e.to_string(),
                 })?;
             if sent {
+                out.lean_sent
+                    .note(packet.header.timestamp, packet.payload.len(), now);
                 return Ok(());
             }
         }
@@ -791,6 +825,39 @@ impl Peer {
             payload: packet.payload.clone(),
         };
         Peer::write(pc, &mut self.lean, out, section, now, packet)
+    }
+
+    /// The packets and payload octets the remote's latest RTCP sender report about its
+    /// `section` stream stated; `None` until one came.
+    pub fn sender_report(&self, section: Section) -> Option<(u32, u32)> {
+        self.sender_reports.get(&section).copied()
+    }
+
+    /// A sender report for each stream that went out on the lean path (through the core's
+    /// RTCP writer: a report is once a second, not per packet).
+    fn send_lean_reports(&mut self, now: Instant) {
+        use rtc::rtcp::sender_report::SenderReport;
+        let wall = *self
+            .wall_clock
+            .get_or_insert_with(|| SystemInstant::now(now));
+        for (_, out) in self.outgoing.iter() {
+            let sent = out.lean_sent;
+            let Some((timestamp, at)) = sent.last else {
+                continue;
+            };
+            let elapsed = now.saturating_duration_since(at).as_micros() as u64 * 48 / 1000;
+            let report = SenderReport {
+                ssrc: out.ssrc,
+                ntp_time: wall.ntp(now),
+                rtp_time: timestamp.wrapping_add(elapsed as u32),
+                packet_count: sent.packets,
+                octet_count: sent.octets,
+                ..Default::default()
+            };
+            if let Some(mut sender) = self.pc.rtp_sender(out.sender) {
+                let _ = sender.write_rtcp(now, vec![Box::new(report)]);
+            }
+        }
     }
 
     /// The share (0.0–1.0) of this side's `section` packets that the remote's latest RTCP

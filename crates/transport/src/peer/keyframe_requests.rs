@@ -1,6 +1,6 @@
-//! An interceptor that lets keyframe requests (PLI, FIR) and reception reports (RR, and SR
-//! with report blocks) through to the application: the `rtc` chain consumes inbound RTCP
-//! unless a packet is marked for delivery.
+//! An interceptor that lets keyframe requests (PLI, FIR) and reports (RR, SR) through to the
+//! application: the `rtc` chain consumes inbound RTCP unless a packet is marked for
+//! delivery.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -12,8 +12,8 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 
-/// Marks inbound RTCP compounds that carry a PLI, a FIR or a reception report for delivery;
-/// everything passes on.
+/// Marks inbound RTCP compounds that carry a PLI, a FIR, a receiver or a sender report for
+/// delivery; everything passes on.
 #[derive(Default)]
 pub(crate) struct DeliverKeyframeRequests {
     reads: VecDeque<TaggedPacket>,
@@ -33,7 +33,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverKeyframeRequests {
             any.is::<PictureLossIndication>()
                 || any.is::<FullIntraRequest>()
                 || any.is::<ReceiverReport>()
-                || any.downcast_ref::<SenderReport>().is_some_and(|sr| !sr.reports.is_empty())
+                || any.is::<SenderReport>()
         }));
         if wanted {
             msg.message.add(Attribute::DeliverToApplication);

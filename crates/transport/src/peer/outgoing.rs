@@ -26,6 +26,25 @@ pub(super) struct Outgoing {
     /// Whether a packet of this stream went through webrtc-rs's sender (then it never takes
     /// the lean path: one SSRC, one SRTP context).
     pub(super) via_core: bool,
+    /// What went out on the lean path, for this stream's sender reports.
+    pub(super) lean_sent: LeanSent,
+}
+
+/// Counts of a stream's lean packets, as an RTCP sender report states them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct LeanSent {
+    pub(super) packets: u32,
+    pub(super) octets: u32,
+    /// The latest packet's RTP timestamp and when it went.
+    pub(super) last: Option<(u32, Instant)>,
+}
+
+impl LeanSent {
+    pub(super) fn note(&mut self, timestamp: u32, payload_len: usize, now: Instant) {
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload_len as u32);
+        self.last = Some((timestamp, now));
+    }
 }
 
 impl Outgoing {
@@ -39,6 +58,7 @@ impl Outgoing {
             seq_offset: 0,
             reported_loss: None,
             via_core: false,
+            lean_sent: LeanSent::default(),
         }
     }
 
