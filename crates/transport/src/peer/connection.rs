@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
@@ -27,7 +27,7 @@ use rtc::rtp_transceiver::{
     RTCRtpTransceiverInit,
 };
 use rtc::sansio::Protocol;
-use rtc::shared::marshal::{Marshal, Unmarshal};
+use rtc::shared::marshal::Unmarshal;
 use rtc::shared::time::SystemInstant;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
@@ -38,6 +38,10 @@ use super::setup::{
     AUDIO_LEVEL_URI, IceMode, PeerOptions, h264_codec, media_engine, opus_codec, setting_engine,
 };
 use super::{MediaKind, PeerError, PeerEvent};
+use rtcp::LEAN_REPORT_EVERY;
+
+mod rtcp;
+mod send;
 use crate::payload::h264::H264Packetizer;
 
 /// MTU for RTP payloads: leaves room for RTP, SRTP and UDP/IP headers under 1280.
@@ -76,10 +80,6 @@ pub struct Peer {
     /// Which incoming section each remote SSRC was last seen on.
     incoming_ssrcs: HashMap<u32, Section>,
 }
-
-/// How often a lean stream's sender report goes out (RFC 3550's 5 s minimum is for large
-/// sessions; webrtc-rs's own interceptor reports every second).
-const LEAN_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An ICE-lite peer that hears nothing at all for this long has failed. Its ICE core never
 /// times out by itself: it keeps the first pair the remote nominated, and browsers may move
@@ -615,274 +615,6 @@ impl Peer {
                     }
                 }
                 _ => {}
-            }
-        }
-    }
-
-    /// Reception report blocks (in receiver or sender reports) about our streams.
-    fn note_reception_reports(&mut self, packet: &dyn std::any::Any) {
-        use rtc::rtcp::receiver_report::ReceiverReport;
-        use rtc::rtcp::sender_report::SenderReport;
-        let blocks = if let Some(rr) = packet.downcast_ref::<ReceiverReport>() {
-            &rr.reports
-        } else if let Some(sr) = packet.downcast_ref::<SenderReport>() {
-            if let Some(section) = self.incoming_ssrcs.get(&sr.ssrc) {
-                self.sender_reports
-                    .insert(*section, (sr.packet_count, sr.octet_count));
-            }
-            &sr.reports
-        } else {
-            return;
-        };
-        for block in blocks {
-            if let Some(out) = self.outgoing.values_mut().find(|o| o.ssrc == block.ssrc) {
-                out.reported_loss = Some(f64::from(block.fraction_lost) / 256.0);
-            }
-        }
-    }
-
-    fn negotiated(
-        pc: &mut RTCPeerConnection,
-        out: &mut Outgoing,
-        mime: &str,
-    ) -> Option<(u8, Option<u8>)> {
-        if out.negotiated.is_none() {
-            let mut sender = pc.rtp_sender(out.sender)?;
-            let params = &sender.get_parameters().rtp_parameters;
-            let pt = params
-                .codecs
-                .iter()
-                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))?
-                .payload_type;
-            let level = params
-                .header_extensions
-                .iter()
-                .find(|e| e.uri == AUDIO_LEVEL_URI)
-                .and_then(|e| u8::try_from(e.id).ok());
-            out.negotiated = Some((pt, level));
-        }
-        out.negotiated
-    }
-
-    /// The stream of `section`, ready to send on: this side sends it, the connection is
-    /// up, and its negotiated payload type (and audio-level extension id) are known.
-    fn sendable<'a>(
-        pc: &'a mut RTCPeerConnection,
-        outgoing: &'a mut Streams,
-        connected: bool,
-        section: Section,
-    ) -> Result<(&'a mut RTCPeerConnection, &'a mut Outgoing, u8, Option<u8>), PeerError> {
-        let mime = match section.kind() {
-            MediaKind::Audio => "audio/opus",
-            MediaKind::Video => "video/h264",
-        };
-        let out = outgoing
-            .get_mut(&section)
-            .ok_or(PeerError::NotSending(section))?;
-        if !connected {
-            return Err(PeerError::NotConnected);
-        }
-        let (pt, level_id) =
-            Peer::negotiated(pc, out, mime).ok_or(PeerError::NotSending(section))?;
-        Ok((pc, out, pt, level_id))
-    }
-
-    /// Hands one packet of `section` to its RTP sender, or for audio that never went
-    /// through the core, to the lean path when it is ready (one SSRC is only ever protected
-    /// by one of the two SRTP contexts).
-    fn write(
-        pc: &mut RTCPeerConnection,
-        lean: &mut LeanPath,
-        out: &mut Outgoing,
-        section: Section,
-        now: Instant,
-        packet: rtc::rtp::Packet,
-    ) -> Result<(), PeerError> {
-        if section.kind() == MediaKind::Audio && !out.via_core {
-            let sent = lean
-                .send(&packet.header, &packet.payload)
-                .map_err(|e| PeerError::Rtc {
-                    context: "lean srtp",
-                    message: e.to_string(),
-                })?;
-            if sent {
-                out.lean_sent
-                    .note(packet.header.timestamp, packet.payload.len(), now);
-                return Ok(());
-            }
-        }
-        out.via_core = true;
-        let mut sender = pc
-            .rtp_sender(out.sender)
-            .ok_or(PeerError::NotSending(section))?;
-        sender
-            .write_rtp(now, packet)
-            .map_err(rtc_error("write rtp"))
-    }
-
-    /// Puts an RFC 6464 level on an audio header, when the extension was negotiated.
-    fn set_level(header: &mut rtc::rtp::Header, level_id: Option<u8>, level: Option<u8>) {
-        if let (Some(id), Some(level)) = (level_id, level) {
-            let ext = AudioLevelExtension {
-                level: level.min(127),
-                voice: level < 127,
-            };
-            if let Ok(raw) = ext.marshal() {
-                header.extension = true;
-                header.extension_profile = 0xBEDE;
-                let _ = header.set_extension(id, raw.freeze());
-            }
-        }
-    }
-
-    /// Sends one Opus packet on an audio `section` with RTP timestamp `timestamp` (48 kHz)
-    /// and its RFC 6464 level.
-    pub fn send_audio(
-        &mut self,
-        section: Section,
-        now: Instant,
-        payload: Bytes,
-        timestamp: u32,
-        level: Option<u8>,
-    ) -> Result<(), PeerError> {
-        let connected = self.is_connected();
-        let (pc, out, pt, level_id) =
-            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
-        let mut header = out.next_header(pt, timestamp, false);
-        Peer::set_level(&mut header, level_id, level);
-        let packet = rtc::rtp::Packet { header, payload };
-        Peer::write(pc, &mut self.lean, out, section, now, packet)
-    }
-
-    /// Sends one H.264 access unit (Annex-B) on a video `section` with RTP timestamp
-    /// `timestamp` (90 kHz).
-    pub fn send_video(
-        &mut self,
-        section: Section,
-        now: Instant,
-        access_unit: &[u8],
-        timestamp: u32,
-    ) -> Result<(), PeerError> {
-        let payloads = self.packetizer.packetize(access_unit);
-        let connected = self.is_connected();
-        let (pc, out, pt, _) =
-            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
-        for payload in payloads {
-            let header = out.next_header(pt, timestamp, payload.marker);
-            let packet = rtc::rtp::Packet {
-                header,
-                payload: payload.payload,
-            };
-            Peer::write(pc, &mut self.lean, out, section, now, packet)?;
-        }
-        Ok(())
-    }
-
-    /// Forwards a packet received from another peer into `section` (the SFU path, and
-    /// unmixed audio): SSRC, payload type and sequence numbers become this stream's, header
-    /// extensions are dropped (an audio `level` is written anew), and timestamps continue
-    /// smoothly when `new_source` says the packet comes from a different sender than the
-    /// previous one.
-    pub fn forward(
-        &mut self,
-        section: Section,
-        now: Instant,
-        packet: &rtc::rtp::Packet,
-        new_source: bool,
-        level: Option<u8>,
-    ) -> Result<(), PeerError> {
-        // A new source continues after the last timestamp sent by the time that passed
-        // since (at least one frame: 20 ms of audio, a 30 fps picture), so receivers see a
-        // pause, not a jump.
-        let (step, ticks_per_ms): (u32, u64) = match section.kind() {
-            MediaKind::Audio => (960, 48),
-            MediaKind::Video => (3000, 90),
-        };
-        let connected = self.is_connected();
-        let (pc, out, pt, level_id) =
-            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
-        let offset = match out.forwarded {
-            Some((last, _, at)) if new_source => {
-                let elapsed = now.saturating_duration_since(at).as_millis() as u64 * ticks_per_ms;
-                last.wrapping_add((elapsed as u32).max(step))
-                    .wrapping_sub(packet.header.timestamp)
-            }
-            Some((_, offset, _)) => offset,
-            None => 0,
-        };
-        let timestamp = packet.header.timestamp.wrapping_add(offset);
-        let mut header = out.forwarded_header(
-            pt,
-            packet.header.sequence_number,
-            new_source,
-            timestamp,
-            packet.header.marker,
-        );
-        out.forwarded = Some((timestamp, offset, now));
-        Peer::set_level(&mut header, level_id, level);
-        let packet = rtc::rtp::Packet {
-            header,
-            payload: packet.payload.clone(),
-        };
-        Peer::write(pc, &mut self.lean, out, section, now, packet)
-    }
-
-    /// The packets and payload octets the remote's latest RTCP sender report about its
-    /// `section` stream stated; `None` until one came.
-    pub fn sender_report(&self, section: Section) -> Option<(u32, u32)> {
-        self.sender_reports.get(&section).copied()
-    }
-
-    /// A sender report for each stream that went out on the lean path (through the core's
-    /// RTCP writer: a report is once a second, not per packet).
-    fn send_lean_reports(&mut self, now: Instant) {
-        use rtc::rtcp::sender_report::SenderReport;
-        let wall = *self
-            .wall_clock
-            .get_or_insert_with(|| SystemInstant::now(now));
-        for (_, out) in self.outgoing.iter() {
-            let sent = out.lean_sent;
-            let Some((timestamp, at)) = sent.last else {
-                continue;
-            };
-            let elapsed = now.saturating_duration_since(at).as_micros() as u64 * 48 / 1000;
-            let report = SenderReport {
-                ssrc: out.ssrc,
-                ntp_time: wall.ntp(now),
-                rtp_time: timestamp.wrapping_add(elapsed as u32),
-                packet_count: sent.packets,
-                octet_count: sent.octets,
-                ..Default::default()
-            };
-            if let Some(mut sender) = self.pc.rtp_sender(out.sender) {
-                let _ = sender.write_rtcp(now, vec![Box::new(report)]);
-            }
-        }
-    }
-
-    /// The share (0.0–1.0) of this side's `section` packets that the remote's latest RTCP
-    /// reception report counted lost; `None` until one came (or for a section this side
-    /// does not send).
-    pub fn reported_loss(&self, section: Section) -> Option<f64> {
-        self.outgoing.get(&section)?.reported_loss
-    }
-
-    /// Asks the remote sender of an incoming video `section` for a keyframe (PLI).
-    pub fn request_keyframe(&mut self, section: Section, now: Instant) {
-        let receivers: Vec<RTCRtpReceiverId> = self
-            .incoming
-            .values()
-            .filter(|(s, ..)| *s == section)
-            .map(|(_, r, _)| *r)
-            .collect();
-        for id in receivers {
-            if let Some(mut receiver) = self.pc.rtp_receiver(id) {
-                let media_ssrc = receiver.track().ssrcs().next().unwrap_or(0);
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc,
-                };
-                let _ = receiver.write_rtcp(now, vec![Box::new(pli)]);
             }
         }
     }

@@ -45,41 +45,8 @@ pub(super) enum LeanError {
 impl LeanSender {
     /// The local half of a handshake's exported keys.
     pub(super) fn new(export: &SrtpExport) -> Result<LeanSender, LeanError> {
-        let profile = match export.profile {
-            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
-            SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm => ProtectionProfile::AeadAes256Gcm,
-            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => {
-                ProtectionProfile::Aes128CmHmacSha1_80
-            }
-            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_32 => {
-                ProtectionProfile::Aes128CmHmacSha1_32
-            }
-            other => return Err(LeanError::Profile(other)),
-        };
-        let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
-        let mut config = Config {
-            profile,
-            ..Default::default()
-        };
-        config
-            .set_session_keys_from_keying_material(
-                export.keying_material.as_ref(),
-                export.is_client,
-            )
-            .map_err(srtp)?;
-        let provider =
-            rtc::crypto::default_provider().map_err(|e| LeanError::Srtp(e.to_string()))?;
-        let context = Context::new(
-            &config.keys.local_master_key,
-            &config.keys.local_master_salt,
-            profile,
-            None,
-            None,
-            provider.crypto(),
-        )
-        .map_err(srtp)?;
         Ok(LeanSender {
-            context,
+            context: srtp_context(export, true)?,
             plaintext: BytesMut::with_capacity(1500),
         })
     }
@@ -101,6 +68,38 @@ impl LeanSender {
             .encrypt_rtp_with_header(&self.plaintext, header)
             .map_err(srtp)
     }
+}
+
+/// An SRTP context for one half of a handshake's exported keys: the local half protects
+/// what this side sends, the remote half opens what it receives.
+fn srtp_context(export: &SrtpExport, local: bool) -> Result<Context, LeanError> {
+    let profile = match export.profile {
+        SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
+        SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm => ProtectionProfile::AeadAes256Gcm,
+        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => {
+            ProtectionProfile::Aes128CmHmacSha1_80
+        }
+        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_32 => {
+            ProtectionProfile::Aes128CmHmacSha1_32
+        }
+        other => return Err(LeanError::Profile(other)),
+    };
+    let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
+    let mut config = Config {
+        profile,
+        ..Default::default()
+    };
+    config
+        .set_session_keys_from_keying_material(export.keying_material.as_ref(), export.is_client)
+        .map_err(srtp)?;
+    let keys = &config.keys;
+    let (key, salt) = if local {
+        (&keys.local_master_key, &keys.local_master_salt)
+    } else {
+        (&keys.remote_master_key, &keys.remote_master_salt)
+    };
+    let provider = rtc::crypto::default_provider().map_err(|e| LeanError::Srtp(e.to_string()))?;
+    Context::new(key, salt, profile, None, None, provider.crypto()).map_err(srtp)
 }
 
 /// A connection's lean path: its keys once known, where to send, and what waits to go.
@@ -185,28 +184,7 @@ mod tests {
 
     /// What the other side of the handshake decrypts with: its remote half of the same keys.
     fn receiver(profile: SrtpProtectionProfile) -> Context {
-        let export = export(false, profile);
-        let profile = match profile {
-            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
-            _ => ProtectionProfile::Aes128CmHmacSha1_80,
-        };
-        let mut config = Config {
-            profile,
-            ..Default::default()
-        };
-        config
-            .set_session_keys_from_keying_material(export.keying_material.as_ref(), false)
-            .unwrap();
-        let provider = rtc::crypto::default_provider().unwrap();
-        Context::new(
-            &config.keys.remote_master_key,
-            &config.keys.remote_master_salt,
-            profile,
-            None,
-            None,
-            provider.crypto(),
-        )
-        .unwrap()
+        srtp_context(&export(false, profile), false).unwrap()
     }
 
     #[test]

@@ -1,0 +1,100 @@
+//! The RTCP a [`Peer`] reads and writes itself, beside webrtc-rs's interceptors: reception
+//! reports about our streams, sender reports heard from the remote and sent for the lean
+//! streams (whose packets the core never sees), and keyframe requests.
+
+use std::time::Instant;
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::RTCRtpReceiverId;
+use rtc::shared::time::SystemInstant;
+
+use super::Peer;
+use crate::peer::Section;
+
+/// How often a lean stream's sender report goes out (RFC 3550's 5 s minimum is for large
+/// sessions; webrtc-rs's own interceptor reports every second).
+pub(super) const LEAN_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Peer {
+    /// Reception report blocks (in receiver or sender reports) about our streams.
+    pub(super) fn note_reception_reports(&mut self, packet: &dyn std::any::Any) {
+        use rtc::rtcp::receiver_report::ReceiverReport;
+        use rtc::rtcp::sender_report::SenderReport;
+        let blocks = if let Some(rr) = packet.downcast_ref::<ReceiverReport>() {
+            &rr.reports
+        } else if let Some(sr) = packet.downcast_ref::<SenderReport>() {
+            if let Some(section) = self.incoming_ssrcs.get(&sr.ssrc) {
+                self.sender_reports
+                    .insert(*section, (sr.packet_count, sr.octet_count));
+            }
+            &sr.reports
+        } else {
+            return;
+        };
+        for block in blocks {
+            if let Some(out) = self.outgoing.values_mut().find(|o| o.ssrc == block.ssrc) {
+                out.reported_loss = Some(f64::from(block.fraction_lost) / 256.0);
+            }
+        }
+    }
+
+    /// The packets and payload octets the remote's latest RTCP sender report about its
+    /// `section` stream stated; `None` until one came.
+    pub fn sender_report(&self, section: Section) -> Option<(u32, u32)> {
+        self.sender_reports.get(&section).copied()
+    }
+
+    /// A sender report for each stream that went out on the lean path (through the core's
+    /// RTCP writer: a report is once a second, not per packet).
+    pub(super) fn send_lean_reports(&mut self, now: Instant) {
+        use rtc::rtcp::sender_report::SenderReport;
+        let wall = *self
+            .wall_clock
+            .get_or_insert_with(|| SystemInstant::now(now));
+        for (_, out) in self.outgoing.iter() {
+            let sent = out.lean_sent;
+            let Some((timestamp, at)) = sent.last else {
+                continue;
+            };
+            let elapsed = now.saturating_duration_since(at).as_micros() as u64 * 48 / 1000;
+            let report = SenderReport {
+                ssrc: out.ssrc,
+                ntp_time: wall.ntp(now),
+                rtp_time: timestamp.wrapping_add(elapsed as u32),
+                packet_count: sent.packets,
+                octet_count: sent.octets,
+                ..Default::default()
+            };
+            if let Some(mut sender) = self.pc.rtp_sender(out.sender) {
+                let _ = sender.write_rtcp(now, vec![Box::new(report)]);
+            }
+        }
+    }
+
+    /// The share (0.0–1.0) of this side's `section` packets that the remote's latest RTCP
+    /// reception report counted lost; `None` until one came (or for a section this side
+    /// does not send).
+    pub fn reported_loss(&self, section: Section) -> Option<f64> {
+        self.outgoing.get(&section)?.reported_loss
+    }
+
+    /// Asks the remote sender of an incoming video `section` for a keyframe (PLI).
+    pub fn request_keyframe(&mut self, section: Section, now: Instant) {
+        let receivers: Vec<RTCRtpReceiverId> = self
+            .incoming
+            .values()
+            .filter(|(s, ..)| *s == section)
+            .map(|(_, r, _)| *r)
+            .collect();
+        for id in receivers {
+            if let Some(mut receiver) = self.pc.rtp_receiver(id) {
+                let media_ssrc = receiver.track().ssrcs().next().unwrap_or(0);
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                };
+                let _ = receiver.write_rtcp(now, vec![Box::new(pli)]);
+            }
+        }
+    }
+}

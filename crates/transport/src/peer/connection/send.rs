@@ -1,0 +1,207 @@
+//! How media leaves a [`Peer`]: RTP headers for our own and forwarded packets, and the
+//! choice between webrtc-rs's sender and the lean path for each packet.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
+use rtc::shared::marshal::Marshal;
+
+use super::{Peer, rtc_error};
+use crate::peer::lean::LeanPath;
+use crate::peer::outgoing::{Outgoing, Streams};
+use crate::peer::setup::AUDIO_LEVEL_URI;
+use crate::peer::{MediaKind, PeerError, Section};
+
+impl Peer {
+    pub(super) fn negotiated(
+        pc: &mut RTCPeerConnection,
+        out: &mut Outgoing,
+        mime: &str,
+    ) -> Option<(u8, Option<u8>)> {
+        if out.negotiated.is_none() {
+            let mut sender = pc.rtp_sender(out.sender)?;
+            let params = &sender.get_parameters().rtp_parameters;
+            let pt = params
+                .codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))?
+                .payload_type;
+            let level = params
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == AUDIO_LEVEL_URI)
+                .and_then(|e| u8::try_from(e.id).ok());
+            out.negotiated = Some((pt, level));
+        }
+        out.negotiated
+    }
+
+    /// The stream of `section`, ready to send on: this side sends it, the connection is
+    /// up, and its negotiated payload type (and audio-level extension id) are known.
+    pub(super) fn sendable<'a>(
+        pc: &'a mut RTCPeerConnection,
+        outgoing: &'a mut Streams,
+        connected: bool,
+        section: Section,
+    ) -> Result<(&'a mut RTCPeerConnection, &'a mut Outgoing, u8, Option<u8>), PeerError> {
+        let mime = match section.kind() {
+            MediaKind::Audio => "audio/opus",
+            MediaKind::Video => "video/h264",
+        };
+        let out = outgoing
+            .get_mut(&section)
+            .ok_or(PeerError::NotSending(section))?;
+        if !connected {
+            return Err(PeerError::NotConnected);
+        }
+        let (pt, level_id) =
+            Peer::negotiated(pc, out, mime).ok_or(PeerError::NotSending(section))?;
+        Ok((pc, out, pt, level_id))
+    }
+
+    /// Hands one packet of `section` to its RTP sender, or for audio that never went
+    /// through the core, to the lean path when it is ready (one SSRC is only ever protected
+    /// by one of the two SRTP contexts).
+    pub(super) fn write(
+        pc: &mut RTCPeerConnection,
+        lean: &mut LeanPath,
+        out: &mut Outgoing,
+        section: Section,
+        now: Instant,
+        packet: rtc::rtp::Packet,
+    ) -> Result<(), PeerError> {
+        if section.kind() == MediaKind::Audio && !out.via_core {
+            let sent = lean
+                .send(&packet.header, &packet.payload)
+                .map_err(|e| PeerError::Rtc {
+                    context: "lean srtp",
+                    message: e.to_string(),
+                })?;
+            if sent {
+                out.lean_sent
+                    .note(packet.header.timestamp, packet.payload.len(), now);
+                return Ok(());
+            }
+        }
+        out.via_core = true;
+        let mut sender = pc
+            .rtp_sender(out.sender)
+            .ok_or(PeerError::NotSending(section))?;
+        sender
+            .write_rtp(now, packet)
+            .map_err(rtc_error("write rtp"))
+    }
+
+    /// Puts an RFC 6464 level on an audio header, when the extension was negotiated.
+    pub(super) fn set_level(
+        header: &mut rtc::rtp::Header,
+        level_id: Option<u8>,
+        level: Option<u8>,
+    ) {
+        if let (Some(id), Some(level)) = (level_id, level) {
+            let ext = AudioLevelExtension {
+                level: level.min(127),
+                voice: level < 127,
+            };
+            if let Ok(raw) = ext.marshal() {
+                header.extension = true;
+                header.extension_profile = 0xBEDE;
+                let _ = header.set_extension(id, raw.freeze());
+            }
+        }
+    }
+
+    /// Sends one Opus packet on an audio `section` with RTP timestamp `timestamp` (48 kHz)
+    /// and its RFC 6464 level.
+    pub fn send_audio(
+        &mut self,
+        section: Section,
+        now: Instant,
+        payload: Bytes,
+        timestamp: u32,
+        level: Option<u8>,
+    ) -> Result<(), PeerError> {
+        let connected = self.is_connected();
+        let (pc, out, pt, level_id) =
+            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
+        let mut header = out.next_header(pt, timestamp, false);
+        Peer::set_level(&mut header, level_id, level);
+        let packet = rtc::rtp::Packet { header, payload };
+        Peer::write(pc, &mut self.lean, out, section, now, packet)
+    }
+
+    /// Sends one H.264 access unit (Annex-B) on a video `section` with RTP timestamp
+    /// `timestamp` (90 kHz).
+    pub fn send_video(
+        &mut self,
+        section: Section,
+        now: Instant,
+        access_unit: &[u8],
+        timestamp: u32,
+    ) -> Result<(), PeerError> {
+        let payloads = self.packetizer.packetize(access_unit);
+        let connected = self.is_connected();
+        let (pc, out, pt, _) =
+            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
+        for payload in payloads {
+            let header = out.next_header(pt, timestamp, payload.marker);
+            let packet = rtc::rtp::Packet {
+                header,
+                payload: payload.payload,
+            };
+            Peer::write(pc, &mut self.lean, out, section, now, packet)?;
+        }
+        Ok(())
+    }
+
+    /// Forwards a packet received from another peer into `section` (the SFU path, and
+    /// unmixed audio): SSRC, payload type and sequence numbers become this stream's, header
+    /// extensions are dropped (an audio `level` is written anew), and timestamps continue
+    /// smoothly when `new_source` says the packet comes from a different sender than the
+    /// previous one.
+    pub fn forward(
+        &mut self,
+        section: Section,
+        now: Instant,
+        packet: &rtc::rtp::Packet,
+        new_source: bool,
+        level: Option<u8>,
+    ) -> Result<(), PeerError> {
+        // A new source continues after the last timestamp sent by the time that passed
+        // since (at least one frame: 20 ms of audio, a 30 fps picture), so receivers see a
+        // pause, not a jump.
+        let (step, ticks_per_ms): (u32, u64) = match section.kind() {
+            MediaKind::Audio => (960, 48),
+            MediaKind::Video => (3000, 90),
+        };
+        let connected = self.is_connected();
+        let (pc, out, pt, level_id) =
+            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
+        let offset = match out.forwarded {
+            Some((last, _, at)) if new_source => {
+                let elapsed = now.saturating_duration_since(at).as_millis() as u64 * ticks_per_ms;
+                last.wrapping_add((elapsed as u32).max(step))
+                    .wrapping_sub(packet.header.timestamp)
+            }
+            Some((_, offset, _)) => offset,
+            None => 0,
+        };
+        let timestamp = packet.header.timestamp.wrapping_add(offset);
+        let mut header = out.forwarded_header(
+            pt,
+            packet.header.sequence_number,
+            new_source,
+            timestamp,
+            packet.header.marker,
+        );
+        out.forwarded = Some((timestamp, offset, now));
+        Peer::set_level(&mut header, level_id, level);
+        let packet = rtc::rtp::Packet {
+            header,
+            payload: packet.payload.clone(),
+        };
+        Peer::write(pc, &mut self.lean, out, section, now, packet)
+    }
+}
