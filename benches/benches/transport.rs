@@ -1,7 +1,8 @@
 //! Transport cost per packet: the jitter buffer (insert + pop) on clean and jittery
 //! streams, RTP payload formats (H.264 packetize / depacketize per picture, Opus TOC), and
 //! one mix packet out of the service to one listener, through the lean egress path or
-//! through webrtc-rs's sender pipeline.
+//! through webrtc-rs's sender pipeline; one mix tick onto the wire, `sendto` against
+//! `sendmmsg`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // benches time themselves
 
@@ -177,6 +178,72 @@ fn egress(c: &mut Criterion) {
     group.finish();
 }
 
+/// A transport that only has datagrams to send: one mix tick's worth.
+struct Queued(std::collections::VecDeque<(std::net::SocketAddr, bytes::BytesMut)>);
+
+impl Transport for Queued {
+    fn handle_datagram(&mut self, _: Instant, _: std::net::SocketAddr, _: &[u8]) {}
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_transmit(&mut self) -> Option<(std::net::SocketAddr, bytes::BytesMut)> {
+        self.0.pop_front()
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+/// One mix tick onto the wire: a 100-byte datagram to each of `listeners` loopback sockets
+/// from one socket, one `sendto` each or through `udp::flush` (`sendmmsg` batches). Only
+/// the sending is timed; the listeners' sockets are drained between ticks. On loopback the
+/// sender also pays for delivery into the receivers' sockets.
+fn udp_egress(c: &mut Criterion) {
+    use std::net::UdpSocket;
+    let mut group = c.benchmark_group("udp_egress_tick");
+    for listeners in [50usize, 350] {
+        group.throughput(Throughput::Elements(listeners as u64));
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let receivers: Vec<UdpSocket> = (0..listeners)
+            .map(|_| {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.set_nonblocking(true).unwrap();
+                socket
+            })
+            .collect();
+        let addresses: Vec<std::net::SocketAddr> =
+            receivers.iter().map(|r| r.local_addr().unwrap()).collect();
+        let drain = || {
+            let mut buf = [0u8; 2048];
+            for r in &receivers {
+                while r.recv_from(&mut buf).is_ok() {}
+            }
+        };
+        let datagram = bytes::BytesMut::from(&[0x5au8; 100][..]);
+        for way in ["sendto", "sendmmsg"] {
+            group.bench_function(BenchmarkId::new(way, listeners), |b| {
+                b.iter_custom(|ticks| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..ticks {
+                        let mut tick =
+                            Queued(addresses.iter().map(|a| (*a, datagram.clone())).collect());
+                        let started = Instant::now();
+                        if way == "sendto" {
+                            while let Some((to, data)) = tick.poll_transmit() {
+                                sender.send_to(&data, to).unwrap();
+                            }
+                        } else {
+                            confab_transport::udp::flush(&sender, &mut tick).unwrap();
+                        }
+                        spent += started.elapsed();
+                        drain();
+                    }
+                    spent
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -186,6 +253,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = transport;
     config = config();
-    targets = jitter_buffer, h264_payload, opus_payload, egress
+    targets = jitter_buffer, h264_payload, opus_payload, egress, udp_egress
 }
 criterion_main!(transport);

@@ -18,21 +18,37 @@ pub trait Transport {
     fn poll_timeout(&mut self) -> Option<Instant>;
 }
 
-/// Sends everything `transport` has queued.
+mod batch;
+
+/// Sends everything `transport` has queued: one datagram with `sendto`, more in batches of
+/// up to 64 with one `sendmmsg` each (Linux).
 pub fn flush(socket: &UdpSocket, transport: &mut impl Transport) -> io::Result<()> {
-    while let Some((to, data)) = transport.poll_transmit() {
-        match socket.send_to(&data, to) {
-            Ok(_) => {}
+    let Some(first) = transport.poll_transmit() else {
+        return Ok(());
+    };
+    let Some(second) = transport.poll_transmit() else {
+        return match socket.send_to(&first.1, first.0) {
             // A full socket buffer or an unreachable peer loses one datagram, like the network.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused
-                ) => {}
-            Err(e) => return Err(e),
+            Err(e) if !batch::loses_one(e.kind()) => Err(e),
+            _ => Ok(()),
+        };
+    };
+    let mut queued = Vec::with_capacity(batch::BATCH);
+    queued.push(first);
+    queued.push(second);
+    loop {
+        while queued.len() < batch::BATCH {
+            match transport.poll_transmit() {
+                Some(datagram) => queued.push(datagram),
+                None => break,
+            }
         }
+        batch::send_batch(socket, &queued)?;
+        if queued.len() < batch::BATCH {
+            return Ok(());
+        }
+        queued.clear();
     }
-    Ok(())
 }
 
 /// Runs `transport` on `socket` until `until`: receives, fires timers, sends. The socket's
