@@ -190,9 +190,12 @@ pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
     (r.samples::<i16>().map(Result::unwrap).collect(), rate)
 }
 
-/// Where a piece of `heard` (8 kHz; `probe_s` seconds, starting `from_s` seconds after the
-/// first speech in it) best sits in `reference` (8 kHz), anywhere: the position in the
-/// reference and the correlation there.
+/// How well a piece of `heard` (8 kHz; `probe_s` seconds, starting `from_s` seconds after
+/// the first speech in it) matches `reference` (8 kHz): the position in the reference where
+/// the piece starts and the median correlation of its half-second windows, each located in
+/// the reference on its own. Adaptive playout on either side may drop or repeat a 20 ms
+/// frame when packets come late (two calls sharing two cores do that): the speech is still
+/// intact, but one alignment across the slip would score the whole probe as noise.
 pub fn correlation_8k(reference: &[i16], heard: &[i16], from_s: f64, probe_s: f64) -> (usize, f64) {
     let onset = heard
         .chunks(160)
@@ -209,13 +212,30 @@ pub fn correlation_8k_at(
     at_s: f64,
     probe_s: f64,
 ) -> (usize, f64) {
+    const WINDOW: usize = 4000;
     let from = ((at_s.max(0.0) * 8000.0) as usize).min(heard.len());
     let len = ((probe_s * 8000.0) as usize).min(heard.len() - from);
     let probe = &heard[from..from + len];
-    if probe.is_empty() || reference.len() <= probe.len() {
+    if probe.len() < WINDOW || reference.len() <= WINDOW {
         return (0, 0.0);
     }
-    confab_testkit::signal::align(probe, reference, reference.len() - probe.len(), probe.len())
+    // Windows in the speech's pauses say nothing; each voiced one is located on its own.
+    let mut located: Vec<(usize, f64)> = probe
+        .chunks_exact(WINDOW)
+        .filter(|w| confab_testkit::signal::rms_dbfs(w) > -45.0)
+        .map(|w| confab_testkit::signal::align(w, reference, reference.len() - WINDOW, WINDOW))
+        .collect();
+    let Some(&(at, _)) = located.first() else {
+        return (0, 0.0);
+    };
+    located.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mid = located.len() / 2;
+    let median = if located.len() % 2 == 1 {
+        located[mid].1
+    } else {
+        (located[mid - 1].1 + located[mid].1) / 2.0
+    };
+    (at, median)
 }
 
 /// baresip as a phone.
