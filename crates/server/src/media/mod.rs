@@ -2,6 +2,7 @@
 //! every peer on it, and every room's mixer. It takes [`MediaCommand`]s from the signaling
 //! task and answers with [`MediaReply`]s (SDP answers, media up or lost).
 
+mod layers;
 mod mixing;
 mod phones;
 mod plane;
@@ -60,6 +61,9 @@ pub struct ParticipantMedia {
     pub audio_lost: u64,
     /// Whose camera each of its video slots carries.
     pub video_slots: Vec<Option<ParticipantId>>,
+    /// The picture size (width, height) of the stream each video slot carries: with
+    /// simulcast, the layer chosen for this viewer; `None` until a keyframe told it.
+    pub video_slot_sizes: Vec<Option<(u32, u32)>>,
     /// Whose screen its screen slot carries.
     pub screen_slot: Option<ParticipantId>,
     /// Whose audio each of its unmixed slots carries.

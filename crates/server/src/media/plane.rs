@@ -11,6 +11,7 @@ use confab_mixer::MediaScheduler;
 use confab_signaling::MediaCommand;
 use confab_signaling::protocol::{CallId, ParticipantId, ServerMessage};
 use confab_transport::jitter::AudioPacket;
+use confab_transport::payload::h264_sps::keyframe_start_size;
 use confab_transport::peer::{PeerEvent, PeerId, PeerOptions, PeerServer, RtpPacket, Section};
 use confab_transport::udp::{Waker, pump_until_input};
 use tokio::sync::mpsc;
@@ -181,12 +182,14 @@ impl Plane {
                 call_id,
                 participant,
                 target,
-                ..
+                max_width,
+                max_height,
             } => {
-                if let Some(member) = self.member_mut(call_id, participant)
-                    && !member.subscriptions.contains(&target)
-                {
-                    member.subscriptions.push(target);
+                if let Some(member) = self.member_mut(call_id, participant) {
+                    if !member.subscriptions.contains(&target) {
+                        member.subscriptions.push(target);
+                    }
+                    member.video_boxes.insert(target, (max_width, max_height));
                 }
             }
             MediaCommand::Unsubscribe {
@@ -196,6 +199,7 @@ impl Plane {
             } => {
                 if let Some(member) = self.member_mut(call_id, participant) {
                     member.subscriptions.retain(|p| *p != target);
+                    member.video_boxes.remove(&target);
                 }
             }
             // ICE-lite: remote candidates are learned from connectivity checks.
@@ -233,6 +237,15 @@ impl Plane {
                     None => room.lost.get(&participant).copied().unwrap_or(0),
                 },
                 video_slots: m.slots.video.iter().map(|s| s.occupant).collect(),
+                video_slot_sizes: m
+                    .slots
+                    .video
+                    .iter()
+                    .map(|s| {
+                        let source = room.members.get(&s.occupant?)?;
+                        source.camera_layers.size(s.layer?)
+                    })
+                    .collect(),
                 screen_slot: m.slots.screen.occupant,
                 unmixed_slots: m.slots.unmixed.iter().map(|s| s.occupant).collect(),
             })
@@ -328,6 +341,7 @@ impl Plane {
         }
         for member in room.members.values_mut() {
             member.subscriptions.retain(|p| *p != participant);
+            member.video_boxes.remove(&participant);
         }
         if let Some(Member {
             peer: Some(peer), ..
@@ -371,21 +385,33 @@ impl Plane {
                 } => self.video_in(call_id, participant, section, &packet),
                 PeerEvent::KeyframeRequest { section } => {
                     // A viewer lost pictures: ask the source in that slot for a keyframe.
-                    let Some(room) = self.rooms.get(&call_id) else {
+                    let Some(room) = self.rooms.get_mut(&call_id) else {
                         continue;
                     };
-                    let source = room
-                        .members
-                        .get(&participant)
-                        .and_then(|m| m.slots.occupant(section));
-                    let source_peer = source.and_then(|s| room.members.get(&s)?.peer);
-                    let upstream = if section == Section::ScreenSlot {
-                        Section::Screen
-                    } else {
-                        Section::Camera
+                    let Some(viewer) = room.members.get(&participant) else {
+                        continue;
                     };
-                    if let Some(peer) = source_peer {
-                        self.server.request_keyframe(peer, upstream, Instant::now());
+                    let layer = viewer.slots.layer_in(section);
+                    let Some(source) = viewer.slots.occupant(section) else {
+                        continue;
+                    };
+                    let Some(source) = room.members.get_mut(&source) else {
+                        continue;
+                    };
+                    let (upstream, layers) = if section == Section::ScreenSlot {
+                        (Section::Screen, &mut source.screen_layers)
+                    } else {
+                        (Section::Camera, &mut source.camera_layers)
+                    };
+                    let now = Instant::now();
+                    match (source.peer, layer) {
+                        // Only the layer that viewer gets, and not more often than it pays.
+                        (Some(peer), Some(ssrc)) if layers.may_ask_keyframe(ssrc, now) => {
+                            self.server
+                                .request_layer_keyframe(peer, upstream, ssrc, now);
+                        }
+                        (Some(peer), None) => self.server.request_keyframe(peer, upstream, now),
+                        _ => {}
                     }
                 }
                 _ => {}
@@ -438,7 +464,10 @@ impl Plane {
         }
     }
 
-    /// The SFU path: a camera or screen packet from `from` goes to every slot showing it.
+    /// The SFU path: a camera or screen packet from `from` goes to every slot showing it,
+    /// from the one stream (simulcast layer) each viewer's box calls for. A slot moves to
+    /// another layer only where that layer starts a keyframe, so its viewer's decoder never
+    /// sees a picture that refers to one it did not get.
     #[allow(clippy::disallowed_methods)] // see `run`
     fn video_in(
         &mut self,
@@ -451,7 +480,9 @@ impl Plane {
             return;
         };
         let now = Instant::now();
-        if let Some(member) = room.members.get_mut(&from) {
+        let ssrc = packet.header.ssrc;
+        let keyframe = keyframe_start_size(&packet.payload);
+        let layers_of = |member: &mut Member| {
             if section == Section::Screen {
                 member.packets_in.screen += 1;
                 member.screen_seen = Some(now);
@@ -459,23 +490,67 @@ impl Plane {
                 member.packets_in.video += 1;
                 member.camera_seen = Some(now);
             }
-        }
+            // Out of the member while the viewers (the sender among them) are walked.
+            std::mem::take(if section == Section::Screen {
+                &mut member.screen_layers
+            } else {
+                &mut member.camera_layers
+            })
+        };
+        let Some(mut layers) = room.members.get_mut(&from).map(layers_of) else {
+            return;
+        };
+        layers.saw(ssrc, now, keyframe);
+        let mut wanted_keyframe = None;
         for member in room.members.values_mut() {
             let Some(peer) = member.receiving() else {
                 continue;
             };
-            let target = if section == Section::Screen {
+            // Screen share: the largest layer (text stays legible); camera: the viewer's box.
+            let (target, slot_box) = if section == Section::Screen {
                 let slot = &mut member.slots.screen;
-                (slot.occupant == Some(from)).then_some((Section::ScreenSlot, slot))
+                (
+                    (slot.occupant == Some(from)).then_some((Section::ScreenSlot, slot)),
+                    None,
+                )
             } else {
-                member.slots.video_of(from)
+                let wanted = member.video_boxes.get(&from).copied();
+                (member.slots.video_of(from), wanted)
             };
-            if let Some((out, slot)) = target {
-                let sent = self
-                    .server
-                    .forward(peer, out, now, packet, slot.switched, None);
-                slot.switched &= sent.is_err();
+            let Some((out, slot)) = target else {
+                continue;
+            };
+            let best = layers.choose(slot_box, now);
+            if best.is_some() && slot.layer != best {
+                if best == Some(ssrc) && keyframe.is_some() {
+                    slot.layer = best;
+                    slot.switched = true;
+                } else if best == Some(ssrc) {
+                    wanted_keyframe = Some(ssrc);
+                }
             }
+            if slot.layer != Some(ssrc) {
+                continue;
+            }
+            let sent = self
+                .server
+                .forward(peer, out, now, packet, slot.switched, None);
+            slot.switched &= sent.is_err();
+        }
+        let Some(member) = room.members.get_mut(&from) else {
+            return;
+        };
+        // A viewer waits for a keyframe of the layer it should get: ask for one (rate-limited).
+        if let Some(ssrc) = wanted_keyframe
+            && let Some(peer) = member.peer
+            && layers.may_ask_keyframe(ssrc, now)
+        {
+            self.server.request_layer_keyframe(peer, section, ssrc, now);
+        }
+        if section == Section::Screen {
+            member.screen_layers = layers;
+        } else {
+            member.camera_layers = layers;
         }
     }
 
@@ -514,6 +589,7 @@ impl Plane {
             if member.slots.screen.occupant != screen {
                 member.slots.screen.occupant = screen;
                 member.slots.screen.switched = true;
+                member.slots.screen.layer = None;
                 keyframes.extend(screen.map(|p| (p, Section::Screen)));
                 changed = true;
             }

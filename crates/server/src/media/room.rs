@@ -37,6 +37,11 @@ pub(crate) struct Member {
     pub(crate) screen_seen: Option<Instant>,
     /// Participants whose video it asked for, first asked first.
     pub(crate) subscriptions: Vec<ParticipantId>,
+    /// The largest picture it wants of each participant it subscribed to.
+    pub(crate) video_boxes: HashMap<ParticipantId, (u32, u32)>,
+    /// The simulcast layers (or the one stream) of its camera and of its screen.
+    pub(crate) camera_layers: super::layers::Layers,
+    pub(crate) screen_layers: super::layers::Layers,
     /// Its receive slots.
     pub(crate) slots: Slots,
     pub(crate) packets_in: PacketsIn,

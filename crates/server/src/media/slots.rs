@@ -4,12 +4,14 @@
 use confab_signaling::protocol::{ParticipantId, SlotAssignment, SlotKind};
 use confab_transport::peer::{MediaLayout, Peer, Section};
 
-/// One slot: its occupant, and whether the occupant changed since the last packet sent
-/// (the next forwarded packet must rebase timestamps).
+/// One slot: its occupant, whether the occupant changed since the last packet sent (the
+/// next forwarded packet must rebase timestamps), and for video the occupant's stream
+/// (simulcast layer, by SSRC) it carries now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Slot {
     pub(crate) occupant: Option<ParticipantId>,
     pub(crate) switched: bool,
+    pub(crate) layer: Option<u32>,
 }
 
 /// Every receive slot of a connection.
@@ -50,6 +52,7 @@ pub(crate) fn place(slots: &mut [Slot], wanted: &[ParticipantId]) -> Vec<usize> 
     }
     for &i in &changed {
         slots[i].switched = true;
+        slots[i].layer = None;
     }
     changed.sort_unstable();
     changed
@@ -62,6 +65,15 @@ impl Slots {
             screen: Slot::default(),
             unmixed: vec![Slot::default(); usize::from(layout.unmixed_slots)],
             unannounced: false,
+        }
+    }
+
+    /// The stream (simulcast layer, by SSRC) the video or screen slot `section` carries.
+    pub(crate) fn layer_in(&self, section: Section) -> Option<u32> {
+        match section {
+            Section::VideoSlot(i) => self.video.get(usize::from(i))?.layer,
+            Section::ScreenSlot => self.screen.layer,
+            _ => None,
         }
     }
 

@@ -1,4 +1,5 @@
 //! RTP payload formats.
 
 pub mod h264;
+pub mod h264_sps;
 pub mod opus;

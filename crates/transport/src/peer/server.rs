@@ -209,6 +209,20 @@ impl PeerServer {
         });
     }
 
+    /// Asks a peer for a keyframe on one stream (simulcast layer) of `section`.
+    pub fn request_layer_keyframe(
+        &mut self,
+        id: PeerId,
+        section: Section,
+        ssrc: u32,
+        now: Instant,
+    ) {
+        let _ = self.with_peer(id, |p| {
+            p.request_layer_keyframe(section, ssrc, now);
+            Ok(())
+        });
+    }
+
     /// Moves a peer's outgoing datagrams and events into the server's queues, and learns
     /// routes from where the peer sends (STUN responses carry no USERNAME).
     fn collect(&mut self, id: PeerId) {

@@ -78,8 +78,18 @@ impl Peer {
         self.outgoing.get(&section)?.reported_loss
     }
 
-    /// Asks the remote sender of an incoming video `section` for a keyframe (PLI).
+    /// Asks the remote sender of an incoming video `section` for a keyframe (PLI) on every
+    /// stream it sends there (each simulcast layer).
     pub fn request_keyframe(&mut self, section: Section, now: Instant) {
+        self.send_pli(section, None, now);
+    }
+
+    /// Asks for a keyframe on one stream (simulcast layer) of an incoming video `section`.
+    pub fn request_layer_keyframe(&mut self, section: Section, ssrc: u32, now: Instant) {
+        self.send_pli(section, Some(ssrc), now);
+    }
+
+    fn send_pli(&mut self, section: Section, only: Option<u32>, now: Instant) {
         let receivers: Vec<RTCRtpReceiverId> = self
             .incoming
             .values()
@@ -88,12 +98,22 @@ impl Peer {
             .collect();
         for id in receivers {
             if let Some(mut receiver) = self.pc.rtp_receiver(id) {
-                let media_ssrc = receiver.track().ssrcs().next().unwrap_or(0);
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc,
+                let ssrcs: Vec<u32> = match only {
+                    Some(ssrc) => vec![ssrc],
+                    None => receiver.track().ssrcs().collect(),
                 };
-                let _ = receiver.write_rtcp(now, vec![Box::new(pli)]);
+                let plis: Vec<Box<dyn rtc::rtcp::Packet>> = ssrcs
+                    .into_iter()
+                    .map(|media_ssrc| {
+                        Box::new(PictureLossIndication {
+                            sender_ssrc: 0,
+                            media_ssrc,
+                        }) as Box<dyn rtc::rtcp::Packet>
+                    })
+                    .collect();
+                if !plis.is_empty() {
+                    let _ = receiver.write_rtcp(now, plis);
+                }
             }
         }
     }
