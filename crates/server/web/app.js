@@ -271,9 +271,14 @@ async function fillDevices() {
   }
 }
 
+// Simulcast (`?simulcast=1`): the camera at 640x360 in two layers, half and full size;
+// the service forwards each viewer the layer that fits its box (docs/protocol.md).
+const SIMULCAST = params.get('simulcast') === '1';
+
 async function openCamera() {
   const deviceId = $('camera-device').value;
-  const [track] = (await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 15, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) } })).getVideoTracks();
+  const size = SIMULCAST ? { width: 640, height: 360 } : { width: 320, height: 240 };
+  const [track] = (await navigator.mediaDevices.getUserMedia({ video: { ...size, frameRate: 15, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) } })).getVideoTracks();
   return track;
 }
 
@@ -301,7 +306,10 @@ async function offerPeer() {
   const pc = new RTCPeerConnection();
   state.pc = pc;
   const audio = pc.addTransceiver(state.mic, { direction: 'sendrecv' });
-  const camera = pc.addTransceiver(state.camera ?? 'video', { direction: 'sendonly' });
+  const camera = pc.addTransceiver(state.camera ?? 'video', {
+    direction: 'sendonly',
+    ...(SIMULCAST ? { sendEncodings: [{ rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }] } : {}),
+  });
   const screen = pc.addTransceiver(state.screen ?? 'video', { direction: 'sendonly' });
   const video = [];
   for (let i = 0; i < VIDEO_SLOTS; i++) video.push(pc.addTransceiver('video', { direction: 'recvonly' }));

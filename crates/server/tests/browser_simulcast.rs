@@ -1,0 +1,135 @@
+//! A page sends its camera in two simulcast layers (`?simulcast=1`: 640x360 and 320x180,
+//! RID-based, H.264); two bots subscribe to it, one for a 320x180 box, one for 1280x720.
+//! The service forwards each bot the layer that fits its box — the pictures the bots get
+//! (their SPS, before any decoding or scaling in the SDK) have that size — and its media
+//! report says which layer each viewer's slot carries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use common::browser::{open_page, result};
+use common::*;
+use confab_bot::{
+    Bot, BotClient, BotConfig, CallEvent, CallHandle, EncodedPicture, Identity, Participant,
+    VideoReception, VideoSource,
+};
+use confab_signaling::Scope;
+use confab_testkit::fixtures;
+use confab_transport::payload::h264_sps::sps_picture_size;
+
+/// Subscribes to the page's camera; keeps the size of every keyframe it gets.
+struct Viewer {
+    sizes: Arc<Mutex<Vec<(u32, u32)>>>,
+}
+
+#[async_trait]
+impl Bot for Viewer {
+    async fn on_event(&mut self, call: &CallHandle, event: &CallEvent) {
+        if let CallEvent::Joined(p) = event
+            && !matches!(p.identity, Identity::Bot(_))
+        {
+            call.subscribe_video(p.id).await.unwrap();
+        }
+    }
+
+    async fn on_encoded_video(
+        &mut self,
+        _call: &CallHandle,
+        _who: &Participant,
+        _source: VideoSource,
+        picture: &EncodedPicture,
+    ) {
+        if !picture.keyframe {
+            return;
+        }
+        let data = &picture.data[..];
+        let sps = data
+            .windows(4)
+            .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1F == 7)
+            .map(|i| &data[i + 3..])
+            .expect("an SPS before the IDR");
+        self.sizes
+            .lock()
+            .unwrap()
+            .push(sps_picture_size(sps).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_viewer_gets_the_layer_that_fits_its_box() {
+    let server = server().await;
+    let group = uuid::Uuid::new_v4();
+    let mut viewers = Vec::new();
+    for (name, size) in [("small", (320, 180)), ("large", (1280, 720))] {
+        let identity = Identity::Bot(name.into());
+        let token = server
+            .token_key()
+            .mint(&identity, &[Scope::Bot], unix_now(), 600)
+            .unwrap();
+        let mut config = BotConfig::new(server.base_url(), identity, token);
+        config.video = VideoReception::Encoded;
+        config.preferred_video_size = size;
+        let client = BotClient::connect(config).await.unwrap();
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let call = client
+            .join_group(
+                group,
+                Viewer {
+                    sizes: sizes.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        viewers.push((name, size, sizes, call, client));
+    }
+    let page = open_page(
+        &format!(
+            "{}/?group={group}&name=Cam&seconds=8&expect=3&simulcast=1",
+            server.base_url()
+        ),
+        &fixtures::path("speech-bob.wav").canonicalize().unwrap(),
+        60,
+    );
+    // While the page is in the call: which layer each bot's slot carries.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let call_id = viewers[0].3.call_id();
+    let (status, media) = http(
+        server.http_addr(),
+        "GET",
+        &format!("/v1/calls/{call_id}/media"),
+        Some(server.admin_key()),
+        None,
+    );
+    assert_eq!(status, 200, "{media}");
+    let media: serde_json::Value = serde_json::from_str(&media).unwrap();
+    println!("media: {media}");
+    let page = tokio::task::spawn_blocking(move || result(page))
+        .await
+        .unwrap();
+    println!("page: {page}");
+    assert_eq!(page["connection"], "connected");
+    for (name, size, sizes, call, _client) in viewers {
+        let sizes = sizes.lock().unwrap().clone();
+        println!("{name} (box {size:?}) got keyframes of {sizes:?}");
+        let last = *sizes
+            .last()
+            .unwrap_or_else(|| panic!("{name} got no keyframe"));
+        let expected = if name == "small" {
+            (320, 180)
+        } else {
+            (640, 360)
+        };
+        assert_eq!(last, expected, "{name}: the layer that fits {size:?}");
+        call.handle().hang_up().await.unwrap();
+    }
+    let small_slot = media.as_array().unwrap().iter().find_map(|p| {
+        let sizes = p["video_slot_sizes"].as_array()?;
+        sizes.iter().find(|s| !s.is_null()).cloned()
+    });
+    assert!(small_slot.is_some(), "slot sizes reported: {media}");
+    server.shutdown().await;
+}
