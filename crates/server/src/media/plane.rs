@@ -383,6 +383,11 @@ impl Plane {
                     packet,
                     ..
                 } => self.video_in(call_id, participant, section, &packet),
+                PeerEvent::Padding {
+                    section: section @ (Section::Camera | Section::Screen),
+                    ssrc,
+                    seq,
+                } => self.video_padding(call_id, participant, section, ssrc, seq),
                 PeerEvent::KeyframeRequest { section } => {
                     // A viewer lost pictures: ask the source in that slot for a keyframe.
                     let Some(room) = self.rooms.get_mut(&call_id) else {
@@ -551,6 +556,39 @@ impl Plane {
             member.screen_layers = layers;
         } else {
             member.camera_layers = layers;
+        }
+    }
+
+    /// A padding-only packet of `from`'s camera or screen (a bandwidth probe): never
+    /// forwarded, but every slot carrying that stream closes the gap it leaves, or its
+    /// viewer would count it lost and ask for a keyframe.
+    fn video_padding(
+        &mut self,
+        call_id: CallId,
+        from: ParticipantId,
+        section: Section,
+        ssrc: u32,
+        seq: u16,
+    ) {
+        let Some(room) = self.rooms.get_mut(&call_id) else {
+            return;
+        };
+        for member in room.members.values_mut() {
+            let Some(peer) = member.receiving() else {
+                continue;
+            };
+            let target = if section == Section::Screen {
+                let slot = &mut member.slots.screen;
+                (slot.occupant == Some(from)).then_some((Section::ScreenSlot, slot))
+            } else {
+                member.slots.video_of(from)
+            };
+            if let Some((out, slot)) = target
+                && slot.layer == Some(ssrc)
+                && !slot.switched
+            {
+                self.server.skip_forwarded(peer, out, seq);
+            }
         }
     }
 

@@ -565,13 +565,19 @@ impl Peer {
         while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
             match message {
                 RTCMessage::RtpPacket(track_id, packet) => {
-                    // Padding-only packets (bandwidth probes) carry no media.
-                    if packet.payload.is_empty() {
-                        continue;
-                    }
                     let Some(&(section, _, level_id)) = self.incoming.get(&track_id) else {
                         continue;
                     };
+                    // Padding-only packets (bandwidth probes) carry no media, but take a
+                    // sequence number: whoever forwards the stream must close that gap.
+                    if packet.payload.is_empty() {
+                        self.events.push_back(PeerEvent::Padding {
+                            section,
+                            ssrc: packet.header.ssrc,
+                            seq: packet.header.sequence_number,
+                        });
+                        continue;
+                    }
                     if self.incoming_ssrcs.get(&packet.header.ssrc) != Some(&section) {
                         self.incoming_ssrcs.insert(packet.header.ssrc, section);
                     }

@@ -50,6 +50,17 @@ pub enum PeerEvent {
         /// Its RFC 6464 audio level (−dBov), when the sender included one.
         audio_level: Option<u8>,
     },
+    /// A padding-only packet arrived (a sender probing bandwidth): no media, but it used
+    /// up sequence number `seq` of stream `ssrc`. A forwarder that leaves it out calls
+    /// [`Peer::skip_forwarded`] so its receivers see no loss.
+    Padding {
+        /// Which section of the layout it came on.
+        section: Section,
+        /// The stream (simulcast layer) it belongs to.
+        ssrc: u32,
+        /// Its sequence number.
+        seq: u16,
+    },
     /// The receiver of our video on `section` asks for a keyframe (PLI or FIR).
     KeyframeRequest {
         /// Which of our video sections.

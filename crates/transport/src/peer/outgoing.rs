@@ -1,6 +1,7 @@
 //! One outgoing RTP stream of a peer connection: its sender, SSRC and numbering, including
 //! how forwarded packets are renumbered into it.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use rtc::rtp_transceiver::RTCRtpSenderId;
@@ -21,6 +22,11 @@ pub(super) struct Outgoing {
     /// For forwarded media: the offset added to the current source's sequence numbers, so
     /// its gaps (losses upstream) stay gaps for the receiver.
     pub(super) seq_offset: u16,
+    /// For forwarded media: the current source's most recent packets that were left out on
+    /// purpose (padding-only bandwidth probes), newest last. Each one lowered `seq_offset`
+    /// so that it leaves no gap; a packet older than one of them, arriving late, gets that
+    /// one back.
+    skipped: VecDeque<u16>,
     /// The fraction lost in the remote's latest reception report about this stream.
     pub(super) reported_loss: Option<f64>,
     /// Whether a packet of this stream went through webrtc-rs's sender (then it never takes
@@ -56,6 +62,7 @@ impl Outgoing {
             negotiated: None,
             forwarded: None,
             seq_offset: 0,
+            skipped: VecDeque::new(),
             reported_loss: None,
             via_core: false,
             lean_sent: LeanSent::default(),
@@ -75,8 +82,16 @@ impl Outgoing {
     ) -> rtc::rtp::Header {
         if new_source || self.forwarded.is_none() {
             self.seq_offset = self.seq.wrapping_sub(source_seq);
+            self.skipped.clear();
         }
-        let seq = source_seq.wrapping_add(self.seq_offset);
+        let skipped_after = self
+            .skipped
+            .iter()
+            .filter(|&&s| (s.wrapping_sub(source_seq) as i16) > 0)
+            .count() as u16;
+        let seq = source_seq
+            .wrapping_add(self.seq_offset)
+            .wrapping_add(skipped_after);
         // `self.seq` stays one past the highest number sent (a late packet does not move it).
         if (seq.wrapping_sub(self.seq) as i16) >= 0 {
             self.seq = seq.wrapping_add(1);
@@ -89,6 +104,21 @@ impl Outgoing {
             timestamp,
             ssrc: self.ssrc,
             ..Default::default()
+        }
+    }
+
+    /// The current source's packet `source_seq` is left out on purpose (padding, no media):
+    /// the packets after it close up, so the receiver sees no loss where there was none.
+    pub(super) fn skip_forwarded(&mut self, source_seq: u16) {
+        /// Skips remembered for late packets; older ones stay applied.
+        const REMEMBERED: usize = 64;
+        if self.forwarded.is_none() || self.skipped.contains(&source_seq) {
+            return;
+        }
+        self.seq_offset = self.seq_offset.wrapping_sub(1);
+        self.skipped.push_back(source_seq);
+        if self.skipped.len() > REMEMBERED {
+            self.skipped.pop_front();
         }
     }
 
@@ -143,5 +173,43 @@ impl Streams {
 
     pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut Outgoing> {
         self.0.iter_mut().map(|(_, o)| o)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the instant a packet went does not matter here
+mod tests {
+    use super::*;
+
+    fn forwarded(out: &mut Outgoing, seq: u16) -> u16 {
+        let new_source = out.forwarded.is_none();
+        let header = out.forwarded_header(96, seq, new_source, 0, false);
+        out.forwarded = Some((0, 0, Instant::now()));
+        header.sequence_number
+    }
+
+    #[test]
+    fn padding_left_out_leaves_no_gap_and_losses_stay_gaps() {
+        let mut out = Outgoing::new(RTCRtpSenderId::default(), 0x1234_5678);
+        let first = forwarded(&mut out, 100);
+        assert_eq!(forwarded(&mut out, 101), first.wrapping_add(1));
+        // 102 and 103 are padding: left out, no gap.
+        out.skip_forwarded(102);
+        out.skip_forwarded(103);
+        assert_eq!(forwarded(&mut out, 104), first.wrapping_add(2));
+        // 105 is lost upstream: the gap stays.
+        assert_eq!(forwarded(&mut out, 106), first.wrapping_add(4));
+        // Padding 108, then 107 arrives late: it keeps its place before 109.
+        out.skip_forwarded(108);
+        assert_eq!(forwarded(&mut out, 107), first.wrapping_add(5));
+        assert_eq!(forwarded(&mut out, 109), first.wrapping_add(6));
+    }
+
+    #[test]
+    fn skips_before_anything_was_forwarded_change_nothing() {
+        let mut out = Outgoing::new(RTCRtpSenderId::default(), 7);
+        out.skip_forwarded(5);
+        let first = forwarded(&mut out, 6);
+        assert_eq!(forwarded(&mut out, 7), first.wrapping_add(1));
     }
 }

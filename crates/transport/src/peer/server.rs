@@ -201,6 +201,15 @@ impl PeerServer {
         self.with_peer(to, |p| p.forward(section, now, packet, new_source, level))
     }
 
+    /// Tells a peer's forwarded `section` that the current source's packet `source_seq`
+    /// is left out on purpose (padding): see [`Peer::skip_forwarded`].
+    pub fn skip_forwarded(&mut self, to: PeerId, section: Section, source_seq: u16) {
+        let _ = self.with_peer(to, |p| {
+            p.skip_forwarded(section, source_seq);
+            Ok(())
+        });
+    }
+
     /// Asks a peer for a keyframe of the video it sends on `section`.
     pub fn request_keyframe(&mut self, id: PeerId, section: Section, now: Instant) {
         let _ = self.with_peer(id, |p| {

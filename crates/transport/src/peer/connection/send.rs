@@ -156,6 +156,15 @@ impl Peer {
         Ok(())
     }
 
+    /// The current source's packet `source_seq` is left out of `section` on purpose (a
+    /// padding-only probe, [`PeerEvent::Padding`](crate::peer::PeerEvent::Padding)): the packets
+    /// forwarded after it close up, so the receiver sees no loss.
+    pub fn skip_forwarded(&mut self, section: Section, source_seq: u16) {
+        if let Some(out) = self.outgoing.get_mut(&section) {
+            out.skip_forwarded(source_seq);
+        }
+    }
+
     /// Forwards a packet received from another peer into `section` (the SFU path, and
     /// unmixed audio): SSRC, payload type and sequence numbers become this stream's, header
     /// extensions are dropped (an audio `level` is written anew), and timestamps continue
