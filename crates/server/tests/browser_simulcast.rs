@@ -137,3 +137,49 @@ async fn each_viewer_gets_the_layer_that_fits_its_box() {
     assert!(small_slot.is_some(), "slot sizes reported: {media}");
     server.shutdown().await;
 }
+
+/// Two pages send simulcast and watch each other, one in small tiles (`?tile=320x180`), one
+/// in large (`?tile=1280x720`): each decodes the other's camera at the size of the layer
+/// that fits its tiles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_in_small_and_large_tiles_decode_the_layer_that_fits() {
+    let server = server().await;
+    let group = uuid::Uuid::new_v4();
+    let url = |name: &str, tile: &str| {
+        format!(
+            "{}/?group={group}&name={name}&seconds=6&expect=2&simulcast=1&tile={tile}",
+            server.base_url()
+        )
+    };
+    let small = open_page(
+        &url("Small", "320x180"),
+        &fixtures::path("speech-alice.wav").canonicalize().unwrap(),
+        60,
+    );
+    let large = open_page(
+        &url("Large", "1280x720"),
+        &fixtures::path("speech-bob.wav").canonicalize().unwrap(),
+        60,
+    );
+    let (small, large) = tokio::task::spawn_blocking(move || (result(small), result(large)))
+        .await
+        .unwrap();
+    for (name, r, expected) in [
+        ("Small", &small, (320u64, 180u64)),
+        ("Large", &large, (640, 360)),
+    ] {
+        println!("{name}: {}", r["video"]);
+        assert_eq!(r["connection"], "connected", "{name}'s media");
+        let video = &r["video"];
+        assert!(
+            video["framesDecoded"].as_u64().unwrap_or(0) > 10,
+            "{name} decoded too little: {video}"
+        );
+        let decoded = (
+            video["frameWidth"].as_u64().unwrap_or(0),
+            video["frameHeight"].as_u64().unwrap_or(0),
+        );
+        assert_eq!(decoded, expected, "{name}: the other's camera in its tiles");
+    }
+    server.shutdown().await;
+}

@@ -85,11 +85,11 @@ function endCall(reason) {
 
 async function onEvent(m) {
   switch (m.type) {
-    case 'roster': state.me = m.you; state.roster = new Map(m.participants.map((p) => [p.participant, p])); renderRoster(); break;
+    case 'roster': state.me = m.you; state.roster = new Map(m.participants.map((p) => [p.participant, p])); renderRoster(); subscribeTiles(); break;
     case 'roster_update':
       for (const p of m.updated ?? []) state.roster.set(p.participant, p);
       for (const d of m.removed ?? []) state.roster.delete(d.participant);
-      renderRoster(); break;
+      renderRoster(); subscribeTiles(); break;
     case 'call_state':
       if (m.call_id !== state.callId) break;
       state.callState = m.state;
@@ -274,6 +274,20 @@ async function fillDevices() {
 // Simulcast (`?simulcast=1`): the camera at 640x360 in two layers, half and full size;
 // the service forwards each viewer the layer that fits its box (docs/protocol.md).
 const SIMULCAST = params.get('simulcast') === '1';
+// `?tile=WxH`: the largest picture this page wants of anyone's camera; the service then
+// sends the simulcast layer that fits (subscribe_video with that box).
+const TILE = /^(\d+)x(\d+)$/.exec(params.get('tile') ?? '');
+const tileSubscribed = new Set();
+
+async function subscribeTiles() {
+  if (!TILE || !state.callId) return;
+  for (const p of state.roster.values()) {
+    if (p.participant === state.me || tileSubscribed.has(p.participant)) continue;
+    tileSubscribed.add(p.participant);
+    await request({ type: 'subscribe_video', call_id: state.callId, participant: p.participant, max_width: Number(TILE[1]), max_height: Number(TILE[2]) })
+      .catch((e) => { tileSubscribed.delete(p.participant); console.log('subscribe_video', e.message); });
+  }
+}
 
 async function openCamera() {
   const deviceId = $('camera-device').value;
@@ -319,7 +333,7 @@ async function offerPeer() {
   pc.onconnectionstatechange = () => {
     console.log('media', pc.connectionState);
     if (pc !== state.pc) return;
-    if (pc.connectionState === 'connected') { state.mediaDown = false; settle(); }
+    if (pc.connectionState === 'connected') { state.mediaDown = false; settle(); subscribeTiles(); }
     if (pc.connectionState === 'failed') restartMedia();
   };
   await pc.setLocalDescription(await pc.createOffer());
