@@ -42,6 +42,12 @@ pub struct Metrics {
     pub jitter_concealed: AtomicU64,
     /// RTP packets phones sent that never arrived (all legs, RFC 3550 counting).
     pub pstn_rtp_lost: AtomicU64,
+    /// Viewer slots that moved to another simulcast layer (at a keyframe).
+    pub video_layer_switches: AtomicU64,
+    /// Keyframe requests (PLI) the SFU sent to video senders, after rate limiting.
+    pub video_keyframe_requests: AtomicU64,
+    /// Padding-only video packets left out of forwarding, their gaps closed.
+    pub video_padding_absorbed: AtomicU64,
     /// The SIP gateway's counters, when it runs.
     pub sip: std::sync::OnceLock<std::sync::Arc<confab_sip::metrics::SipMetrics>>,
     /// How long each audio frame the mixer played had waited in its jitter buffer: from
@@ -235,6 +241,24 @@ impl Metrics {
             "counter",
             "Lost audio frames concealed or rebuilt by FEC.",
             &self.jitter_concealed,
+        );
+        put(
+            "confab_video_layer_switches_total",
+            "counter",
+            "Viewer slots moved to another simulcast layer.",
+            &self.video_layer_switches,
+        );
+        put(
+            "confab_video_keyframe_requests_total",
+            "counter",
+            "Keyframe requests sent to video senders.",
+            &self.video_keyframe_requests,
+        );
+        put(
+            "confab_video_padding_absorbed_total",
+            "counter",
+            "Padding-only video packets left out of viewers' streams (per viewer), their gaps closed.",
+            &self.video_padding_absorbed,
         );
         put(
             "confab_pstn_rtp_lost_total",

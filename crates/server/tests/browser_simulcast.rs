@@ -130,6 +130,16 @@ async fn each_viewer_gets_the_layer_that_fits_its_box() {
         assert!(sizes.len() <= 3, "{name}: {} keyframes", sizes.len());
         call.handle().hang_up().await.unwrap();
     }
+    let (_, metrics) = http(server.http_addr(), "GET", "/metrics", None, None);
+    let metrics = parse_prometheus(&metrics);
+    let count = |name: &str| metric(&metrics, name);
+    println!(
+        "layer switches {}, keyframe requests {}, padding absorbed {}",
+        count("confab_video_layer_switches_total"),
+        count("confab_video_keyframe_requests_total"),
+        count("confab_video_padding_absorbed_total"),
+    );
+    assert!(count("confab_video_keyframe_requests_total") <= 12.0);
     let small_slot = media.as_array().unwrap().iter().find_map(|p| {
         let sizes = p["video_slot_sizes"].as_array()?;
         sizes.iter().find(|s| !s.is_null()).cloned()

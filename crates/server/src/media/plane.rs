@@ -414,8 +414,16 @@ impl Plane {
                         (Some(peer), Some(ssrc)) if layers.may_ask_keyframe(ssrc, now) => {
                             self.server
                                 .request_layer_keyframe(peer, upstream, ssrc, now);
+                            self.metrics
+                                .video_keyframe_requests
+                                .fetch_add(1, Ordering::Relaxed);
                         }
-                        (Some(peer), None) => self.server.request_keyframe(peer, upstream, now),
+                        (Some(peer), None) => {
+                            self.server.request_keyframe(peer, upstream, now);
+                            self.metrics
+                                .video_keyframe_requests
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
                         _ => {}
                     }
                 }
@@ -528,6 +536,11 @@ impl Plane {
             let best = layers.choose(slot_box, now);
             if best.is_some() && slot.layer != best {
                 if best == Some(ssrc) && keyframe.is_some() {
+                    if slot.layer.is_some() {
+                        self.metrics
+                            .video_layer_switches
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     slot.layer = best;
                     slot.switched = true;
                 } else if best == Some(ssrc) {
@@ -551,6 +564,9 @@ impl Plane {
             && layers.may_ask_keyframe(ssrc, now)
         {
             self.server.request_layer_keyframe(peer, section, ssrc, now);
+            self.metrics
+                .video_keyframe_requests
+                .fetch_add(1, Ordering::Relaxed);
         }
         if section == Section::Screen {
             member.screen_layers = layers;
@@ -588,6 +604,9 @@ impl Plane {
                 && !slot.switched
             {
                 self.server.skip_forwarded(peer, out, seq);
+                self.metrics
+                    .video_padding_absorbed
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -641,6 +660,9 @@ impl Plane {
         for (source, section) in keyframes {
             if let Some(peer) = room.members.get(&source).and_then(|m| m.peer) {
                 self.server.request_keyframe(peer, section, now);
+                self.metrics
+                    .video_keyframe_requests
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         for (viewer, peer) in notices {
