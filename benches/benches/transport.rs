@@ -2,7 +2,7 @@
 //! streams, RTP payload formats (H.264 packetize / depacketize per picture, Opus TOC), and
 //! one mix packet out of the service to one listener, through the lean egress path or
 //! through webrtc-rs's sender pipeline; one mix tick onto the wire, `sendto` against
-//! `sendmmsg`.
+//! `sendmmsg`; a simulcast camera packet through the SFU's layer choice to its viewers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // benches time themselves
 
@@ -107,10 +107,21 @@ fn opus_payload(c: &mut Criterion) {
 /// A listener's peer and the service's, connected in memory (datagrams handed across, time
 /// stepped by hand).
 fn connected(options: PeerOptions) -> (PeerServer, PeerId, Peer, Instant) {
-    let bot_addr = "10.0.0.1:40000".parse().unwrap();
+    let mut server = PeerServer::new("10.0.0.2:3478".parse().unwrap());
+    let (id, bot, now) = connect_one(&mut server, 0, options, Instant::now());
+    (server, id, bot, now)
+}
+
+/// Adds listener number `n` to `server` and connects it in memory.
+fn connect_one(
+    server: &mut PeerServer,
+    n: u16,
+    options: PeerOptions,
+    start: Instant,
+) -> (PeerId, Peer, Instant) {
+    let bot_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 40_000 + n));
     let service_addr = "10.0.0.2:3478".parse().unwrap();
-    let mut now = Instant::now();
-    let mut server = PeerServer::new(service_addr);
+    let mut now = start;
     let (mut bot, offer) = Peer::offer(
         bot_addr,
         MediaLayout::default(),
@@ -125,17 +136,19 @@ fn connected(options: PeerOptions) -> (PeerServer, PeerId, Peer, Instant) {
         while let Some((_, data)) = bot.poll_transmit() {
             server.handle_datagram(now, bot_addr, &data);
         }
-        while let Some((_, data)) = server.poll_transmit() {
-            bot.handle_datagram(now, service_addr, &data);
+        while let Some((to, data)) = server.poll_transmit() {
+            if to == bot_addr {
+                bot.handle_datagram(now, service_addr, &data);
+            }
         }
         while let Some(e) = bot.poll_event() {
             bot_up |= matches!(e, PeerEvent::Connected);
         }
-        while let Some((_, e)) = server.poll_event() {
-            service_up |= matches!(e, PeerEvent::Connected);
+        while let Some((peer, e)) = server.poll_event() {
+            service_up |= peer == id && matches!(e, PeerEvent::Connected);
         }
         if bot_up && service_up {
-            return (server, id, bot, now);
+            return (id, bot, now);
         }
         now += Duration::from_millis(1);
         bot.handle_timeout(now);
@@ -244,6 +257,79 @@ fn udp_egress(c: &mut Criterion) {
     group.finish();
 }
 
+/// One camera packet of a three-layer simulcast sender through the SFU to `viewers`
+/// viewers: the layer each viewer's box calls for (half of them small, half large), then
+/// renumbered and sent through webrtc-rs's sender pipeline to those whose layer it is.
+/// Per viewer: one packet per iteration arrives on each of the 3 layers in turn.
+fn video_forward(c: &mut Criterion) {
+    use confab_transport::simulcast::Layers;
+    let mut group = c.benchmark_group("video_forward_with_layer_choice");
+    for viewers in [1u16, 10] {
+        group.throughput(Throughput::Elements(u64::from(viewers)));
+        group.bench_function(BenchmarkId::new("viewers", viewers), |b| {
+            let mut server = PeerServer::new("10.0.0.2:3478".parse().unwrap());
+            let mut now = Instant::now();
+            let mut ids = Vec::new();
+            let mut _bots = Vec::new();
+            for n in 0..viewers {
+                let (id, bot, at) = connect_one(&mut server, n, PeerOptions::default(), now);
+                now = at;
+                ids.push(id);
+                _bots.push(bot);
+            }
+            let boxes = [Some((320, 180)), Some((1280, 720))];
+            let mut layers = Layers::default();
+            let sizes = [(160, 90), (320, 180), (640, 360)];
+            for (i, size) in sizes.iter().enumerate() {
+                layers.saw(100 + i as u32, now, Some(*size));
+            }
+            let payload = Bytes::from_static(&[0x41; 1000]);
+            // The path under test really sends: a packet of the large layer goes out.
+            let probe = confab_transport::peer::RtpPacket {
+                header: confab_transport::peer::RtpHeader {
+                    version: 2,
+                    payload_type: 102,
+                    ssrc: 102,
+                    ..Default::default()
+                },
+                payload: payload.clone(),
+            };
+            server
+                .forward(ids[0], Section::VideoSlot(0), now, &probe, true, None)
+                .unwrap();
+            assert!(server.poll_transmit().is_some(), "a forwarded datagram");
+            while server.poll_transmit().is_some() {}
+            let mut n: u32 = 0;
+            b.iter(|| {
+                n = n.wrapping_add(1);
+                let ssrc = 100 + n % 3;
+                let packet = confab_transport::peer::RtpPacket {
+                    header: confab_transport::peer::RtpHeader {
+                        version: 2,
+                        payload_type: 102,
+                        sequence_number: (n / 3) as u16,
+                        timestamp: n / 3 * 3000,
+                        ssrc,
+                        ..Default::default()
+                    },
+                    payload: payload.clone(),
+                };
+                layers.saw(ssrc, now, None);
+                for (i, id) in ids.iter().enumerate() {
+                    if layers.choose(boxes[i % 2], now) == Some(ssrc) {
+                        let _ =
+                            server.forward(*id, Section::VideoSlot(0), now, &packet, false, None);
+                    }
+                }
+                while let Some(datagram) = server.poll_transmit() {
+                    black_box(datagram);
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -253,6 +339,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = transport;
     config = config();
-    targets = jitter_buffer, h264_payload, opus_payload, egress, udp_egress
+    targets = jitter_buffer, h264_payload, opus_payload, egress, udp_egress, video_forward
 }
 criterion_main!(transport);

@@ -38,4 +38,5 @@
 pub mod jitter;
 pub mod payload;
 pub mod peer;
+pub mod simulcast;
 pub mod udp;

@@ -2,7 +2,6 @@
 //! every peer on it, and every room's mixer. It takes [`MediaCommand`]s from the signaling
 //! task and answers with [`MediaReply`]s (SDP answers, media up or lost).
 
-mod layers;
 mod mixing;
 mod phones;
 mod plane;

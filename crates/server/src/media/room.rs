@@ -40,8 +40,8 @@ pub(crate) struct Member {
     /// The largest picture it wants of each participant it subscribed to.
     pub(crate) video_boxes: HashMap<ParticipantId, (u32, u32)>,
     /// The simulcast layers (or the one stream) of its camera and of its screen.
-    pub(crate) camera_layers: super::layers::Layers,
-    pub(crate) screen_layers: super::layers::Layers,
+    pub(crate) camera_layers: confab_transport::simulcast::Layers,
+    pub(crate) screen_layers: confab_transport::simulcast::Layers,
     /// Its receive slots.
     pub(crate) slots: Slots,
     pub(crate) packets_in: PacketsIn,

@@ -1,4 +1,4 @@
-//! The simulcast layers of one participant's camera or screen, as the SFU sees them: one
+//! The simulcast layers of one sender's camera or screen, as an SFU sees them: one
 //! RTP stream (SSRC) per layer, its picture size learned from the SPS at each keyframe, and
 //! which layer suits a viewer's box. A sender without simulcast is one layer.
 
@@ -23,13 +23,13 @@ struct Layer {
 
 /// Every layer one source sends on one section.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Layers {
+pub struct Layers {
     layers: Vec<Layer>,
 }
 
 impl Layers {
     /// A packet of `ssrc` arrived at `now`; `keyframe_size` when it starts a keyframe.
-    pub(crate) fn saw(&mut self, ssrc: u32, now: Instant, keyframe_size: Option<(u32, u32)>) {
+    pub fn saw(&mut self, ssrc: u32, now: Instant, keyframe_size: Option<(u32, u32)>) {
         let layer = match self.layers.iter_mut().position(|l| l.ssrc == ssrc) {
             Some(i) => &mut self.layers[i],
             None => {
@@ -58,7 +58,7 @@ impl Layers {
     /// The layer for a viewer whose box is at most `max` (`None`: as large as there is):
     /// the largest live layer of known size that fits, else the smallest live one; a layer
     /// whose size is not known yet only while no size is known.
-    pub(crate) fn choose(&self, max: Option<(u32, u32)>, now: Instant) -> Option<u32> {
+    pub fn choose(&self, max: Option<(u32, u32)>, now: Instant) -> Option<u32> {
         let live = || {
             self.layers
                 .iter()
@@ -80,12 +80,12 @@ impl Layers {
     }
 
     /// The size of `ssrc`'s pictures, once a keyframe told it.
-    pub(crate) fn size(&self, ssrc: u32) -> Option<(u32, u32)> {
+    pub fn size(&self, ssrc: u32) -> Option<(u32, u32)> {
         self.layers.iter().find(|l| l.ssrc == ssrc)?.size
     }
 
     /// Whether a keyframe request for `ssrc` may go out now; if so, it counts as sent.
-    pub(crate) fn may_ask_keyframe(&mut self, ssrc: u32, now: Instant) -> bool {
+    pub fn may_ask_keyframe(&mut self, ssrc: u32, now: Instant) -> bool {
         let Some(layer) = self.layers.iter_mut().find(|l| l.ssrc == ssrc) else {
             return false;
         };
