@@ -18,6 +18,7 @@ use confab_bot::{
     Bot, BotClient, BotConfig, CallEvent, CallHandle, EncodedPicture, Identity, Participant,
     VideoReception, VideoSource,
 };
+use confab_codecs::annexb::{self, NalType};
 use confab_signaling::Scope;
 use confab_testkit::fixtures;
 use confab_transport::payload::h264_sps::sps_picture_size;
@@ -47,11 +48,8 @@ impl Bot for Viewer {
         if !picture.keyframe {
             return;
         }
-        let data = &picture.data[..];
-        let sps = data
-            .windows(4)
-            .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1F == 7)
-            .map(|i| &data[i + 3..])
+        let sps = annexb::nal_units(&picture.data)
+            .find(|nal| NalType::of(nal) == Some(NalType::Sps))
             .expect("an SPS before the IDR");
         self.sizes
             .lock()

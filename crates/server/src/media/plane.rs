@@ -403,13 +403,15 @@ impl Plane {
                     let Some(source) = room.members.get_mut(&source) else {
                         continue;
                     };
-                    let (upstream, layers) = if section == Section::ScreenSlot {
-                        (Section::Screen, &mut source.screen_layers)
+                    let upstream = if section == Section::ScreenSlot {
+                        Section::Screen
                     } else {
-                        (Section::Camera, &mut source.camera_layers)
+                        Section::Camera
                     };
                     let now = Instant::now();
-                    match (source.peer, layer) {
+                    let peer = source.peer;
+                    let layers = source.layers_mut(upstream);
+                    match (peer, layer) {
                         // Only the layer that viewer gets, and not more often than it pays.
                         (Some(peer), Some(ssrc)) if layers.may_ask_keyframe(ssrc, now) => {
                             self.server
@@ -504,11 +506,7 @@ impl Plane {
                 member.camera_seen = Some(now);
             }
             // Out of the member while the viewers (the sender among them) are walked.
-            std::mem::take(if section == Section::Screen {
-                &mut member.screen_layers
-            } else {
-                &mut member.camera_layers
-            })
+            std::mem::take(member.layers_mut(section))
         };
         let Some(mut layers) = room.members.get_mut(&from).map(layers_of) else {
             return;
@@ -520,17 +518,12 @@ impl Plane {
                 continue;
             };
             // Screen share: the largest layer (text stays legible); camera: the viewer's box.
-            let (target, slot_box) = if section == Section::Screen {
-                let slot = &mut member.slots.screen;
-                (
-                    (slot.occupant == Some(from)).then_some((Section::ScreenSlot, slot)),
-                    None,
-                )
+            let slot_box = if section == Section::Screen {
+                None
             } else {
-                let wanted = member.video_boxes.get(&from).copied();
-                (member.slots.video_of(from), wanted)
+                member.video_boxes.get(&from).copied()
             };
-            let Some((out, slot)) = target else {
+            let Some((out, slot)) = member.slots.carrying(section, from) else {
                 continue;
             };
             let best = layers.choose(slot_box, now);
@@ -568,11 +561,7 @@ impl Plane {
                 .video_keyframe_requests
                 .fetch_add(1, Ordering::Relaxed);
         }
-        if section == Section::Screen {
-            member.screen_layers = layers;
-        } else {
-            member.camera_layers = layers;
-        }
+        *member.layers_mut(section) = layers;
     }
 
     /// A padding-only packet of `from`'s camera or screen (a bandwidth probe): never
@@ -593,13 +582,7 @@ impl Plane {
             let Some(peer) = member.receiving() else {
                 continue;
             };
-            let target = if section == Section::Screen {
-                let slot = &mut member.slots.screen;
-                (slot.occupant == Some(from)).then_some((Section::ScreenSlot, slot))
-            } else {
-                member.slots.video_of(from)
-            };
-            if let Some((out, slot)) = target
+            if let Some((out, slot)) = member.slots.carrying(section, from)
                 && slot.layer == Some(ssrc)
                 && !slot.switched
             {

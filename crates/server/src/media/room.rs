@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use confab_mixer::{MediaScheduler, RoomHandle};
 use confab_signaling::protocol::{CallId, ParticipantId};
-use confab_transport::peer::PeerId;
+use confab_transport::peer::{PeerId, Section};
+use confab_transport::simulcast::Layers;
 
 use super::mixing::{MixRoom, MixedOut};
 use super::slots::Slots;
@@ -40,14 +41,23 @@ pub(crate) struct Member {
     /// The largest picture it wants of each participant it subscribed to.
     pub(crate) video_boxes: HashMap<ParticipantId, (u32, u32)>,
     /// The simulcast layers (or the one stream) of its camera and of its screen.
-    pub(crate) camera_layers: confab_transport::simulcast::Layers,
-    pub(crate) screen_layers: confab_transport::simulcast::Layers,
+    pub(crate) camera_layers: Layers,
+    pub(crate) screen_layers: Layers,
     /// Its receive slots.
     pub(crate) slots: Slots,
     pub(crate) packets_in: PacketsIn,
 }
 
 impl Member {
+    /// The simulcast layers of what it sends on `upstream` (its camera or its screen).
+    pub(crate) fn layers_mut(&mut self, upstream: Section) -> &mut Layers {
+        if upstream == Section::Screen {
+            &mut self.screen_layers
+        } else {
+            &mut self.camera_layers
+        }
+    }
+
     /// Whether media flows to this member now.
     pub(crate) fn receiving(&self) -> Option<PeerId> {
         self.peer.filter(|_| self.connected && !self.on_hold)

@@ -77,6 +77,21 @@ impl Slots {
         }
     }
 
+    /// The slot (and its section) that carries `source`'s `upstream` video (its camera, or
+    /// its screen share in the screen slot), if any.
+    pub(crate) fn carrying(
+        &mut self,
+        upstream: Section,
+        source: ParticipantId,
+    ) -> Option<(Section, &mut Slot)> {
+        if upstream == Section::Screen {
+            let slot = &mut self.screen;
+            (slot.occupant == Some(source)).then_some((Section::ScreenSlot, slot))
+        } else {
+            self.video_of(source)
+        }
+    }
+
     /// The slot (and its section) that carries `source`'s camera, if any.
     pub(crate) fn video_of(&mut self, source: ParticipantId) -> Option<(Section, &mut Slot)> {
         let i = self.video.iter().position(|s| s.occupant == Some(source))?;

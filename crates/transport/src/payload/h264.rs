@@ -5,7 +5,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use confab_codecs::annexb::{self, NalType};
 
-const STAP_A: u8 = 24;
+pub(super) const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 /// Largest access unit the depacketizer assembles (a 4K keyframe fits comfortably).

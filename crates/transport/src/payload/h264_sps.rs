@@ -2,6 +2,10 @@
 //! where a keyframe starts in RTP: what the SFU needs to know of each simulcast layer
 //! without decoding it.
 
+use confab_codecs::annexb::NalType;
+
+use super::h264::STAP_A;
+
 /// Why an SPS could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SpsError {
@@ -16,8 +20,6 @@ pub enum SpsError {
     Invalid(&'static str),
 }
 
-const SPS: u8 = 7;
-const STAP_A: u8 = 24;
 /// The largest picture side accepted (H.264 level 6.2 allows 8,192 × 4,320).
 const MAX_SIDE: u32 = 16_384;
 
@@ -25,7 +27,7 @@ const MAX_SIDE: u32 = 16_384;
 /// emulation-prevention bytes still in).
 pub fn sps_picture_size(nal: &[u8]) -> Result<(u32, u32), SpsError> {
     let (&header, body) = nal.split_first().ok_or(SpsError::Truncated)?;
-    if header & 0x1F != SPS {
+    if NalType::from_header(header) != NalType::Sps {
         return Err(SpsError::NotSps(header & 0x1F));
     }
     let rbsp = unescape(body);
@@ -117,23 +119,24 @@ pub fn sps_picture_size(nal: &[u8]) -> Result<(u32, u32), SpsError> {
 /// browsers and OpenH264 send them (SPS, PPS, then the IDR picture): the picture size it
 /// declares. A switch between simulcast layers happens there.
 pub fn keyframe_start_size(payload: &[u8]) -> Option<(u32, u32)> {
+    let is_sps = |unit: &[u8]| unit.first().map(|&h| NalType::from_header(h)) == Some(NalType::Sps);
     let &header = payload.first()?;
-    match header & 0x1F {
-        SPS => sps_picture_size(payload).ok(),
-        STAP_A => {
-            let mut rest = &payload[1..];
-            while let [hi, lo, tail @ ..] = rest {
-                let len = usize::from(u16::from_be_bytes([*hi, *lo]));
-                let unit = tail.get(..len)?;
-                if unit.first().is_some_and(|h| h & 0x1F == SPS) {
-                    return sps_picture_size(unit).ok();
-                }
-                rest = &tail[len..];
-            }
-            None
-        }
-        _ => None,
+    if is_sps(payload) {
+        return sps_picture_size(payload).ok();
     }
+    if header & 0x1F != STAP_A {
+        return None;
+    }
+    let mut rest = &payload[1..];
+    while let [hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        let unit = tail.get(..len)?;
+        if is_sps(unit) {
+            return sps_picture_size(unit).ok();
+        }
+        rest = &tail[len..];
+    }
+    None
 }
 
 /// Removes emulation-prevention bytes (`00 00 03` → `00 00`).
@@ -212,6 +215,7 @@ impl<'a> Bits<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use confab_codecs::annexb;
     use confab_codecs::{H264Encoder, H264EncoderConfig};
     use confab_media::{MediaTime, VideoFrame};
 
@@ -220,26 +224,10 @@ mod tests {
         let mut encoder = H264Encoder::new(H264EncoderConfig::default()).unwrap();
         let frame = VideoFrame::black(width, height, MediaTime::ZERO).unwrap();
         let unit = encoder.encode(&frame, true).unwrap().unwrap();
-        // Split Annex-B at start codes and take the SPS.
-        let data = &unit.data[..];
-        let mut starts: Vec<usize> = (0..data.len().saturating_sub(3))
-            .filter(|&i| data[i..i + 3] == [0, 0, 1])
-            .map(|i| i + 3)
-            .collect();
-        starts.push(data.len() + 3);
-        starts
-            .windows(2)
-            .map(|w| {
-                let end = (w[1] - 3).min(data.len());
-                let end = if end > 0 && data[end - 1] == 0 {
-                    end - 1
-                } else {
-                    end
-                };
-                data[w[0]..end].to_vec()
-            })
-            .find(|nal| nal[0] & 0x1F == SPS)
+        annexb::nal_units(&unit.data)
+            .find(|nal| NalType::of(nal) == Some(NalType::Sps))
             .unwrap()
+            .to_vec()
     }
 
     #[test]
