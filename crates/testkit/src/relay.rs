@@ -60,6 +60,7 @@ pub struct Relay {
     local: SocketAddr,
     stop: Arc<AtomicBool>,
     cut: Arc<Mutex<Cut>>,
+    links: Arc<Mutex<ClientLinks>>,
     seen: Arc<Mutex<Vec<SocketAddr>>>,
     stats: Arc<Mutex<RelayStats>>,
     join: Option<JoinHandle<()>>,
@@ -73,10 +74,13 @@ impl Relay {
         let local = front.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Mutex::new(Cut::default()));
+        let links = Arc::new(Mutex::new(ClientLinks::default()));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stats = Arc::new(Mutex::new(RelayStats::default()));
         let worker = Worker {
             cut: cut.clone(),
+            links: links.clone(),
+            own_down: HashMap::new(),
             seen: seen.clone(),
             blackholed: 0,
             front,
@@ -95,6 +99,7 @@ impl Relay {
             local,
             stop,
             cut,
+            links,
             seen,
             stats,
             join: Some(join),
@@ -133,6 +138,20 @@ impl Relay {
         }
     }
 
+    /// Gives `client`'s downlink (service → that client) a network of its own from now on,
+    /// e.g. a rate limit on one viewer while everyone else's link stays as configured;
+    /// called again, it changes that network (packets in flight keep their times).
+    pub fn set_client_down(&self, client: SocketAddr, config: NetemConfig) {
+        if let Ok(mut links) = self.links.lock() {
+            links.changes.push((client, config));
+        }
+    }
+
+    /// What `client`'s own downlink (see [`set_client_down`](Relay::set_client_down)) did.
+    pub fn client_down_stats(&self, client: SocketAddr) -> Option<NetemStats> {
+        self.links.lock().ok()?.stats.get(&client).copied()
+    }
+
     /// Client addresses, in the order they first sent.
     pub fn clients(&self) -> Vec<SocketAddr> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
@@ -163,6 +182,14 @@ struct Cut {
     spared: HashSet<SocketAddr>,
 }
 
+/// Clients whose downlink has a network of its own: changes the worker has yet to apply,
+/// and what each of those links did.
+#[derive(Debug, Default)]
+struct ClientLinks {
+    changes: Vec<(SocketAddr, NetemConfig)>,
+    stats: HashMap<SocketAddr, NetemStats>,
+}
+
 impl Cut {
     fn applies(&self, client: &SocketAddr) -> bool {
         (self.all && !self.spared.contains(client)) || self.clients.contains(client)
@@ -178,6 +205,9 @@ struct Worker {
     down: NetworkEmulator<Datagram>,
     stop: Arc<AtomicBool>,
     cut: Arc<Mutex<Cut>>,
+    links: Arc<Mutex<ClientLinks>>,
+    /// Downlinks of their own, by client (the rest share `down`).
+    own_down: HashMap<SocketAddr, NetworkEmulator<Datagram>>,
     seen: Arc<Mutex<Vec<SocketAddr>>>,
     blackholed: u64,
     stats: Arc<Mutex<RelayStats>>,
@@ -190,6 +220,7 @@ impl Worker {
         let mut buf = vec![0u8; 65_536];
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            self.apply_link_changes();
             self.receive(now, &mut buf);
             self.deliver(now);
             if let Ok(mut stats) = self.stats.lock() {
@@ -202,6 +233,7 @@ impl Worker {
             }
             let next = [self.up.next_arrival(), self.down.next_arrival()]
                 .into_iter()
+                .chain(self.own_down.values().map(|d| d.next_arrival()))
                 .flatten()
                 .fold(now + TICK, Instant::min);
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -248,7 +280,8 @@ impl Worker {
                     let _ = self.front.send_to(data, client);
                     continue;
                 }
-                self.down.send_sized(now, (*client, data.to_vec()), len);
+                let down = self.own_down.get_mut(client).unwrap_or(&mut self.down);
+                down.send_sized(now, (*client, data.to_vec()), len);
             }
         }
     }
@@ -272,6 +305,31 @@ impl Worker {
         }
         while let Some((client, data)) = self.down.poll(now) {
             let _ = self.front.send_to(&data, client);
+        }
+        for down in self.own_down.values_mut() {
+            while let Some((client, data)) = down.poll(now) {
+                let _ = self.front.send_to(&data, client);
+            }
+        }
+    }
+
+    /// New or changed per-client downlinks; publishes what each did so far.
+    fn apply_link_changes(&mut self) {
+        let Ok(mut links) = self.links.lock() else {
+            return;
+        };
+        for (client, config) in links.changes.drain(..) {
+            match self.own_down.get_mut(&client) {
+                Some(link) => link.set_config(config),
+                None => {
+                    let seed = self.own_down.len() as u64 + 2;
+                    self.own_down
+                        .insert(client, NetworkEmulator::new(config, seed));
+                }
+            }
+        }
+        for (client, link) in &self.own_down {
+            links.stats.insert(*client, link.stats());
         }
     }
 }
@@ -342,6 +400,68 @@ mod tests {
         assert_eq!(stats.up.sent, 1000);
         assert!((560..=720).contains(&back), "about 64 % back: {back}");
         assert_eq!(back as u64, stats.down.delivered);
+    }
+
+    /// One client's downlink limited to 80 kbit/s with a 100 ms queue: of a 1000-byte burst
+    /// of 40 echoes, about the queue's worth comes back to it, all of them to the other;
+    /// lifted, it gets everything again.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::disallowed_methods)]
+    fn one_clients_downlink_can_be_limited_alone() {
+        let service = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let service_addr = service.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = service.recv_from(&mut buf) {
+                let _ = service.send_to(&buf[..n], from);
+            }
+        });
+        let relay = Relay::start(RelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            upstream: service_addr,
+            up: NetemConfig::default(),
+            down: NetemConfig::default(),
+            seed: 1,
+            media_only: false,
+        })
+        .unwrap();
+        let client = || {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(400)))
+                .unwrap();
+            socket
+        };
+        let echoes = |socket: &UdpSocket| {
+            for _ in 0..40 {
+                socket.send_to(&[0u8; 1000], relay.local_addr()).unwrap();
+            }
+            let mut buf = [0u8; 2048];
+            let mut back = 0;
+            while socket.recv_from(&mut buf).is_ok() {
+                back += 1;
+            }
+            back
+        };
+        let (a, b) = (client(), client());
+        assert_eq!((echoes(&a), echoes(&b)), (40, 40));
+        let limited = NetemConfig {
+            rate_bps: 80_000,
+            queue_limit: Duration::from_millis(100),
+            ..NetemConfig::default()
+        };
+        relay.set_client_down(a.local_addr().unwrap(), limited);
+        std::thread::sleep(Duration::from_millis(20));
+        // 100 ms of queue at 80 kbit/s holds one 1000-byte datagram, plus the one on the wire.
+        let (through, other) = (echoes(&a), echoes(&b));
+        assert!((1..=3).contains(&through), "{through} through the limit");
+        assert_eq!(other, 40, "the other client's link is untouched");
+        let stats = relay.client_down_stats(a.local_addr().unwrap()).unwrap();
+        assert_eq!(stats.sent, 40);
+        assert!(stats.dropped_by_rate >= 37);
+        relay.set_client_down(a.local_addr().unwrap(), NetemConfig::default());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(echoes(&a), 40, "lifted");
     }
 
     /// A cut client's datagrams vanish both ways while others' pass; restored, it carries
