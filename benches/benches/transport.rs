@@ -281,7 +281,7 @@ fn video_forward(c: &mut Criterion) {
             let mut layers = Layers::default();
             let sizes = [(160, 90), (320, 180), (640, 360)];
             for (i, size) in sizes.iter().enumerate() {
-                layers.saw(100 + i as u32, now, Some(*size));
+                layers.saw(100 + i as u32, now, 1000, Some(*size));
             }
             let payload = Bytes::from_static(&[0x41; 1000]);
             // The path under test really sends: a packet of the large layer goes out.
@@ -314,7 +314,7 @@ fn video_forward(c: &mut Criterion) {
                     },
                     payload: payload.clone(),
                 };
-                layers.saw(ssrc, now, None);
+                layers.saw(ssrc, now, packet.payload.len(), None);
                 for (i, id) in ids.iter().enumerate() {
                     if layers.choose(boxes[i % 2], now) == Some(ssrc) {
                         let _ =

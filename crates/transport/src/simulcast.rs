@@ -12,6 +12,8 @@ const LIVE_WITHIN: Duration = Duration::from_secs(1);
 const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(500);
 /// Streams remembered per source (a sender restarting gets new SSRCs; old ones age out).
 const MAX_LAYERS: usize = 8;
+/// A layer's bit rate is measured over windows this long (keyframes included).
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 struct Layer {
@@ -19,6 +21,32 @@ struct Layer {
     size: Option<(u32, u32)>,
     seen: Instant,
     keyframe_asked: Option<Instant>,
+    /// Bytes since `window_start`, and the rate of the last full window (bits/s).
+    window_start: Instant,
+    window_bytes: u64,
+    rate: Option<u64>,
+}
+
+impl Layer {
+    fn is_live(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.seen) < LIVE_WITHIN
+    }
+
+    fn area(&self) -> Option<u64> {
+        self.size.map(|(w, h)| u64::from(w) * u64::from(h))
+    }
+}
+
+/// A layer a viewer could be sent: its stream, picture area and measured bit rate (`0`
+/// until a full window was measured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// The layer's SSRC.
+    pub ssrc: u32,
+    /// Width × height of its pictures.
+    pub area: u64,
+    /// Bits per second it sends.
+    pub rate: u64,
 }
 
 /// Every layer one source sends on one section.
@@ -28,8 +56,15 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// A packet of `ssrc` arrived at `now`; `keyframe_size` when it starts a keyframe.
-    pub fn saw(&mut self, ssrc: u32, now: Instant, keyframe_size: Option<(u32, u32)>) {
+    /// A packet of `ssrc` (`bytes` of payload) arrived at `now`; `keyframe_size` when it
+    /// starts a keyframe.
+    pub fn saw(
+        &mut self,
+        ssrc: u32,
+        now: Instant,
+        bytes: usize,
+        keyframe_size: Option<(u32, u32)>,
+    ) {
         let layer = match self.layers.iter_mut().position(|l| l.ssrc == ssrc) {
             Some(i) => &mut self.layers[i],
             None => {
@@ -44,6 +79,9 @@ impl Layers {
                     size: None,
                     seen: now,
                     keyframe_asked: None,
+                    window_start: now,
+                    window_bytes: 0,
+                    rate: None,
                 });
                 let last = self.layers.len() - 1;
                 &mut self.layers[last]
@@ -53,6 +91,50 @@ impl Layers {
         if keyframe_size.is_some() {
             layer.size = keyframe_size;
         }
+        let window = now.saturating_duration_since(layer.window_start);
+        if window >= RATE_WINDOW {
+            layer.rate = Some(layer.window_bytes * 8 * 1000 / window.as_millis().max(1) as u64);
+            layer.window_start = now;
+            layer.window_bytes = 0;
+        }
+        layer.window_bytes += bytes as u64;
+    }
+
+    /// The layers a viewer whose box is at most `max` could be sent, largest first: the
+    /// live layers of known size that fit, else the smallest live one.
+    pub fn candidates(&self, max: Option<(u32, u32)>, now: Instant) -> Vec<Candidate> {
+        let candidate = |l: &Layer| Candidate {
+            ssrc: l.ssrc,
+            area: l.area().unwrap_or(0),
+            rate: l.rate.unwrap_or(0),
+        };
+        let sized = || {
+            self.layers
+                .iter()
+                .filter(|l| l.is_live(now) && l.size.is_some())
+        };
+        let mut fitting: Vec<Candidate> = sized()
+            .filter(|l| {
+                let (w, h) = l.size.unwrap_or_default();
+                max.is_none_or(|(max_w, max_h)| w <= max_w && h <= max_h)
+            })
+            .map(candidate)
+            .collect();
+        if fitting.is_empty() {
+            fitting.extend(sized().min_by_key(|l| l.area()).map(candidate));
+        }
+        fitting.sort_by_key(|c| std::cmp::Reverse(c.area));
+        fitting
+    }
+
+    /// `ssrc`'s bit rate over the last full window.
+    pub fn rate(&self, ssrc: u32) -> Option<u64> {
+        self.layers.iter().find(|l| l.ssrc == ssrc)?.rate
+    }
+
+    /// `ssrc`'s picture area, once a keyframe told its size.
+    pub fn area(&self, ssrc: u32) -> Option<u64> {
+        self.layers.iter().find(|l| l.ssrc == ssrc)?.area()
     }
 
     /// The layer for a viewer whose box is at most `max` (`None`: as large as there is):
@@ -106,9 +188,9 @@ mod tests {
 
     fn three_layers(now: Instant) -> Layers {
         let mut layers = Layers::default();
-        layers.saw(10, now, Some((160, 120)));
-        layers.saw(20, now, Some((320, 240)));
-        layers.saw(30, now, Some((640, 480)));
+        layers.saw(10, now, 1000, Some((160, 120)));
+        layers.saw(20, now, 1000, Some((320, 240)));
+        layers.saw(30, now, 1000, Some((640, 480)));
         layers
     }
 
@@ -131,16 +213,45 @@ mod tests {
         let mut layers = three_layers(start);
         let later = start + Duration::from_secs(2);
         // Only the two lower layers keep sending (the sender's uplink dropped).
-        layers.saw(10, later, None);
-        layers.saw(20, later, None);
+        layers.saw(10, later, 100, None);
+        layers.saw(20, later, 100, None);
         assert_eq!(layers.choose(None, later), Some(20));
         // A stream whose size is unknown is used only while no size is known.
         let mut fresh = Layers::default();
-        fresh.saw(7, start, None);
+        fresh.saw(7, start, 100, None);
         assert_eq!(fresh.choose(Some((320, 240)), start), Some(7));
-        fresh.saw(8, start, Some((320, 240)));
+        fresh.saw(8, start, 100, Some((320, 240)));
         assert_eq!(fresh.choose(None, start), Some(8));
         assert_eq!(fresh.size(8), Some((320, 240)));
+    }
+
+    #[test]
+    fn rates_are_measured_per_layer_and_candidates_come_largest_first() {
+        let start = Instant::now();
+        let mut layers = Layers::default();
+        // 30 packets a second: layer 10 of 500 bytes (120 kbit/s), layer 20 of 2000 (480).
+        for i in 0..=60u64 {
+            let at = start + Duration::from_millis(i * 1000 / 30);
+            let key = (i == 0).then_some((320, 180));
+            layers.saw(10, at, 500, key);
+            layers.saw(20, at, 2000, key.map(|_| (640, 360)));
+        }
+        let rate = |ssrc| layers.rate(ssrc).unwrap();
+        assert!((115_000..=125_000).contains(&rate(10)), "{}", rate(10));
+        assert!((460_000..=500_000).contains(&rate(20)), "{}", rate(20));
+        let now = start + Duration::from_secs(2);
+        let all = layers.candidates(None, now);
+        assert_eq!(all.iter().map(|c| c.ssrc).collect::<Vec<_>>(), vec![20, 10]);
+        assert_eq!(all[1].area, 320 * 180);
+        // Nothing fits: the smallest is the one candidate.
+        let tiny = layers.candidates(Some((100, 100)), now);
+        assert_eq!(tiny.iter().map(|c| c.ssrc).collect::<Vec<_>>(), vec![10]);
+        // Paused layers are no candidates.
+        assert!(
+            layers
+                .candidates(None, now + Duration::from_secs(2))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -162,6 +273,7 @@ mod tests {
             layers.saw(
                 i,
                 start + Duration::from_millis(u64::from(i)),
+                100,
                 Some((320, 240)),
             );
         }

@@ -31,11 +31,13 @@ use rtc::shared::marshal::Unmarshal;
 use rtc::shared::time::SystemInstant;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
+use super::bandwidth::EstimateCell;
 use super::layout::{MediaLayout, Section};
 use super::lean::LeanPath;
-use super::outgoing::{Outgoing, Streams};
+use super::outgoing::{Outgoing, SendLayer, Streams};
 use super::setup::{
-    AUDIO_LEVEL_URI, IceMode, PeerOptions, h264_codec, media_engine, opus_codec, setting_engine,
+    AUDIO_LEVEL_URI, IceMode, MAX_SEND_LAYERS, PeerOptions, h264_codec, media_engine, opus_codec,
+    setting_engine,
 };
 use super::{MediaKind, PeerError, PeerEvent};
 use rtcp::LEAN_REPORT_EVERY;
@@ -79,6 +81,8 @@ pub struct Peer {
     sender_reports: HashMap<Section, (u32, u32)>,
     /// Which incoming section each remote SSRC was last seen on.
     incoming_ssrcs: HashMap<u32, Section>,
+    /// What the remote's link can take of what this side sends (see `bandwidth.rs`).
+    estimate: EstimateCell,
 }
 
 /// An ICE-lite peer that hears nothing at all for this long has failed. Its ICE core never
@@ -137,7 +141,7 @@ impl Peer {
     ) -> Result<Peer, PeerError> {
         let ufrag = random_hex(4);
         let pwd = random_hex(12);
-        let (media_engine, registry) = media_engine()?;
+        let (media_engine, registry, estimate) = media_engine()?;
         let pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
@@ -164,6 +168,7 @@ impl Peer {
             wall_clock: None,
             sender_reports: HashMap::new(),
             incoming_ssrcs: HashMap::new(),
+            estimate,
         };
         match mode {
             // The service adds a sending track per section it sends on, in layout order;
@@ -186,7 +191,13 @@ impl Peer {
                         } else {
                             RTCRtpTransceiverDirection::Sendonly
                         };
-                        let (track, ssrc) = Peer::track(section);
+                        let layers = if section == Section::Camera {
+                            options.camera_layers.clamp(1, MAX_SEND_LAYERS)
+                        } else {
+                            1
+                        };
+                        let (track, ssrcs) = Peer::simulcast_track(section, layers);
+                        let ssrc = ssrcs[0].1;
                         let id = peer
                             .pc
                             .add_transceiver_from_track(
@@ -198,8 +209,18 @@ impl Peer {
                                 }),
                             )
                             .map_err(rtc_error("add transceiver"))?;
-                        peer.outgoing
-                            .insert(section, Outgoing::new(RTCRtpSenderId::from(id), ssrc));
+                        let mut out = Outgoing::new(RTCRtpSenderId::from(id), ssrc);
+                        if layers > 1 {
+                            out.layers = ssrcs
+                                .into_iter()
+                                .map(|(rid, ssrc)| SendLayer {
+                                    rid,
+                                    ssrc,
+                                    seq: (ssrc >> 16) as u16,
+                                })
+                                .collect();
+                        }
+                        peer.outgoing.insert(section, out);
                         id
                     } else {
                         let kind = match section.kind() {
@@ -240,6 +261,37 @@ impl Peer {
             }],
         );
         (track, ssrc)
+    }
+
+    /// A sending track for `section` in `layers` simulcast layers (RIDs `l0`, `l1`, ...,
+    /// smallest first; one plain encoding when `layers` is 1), with each layer's RID and SSRC.
+    fn simulcast_track(section: Section, layers: u8) -> (MediaStreamTrack, Vec<(String, u32)>) {
+        if layers <= 1 {
+            let (track, ssrc) = Peer::track(section);
+            return (track, vec![(String::new(), ssrc)]);
+        }
+        let ssrcs: Vec<(String, u32)> = (0..layers).map(|i| (format!("l{i}"), ssrc())).collect();
+        let name = format!("confab-{section:?}");
+        let encodings = ssrcs
+            .iter()
+            .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: rid.clone(),
+                    ssrc: Some(*ssrc),
+                    ..Default::default()
+                },
+                codec: h264_codec("42e01f"),
+                ..Default::default()
+            })
+            .collect();
+        let track = MediaStreamTrack::new(
+            "confab".to_owned(),
+            name.clone(),
+            name,
+            RtpCodecKind::Video,
+            encodings,
+        );
+        (track, ssrcs)
     }
 
     /// The mid of the transceiver that holds `sender`, once negotiated.
@@ -406,6 +458,13 @@ impl Peer {
     /// Our ICE username fragment (what the remote's STUN USERNAME starts with).
     pub fn ufrag(&self) -> &str {
         &self.ufrag
+    }
+
+    /// How many bits per second the remote's link takes of what this side forwards through
+    /// webrtc-rs (video), by congestion control over its transport-wide feedback; `None`
+    /// until it has reported (a remote that never does, e.g. one without transport-cc).
+    pub fn bandwidth_estimate(&self) -> Option<u64> {
+        self.estimate.get()
     }
 
     /// The connection state.

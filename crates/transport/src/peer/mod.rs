@@ -1,19 +1,22 @@
 //! WebRTC peers: one [`Peer`] per connection, and the [`PeerServer`] that runs many of them
 //! on one UDP port (ICE-lite), routing datagrams by STUN username and remote address.
 
+mod bandwidth;
 mod connection;
 mod keyframe_requests;
 mod layout;
 mod lean;
 mod outgoing;
+mod retransmissions;
 mod server;
 mod setup;
 pub mod stun;
 
+pub use bandwidth::{INITIAL_BITS_PER_SECOND, MAX_BITS_PER_SECOND, MIN_BITS_PER_SECOND};
 pub use connection::Peer;
 pub use layout::{LayoutError, MAX_UNMIXED_SLOTS, MAX_VIDEO_SLOTS, MediaLayout, Section};
 pub use server::{PeerId, PeerServer, ServerStats};
-pub use setup::{AUDIO_LEVEL_URI, IceMode, PeerOptions, SrtpPolicy};
+pub use setup::{AUDIO_LEVEL_URI, IceMode, MAX_SEND_LAYERS, PeerOptions, SrtpPolicy};
 
 /// An RTP header (webrtc-rs's type).
 pub use rtc::rtp::Header as RtpHeader;

@@ -34,6 +34,17 @@ pub(super) struct Outgoing {
     pub(super) via_core: bool,
     /// What went out on the lean path, for this stream's sender reports.
     pub(super) lean_sent: LeanSent,
+    /// Simulcast: each layer's RID, SSRC and next sequence number, smallest first (empty
+    /// without simulcast).
+    pub(super) layers: Vec<SendLayer>,
+}
+
+/// One simulcast layer this side sends.
+#[derive(Debug, Clone)]
+pub(super) struct SendLayer {
+    pub(super) rid: String,
+    pub(super) ssrc: u32,
+    pub(super) seq: u16,
 }
 
 /// Counts of a stream's lean packets, as an RTCP sender report states them.
@@ -66,6 +77,7 @@ impl Outgoing {
             reported_loss: None,
             via_core: false,
             lean_sent: LeanSent::default(),
+            layers: Vec::new(),
         }
     }
 

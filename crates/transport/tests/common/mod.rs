@@ -10,7 +10,7 @@
 )]
 
 use std::collections::HashMap;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,6 +20,8 @@ use confab_codecs::{
 };
 use confab_media::{AudioFormat, AudioLevel, MediaTime, TestPattern};
 use confab_testkit::fixtures;
+use confab_testkit::netem::NetemConfig;
+use confab_testkit::relay::{Relay, RelayConfig};
 use confab_transport::payload::h264::H264Depacketizer;
 use confab_transport::peer::{
     MediaLayout, Peer, PeerEvent, PeerId, PeerOptions, PeerServer, Section,
@@ -183,8 +185,36 @@ impl Pair {
     /// Negotiates `layout` and waits until both ends are connected.
     pub fn connect_with(layout: MediaLayout) -> (Pair, Duration) {
         let server_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let advertised = server_socket.local_addr().unwrap();
+        Pair::connect_advertising(layout, server_socket, advertised)
+    }
+
+    /// Negotiates the default layout with the client reaching the service through a relay
+    /// (testkit's emulated network; its own uplink and downlink as `up` and `down`).
+    pub fn connect_through_relay(up: NetemConfig, down: NetemConfig) -> (Pair, Relay) {
+        let server_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let relay = Relay::start(RelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            upstream: server_socket.local_addr().unwrap(),
+            up,
+            down,
+            seed: 7,
+            media_only: false,
+        })
+        .unwrap();
+        let (pair, _) =
+            Pair::connect_advertising(MediaLayout::default(), server_socket, relay.local_addr());
+        (pair, relay)
+    }
+
+    /// Negotiates `layout`, the service advertising `advertised` as its address.
+    fn connect_advertising(
+        layout: MediaLayout,
+        server_socket: UdpSocket,
+        advertised: SocketAddr,
+    ) -> (Pair, Duration) {
         let client_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut server = PeerServer::new(server_socket.local_addr().unwrap());
+        let mut server = PeerServer::new(advertised);
         let (mut client, offer) = Peer::offer(
             client_socket.local_addr().unwrap(),
             layout,

@@ -133,7 +133,7 @@ impl Peer {
     }
 
     /// Sends one H.264 access unit (Annex-B) on a video `section` with RTP timestamp
-    /// `timestamp` (90 kHz).
+    /// `timestamp` (90 kHz); on a simulcast section, as its largest layer.
     pub fn send_video(
         &mut self,
         section: Section,
@@ -141,6 +141,11 @@ impl Peer {
         access_unit: &[u8],
         timestamp: u32,
     ) -> Result<(), PeerError> {
+        if let Some(layers) = self.outgoing.get(&section).map(|o| o.layers.len())
+            && layers > 0
+        {
+            return self.send_video_layer(section, layers - 1, now, access_unit, timestamp);
+        }
         let payloads = self.packetizer.packetize(access_unit);
         let connected = self.is_connected();
         let (pc, out, pt, _) =
@@ -154,6 +159,81 @@ impl Peer {
             Peer::write(pc, &mut self.lean, out, section, now, packet)?;
         }
         Ok(())
+    }
+
+    /// Sends one H.264 access unit of simulcast layer `layer` (0 the smallest, as set up
+    /// with [`PeerOptions::camera_layers`](crate::peer::PeerOptions::camera_layers)) on a
+    /// video `section`. Each packet names its section and layer in the `sdes:mid` and
+    /// `sdes:rtp-stream-id` extensions, so the receiver can bind the layer's SSRC.
+    pub fn send_video_layer(
+        &mut self,
+        section: Section,
+        layer: usize,
+        now: Instant,
+        access_unit: &[u8],
+        timestamp: u32,
+    ) -> Result<(), PeerError> {
+        let mid = self.mid(section).map(|m| Bytes::from(m.to_owned()));
+        let payloads = self.packetizer.packetize(access_unit);
+        let connected = self.is_connected();
+        let (pc, out, pt, _) =
+            Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
+        let (mid_id, rid_id) = Peer::stream_id_extensions(pc, out);
+        let Some(send) = out.layers.get_mut(layer) else {
+            return Err(PeerError::NotSending(section));
+        };
+        let (ssrc, rid) = (send.ssrc, Bytes::from(send.rid.clone()));
+        let mut packets = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let mut header = rtc::rtp::Header {
+                version: 2,
+                marker: payload.marker,
+                payload_type: pt,
+                sequence_number: send.seq,
+                timestamp,
+                ssrc,
+                ..Default::default()
+            };
+            send.seq = send.seq.wrapping_add(1);
+            for (id, value) in [(mid_id, &mid), (rid_id, &Some(rid.clone()))] {
+                if let (Some(id), Some(value)) = (id, value) {
+                    header.extension = true;
+                    header.extension_profile = 0xBEDE;
+                    let _ = header.set_extension(id, value.clone());
+                }
+            }
+            packets.push(rtc::rtp::Packet {
+                header,
+                payload: payload.payload,
+            });
+        }
+        for packet in packets {
+            Peer::write(pc, &mut self.lean, out, section, now, packet)?;
+        }
+        Ok(())
+    }
+
+    /// The ids the `sdes:mid` and `sdes:rtp-stream-id` extensions were negotiated with on
+    /// `out`'s sender.
+    fn stream_id_extensions(
+        pc: &mut RTCPeerConnection,
+        out: &Outgoing,
+    ) -> (Option<u8>, Option<u8>) {
+        let Some(mut sender) = pc.rtp_sender(out.sender) else {
+            return (None, None);
+        };
+        let params = &sender.get_parameters().rtp_parameters;
+        let id = |uri: &str| {
+            params
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == uri)
+                .and_then(|e| u8::try_from(e.id).ok())
+        };
+        (
+            id(rtc::sdp::extmap::SDES_MID_URI),
+            id(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI),
+        )
     }
 
     /// The current source's packet `source_seq` is left out of `section` on purpose (a
