@@ -16,6 +16,7 @@ const option = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const audio = option('--audio', null);
+const video = option('--video', null);
 const host = option('--iframe', null);
 const timeoutMs = Number(option('--timeout', '60')) * 1000;
 const executablePath = process.env.CHROMIUM ?? '/usr/lib/chromium/chromium';
@@ -27,6 +28,7 @@ const flags = [
   '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
 ];
 if (audio) flags.push(`--use-file-for-fake-audio-capture=${audio}`);
+if (video) flags.push(`--use-file-for-fake-video-capture=${video}`);
 if (args.includes('--insecure')) flags.push('--ignore-certificate-errors');
 
 const profile = mkdtempSync(join(tmpdir(), 'confab-chromium-'));

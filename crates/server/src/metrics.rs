@@ -48,6 +48,10 @@ pub struct Metrics {
     pub video_keyframe_requests: AtomicU64,
     /// Padding-only video packets left out of forwarding, their gaps closed.
     pub video_padding_absorbed: AtomicU64,
+    /// Steps down for a viewer's bandwidth (a slot to a smaller layer, or paused).
+    pub video_bandwidth_downgrades: AtomicU64,
+    /// Viewer slots that forwarded nothing for a second while their source sent.
+    pub video_freezes: AtomicU64,
     /// The SIP gateway's counters, when it runs.
     pub sip: std::sync::OnceLock<std::sync::Arc<confab_sip::metrics::SipMetrics>>,
     /// How long each audio frame the mixer played had waited in its jitter buffer: from
@@ -259,6 +263,18 @@ impl Metrics {
             "counter",
             "Padding-only video packets left out of viewers' streams (per viewer), their gaps closed.",
             &self.video_padding_absorbed,
+        );
+        put(
+            "confab_video_bandwidth_downgrades_total",
+            "counter",
+            "Viewers' video stepped down (smaller layer or slot paused) to fit their bandwidth estimate.",
+            &self.video_bandwidth_downgrades,
+        );
+        put(
+            "confab_video_freezes_total",
+            "counter",
+            "Viewer slots that forwarded nothing for a second while their source sent.",
+            &self.video_freezes,
         );
         put(
             "confab_pstn_rtp_lost_total",

@@ -176,7 +176,6 @@ async function reconnectSignaling() {
   if (state.linkDown && state.reconnectingLink) return;
   state.reconnectingLink = true;
   dropped('link');
-  const started = Date.now();
   for (let wait = 100; Date.now() - started < RECONNECT_FOR_MS; wait = Math.min(wait * 2, 2000)) {
     await sleep(wait);
     try {
@@ -557,7 +556,7 @@ $('dial').onclick = report(dialNumber);
 $('add-number').onclick = report(addNumber);
 document.querySelectorAll('#dialpad [data-key]').forEach((b) => { b.onclick = report(() => pressKey(b.dataset.key)); });
 
-// Automation (tests, demos): ?group=<uuid>&name=<name>&seconds=<n>[&expect=<k>][&share=canvas]
+// Automation (tests, demos): ?group=<uuid>&name=<name>&seconds=<n>[&expect=<k>][&share=canvas][&trace=1]
 // joins at once (or, with ?answer=1, waits for a call and accepts it; with ?call=<identity>,
 // places one), waits until k participants (default 2) are connected, listens n seconds,
 // reports what it heard and saw in window.confabResult and sets the title to DONE.
@@ -578,10 +577,25 @@ async function automate(seconds, expect) {
   state.toneSums = (state.toneSums ?? []).map(() => 0);
   state.toneMax = (state.toneSums ?? []).map(() => -200);
   state.toneCount = 0;
+  // With ?trace=1, every 100 ms: the decoded size and frame count of the busiest video
+  // slot and the mixed audio's packets received and lost (what a viewer saw, over time).
+  const trace = [];
+  const sample = async () => {
+    let video = null;
+    let audio = null;
+    (await state.pc.getStats()).forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video' && (s.framesDecoded ?? 0) > (video?.frames ?? -1)) video = { frames: s.framesDecoded ?? 0, w: s.frameWidth ?? 0, h: s.frameHeight ?? 0, keyframes: s.keyFramesDecoded ?? 0, received: s.framesReceived ?? 0, plis: s.pliCount ?? 0, nacks: s.nackCount ?? 0, videoLost: s.packetsLost ?? 0, videoPackets: s.packetsReceived ?? 0, bufferMs: s.jitterBufferEmittedCount ? Math.round(1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount) : 0 };
+      if (s.kind === 'audio' && s.mid === state.transceivers.audio.mid) audio = { received: s.packetsReceived ?? 0, lost: s.packetsLost ?? 0 };
+    });
+    trace.push({ t: Date.now(), ...(video ?? { frames: 0, w: 0, h: 0 }), audioReceived: audio?.received ?? 0, audioLost: audio?.lost ?? 0 });
+  };
+  const tracer = params.get('trace') ? setInterval(() => { sample().catch(() => {}); }, 100) : null;
   await new Promise((r) => setTimeout(r, seconds * 1000));
+  if (tracer) clearInterval(tracer);
   const byMid = new Map();
   (await state.pc.getStats()).forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') byMid.set(s.mid, { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, frameHeight: s.frameHeight, keyFramesDecoded: s.keyFramesDecoded });
+    if (s.type === 'inbound-rtp' && s.kind === 'video') byMid.set(s.mid, { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, frameHeight: s.frameHeight, keyFramesDecoded: s.keyFramesDecoded, freezeCount: s.freezeCount ?? 0, totalFreezesDuration: s.totalFreezesDuration ?? 0 });
   });
   const slotReport = (t) => ({ ...(byMid.get(t.mid) ?? { framesDecoded: 0 }), participant: state.slots.get(t.mid)?.participant ?? null, name: state.slots.get(t.mid)?.participant ? nameOf(state.slots.get(t.mid).participant) : null });
   const videoSlots = state.transceivers.video.map(slotReport);
@@ -599,6 +613,7 @@ async function automate(seconds, expect) {
     toneDb: (state.toneSums ?? []).map((sum) => (state.toneCount ? sum / state.toneCount : -200)),
     toneMaxDb: state.toneMax ?? [],
     dtmfIn: state.dtmfIn ?? '',
+    trace,
   };
   document.title = 'DONE';
 }

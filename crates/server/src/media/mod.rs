@@ -7,6 +7,7 @@ mod phones;
 mod plane;
 mod room;
 mod slots;
+mod video_budget;
 
 use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -63,10 +64,24 @@ pub struct ParticipantMedia {
     /// The picture size (width, height) of the stream each video slot carries: with
     /// simulcast, the layer chosen for this viewer; `None` until a keyframe told it.
     pub video_slot_sizes: Vec<Option<(u32, u32)>>,
+    /// The bit rate of the stream each video slot carries (its source's layer, measured
+    /// over the last second as it arrives).
+    pub video_slot_rates: Vec<Option<u64>>,
     /// Whose screen its screen slot carries.
     pub screen_slot: Option<ParticipantId>,
     /// Whose audio each of its unmixed slots carries.
     pub unmixed_slots: Vec<Option<ParticipantId>>,
+    /// The service's estimate of its downlink for video (bits/s), from congestion control
+    /// over its transport-wide feedback; `None` until it reported.
+    pub bandwidth_estimate: Option<u64>,
+    /// Its video slots the link has no room for now.
+    pub video_slots_paused: usize,
+    /// Times a slot of its moved to another simulcast layer.
+    pub video_layer_switches: u64,
+    /// Times its video stepped down (a smaller layer or a slot paused) for its bandwidth.
+    pub video_bandwidth_downgrades: u64,
+    /// Times one of its slots forwarded nothing for a second while the source sent.
+    pub video_freezes: u64,
 }
 
 /// A handle to the media thread.

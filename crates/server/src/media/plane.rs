@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::mixing::{Mixed, MixedOut, source};
 use super::room::{Member, Room, Speech};
 use super::slots::{Slots, place};
+use super::video_budget::{Target, Want};
 use super::{MediaReply, MediaRequest};
 use crate::metrics::Metrics;
 
@@ -246,8 +247,31 @@ impl Plane {
                         source.camera_layers.size(s.layer?)
                     })
                     .collect(),
+                video_slot_rates: m
+                    .slots
+                    .video
+                    .iter()
+                    .map(|s| {
+                        let source = room.members.get(&s.occupant?)?;
+                        source.camera_layers.rate(s.layer?)
+                    })
+                    .collect(),
                 screen_slot: m.slots.screen.occupant,
                 unmixed_slots: m.slots.unmixed.iter().map(|s| s.occupant).collect(),
+                bandwidth_estimate: m
+                    .peer
+                    .and_then(|p| self.server.peer(p))
+                    .and_then(|p| p.bandwidth_estimate()),
+                video_slots_paused: m
+                    .slots
+                    .video
+                    .iter()
+                    .chain(std::iter::once(&m.slots.screen))
+                    .filter(|s| s.occupant.is_some() && s.target == Target::Paused)
+                    .count(),
+                video_layer_switches: m.layer_switches,
+                video_bandwidth_downgrades: m.budget.downgrades,
+                video_freezes: m.freezes,
             })
             .collect();
         out.sort_by_key(|p| p.participant);
@@ -511,7 +535,7 @@ impl Plane {
         let Some(mut layers) = room.members.get_mut(&from).map(layers_of) else {
             return;
         };
-        layers.saw(ssrc, now, keyframe);
+        layers.saw(ssrc, now, packet.payload.len(), keyframe);
         let mut wanted_keyframe = None;
         for member in room.members.values_mut() {
             let Some(peer) = member.receiving() else {
@@ -526,13 +550,24 @@ impl Plane {
             let Some((out, slot)) = member.slots.carrying(section, from) else {
                 continue;
             };
-            let best = layers.choose(slot_box, now);
+            let best = match slot.target {
+                Target::Auto => layers.choose(slot_box, now),
+                Target::Layer(layer) => Some(layer),
+                Target::Paused => {
+                    // The viewer's link has no room: nothing until it has (from a keyframe).
+                    if slot.layer.take().is_some() {
+                        slot.switched = true;
+                    }
+                    continue;
+                }
+            };
             if best.is_some() && slot.layer != best {
                 if best == Some(ssrc) && keyframe.is_some() {
                     if slot.layer.is_some() {
                         self.metrics
                             .video_layer_switches
                             .fetch_add(1, Ordering::Relaxed);
+                        member.layer_switches += 1;
                     }
                     slot.layer = best;
                     slot.switched = true;
@@ -547,6 +582,10 @@ impl Plane {
                 .server
                 .forward(peer, out, now, packet, slot.switched, None);
             slot.switched &= sent.is_err();
+            if sent.is_ok() {
+                slot.last_sent = Some(now);
+                slot.frozen = false;
+            }
         }
         let Some(member) = room.members.get_mut(&from) else {
             return;
@@ -605,6 +644,7 @@ impl Plane {
         let viewers: Vec<ParticipantId> = room.members.keys().copied().collect();
         let mut keyframes: Vec<(ParticipantId, Section)> = Vec::new();
         let mut notices = Vec::new();
+        let mut priorities = Vec::new();
         for viewer in viewers {
             let (video_count, unmixed_count) = room
                 .members
@@ -627,9 +667,7 @@ impl Plane {
             }
             changed |= !place(&mut member.slots.unmixed, &unmixed).is_empty();
             if member.slots.screen.occupant != screen {
-                member.slots.screen.occupant = screen;
-                member.slots.screen.switched = true;
-                member.slots.screen.layer = None;
+                member.slots.screen.set_occupant(screen);
                 keyframes.extend(screen.map(|p| (p, Section::Screen)));
                 changed = true;
             }
@@ -639,6 +677,10 @@ impl Plane {
             {
                 notices.push((viewer, peer));
             }
+            priorities.push((viewer, video));
+        }
+        for (viewer, video) in priorities {
+            fit_to_link(&self.server, &self.metrics, room, viewer, &video, now);
         }
         for (source, section) in keyframes {
             if let Some(peer) = room.members.get(&source).and_then(|m| m.peer) {
@@ -760,5 +802,143 @@ impl Plane {
         self.metrics
             .tick_overruns
             .store(stats.overruns, Ordering::Relaxed);
+    }
+}
+
+/// Fits `viewer`'s video slots to its link (`video`: whose cameras it gets, most important
+/// first; its screen slot comes before them), and counts slots that froze: nothing
+/// forwarded for a second while their source sent.
+fn fit_to_link(
+    server: &PeerServer,
+    metrics: &Metrics,
+    room: &mut Room,
+    viewer: ParticipantId,
+    video: &[ParticipantId],
+    now: Instant,
+) {
+    /// A slot that forwarded nothing for this long while its source sent is frozen.
+    const FROZEN_AFTER: Duration = Duration::from_secs(1);
+    /// A source that sent within this long is sending.
+    const SENDING: Duration = Duration::from_millis(300);
+    let Some(member) = room.members.get(&viewer) else {
+        return;
+    };
+    let Some(peer) = member.receiving() else {
+        return;
+    };
+    let estimate = server.peer(peer).and_then(|p| p.bandwidth_estimate());
+    // Which slot each want is for: `None` the screen slot, `Some(i)` video slot i.
+    let mut order: Vec<Option<usize>> = Vec::new();
+    let mut wants = Vec::new();
+    if let Some(source) = member
+        .slots
+        .screen
+        .occupant
+        .and_then(|p| room.members.get(&p))
+    {
+        order.push(None);
+        wants.push(Want {
+            layers: &source.screen_layers,
+            max: None,
+            current: member.slots.screen.target,
+        });
+    }
+    for p in video {
+        let slot = member
+            .slots
+            .video
+            .iter()
+            .position(|s| s.occupant == Some(*p));
+        if let (Some(i), Some(source)) = (slot, room.members.get(p)) {
+            order.push(Some(i));
+            wants.push(Want {
+                layers: &source.camera_layers,
+                max: member.video_boxes.get(p).copied(),
+                current: member.slots.video[i].target,
+            });
+        }
+    }
+    let mut budget = member.budget.clone();
+    let targets = estimate.map(|bits| budget.allocate(bits, &wants, now));
+    drop(wants);
+    let sending: Vec<bool> = order
+        .iter()
+        .map(|slot| {
+            let source = match slot {
+                None => member.slots.screen.occupant,
+                Some(i) => member.slots.video[*i].occupant,
+            };
+            source.and_then(|p| room.members.get(&p)).is_some_and(|s| {
+                let seen = if slot.is_none() {
+                    s.screen_seen
+                } else {
+                    s.camera_seen
+                };
+                seen.is_some_and(|t| now.saturating_duration_since(t) < SENDING)
+            })
+        })
+        .collect();
+    // A step down because the link cannot carry the layer the slot forwards now: stop
+    // forwarding it at once rather than at the smaller layer's keyframe (which takes a
+    // keyframe request's round trip), or the link's queue keeps growing and drops audio.
+    let overflowing: Vec<bool> = order
+        .iter()
+        .enumerate()
+        .map(|(k, slot)| {
+            let (Some(targets), Some(bits)) = (&targets, estimate) else {
+                return false;
+            };
+            let slot = match slot {
+                None => &member.slots.screen,
+                Some(i) => &member.slots.video[*i],
+            };
+            let source = slot.occupant.and_then(|p| room.members.get(&p));
+            let (Some(source), Some(current), Target::Layer(target)) =
+                (source, slot.layer, targets[k])
+            else {
+                return false;
+            };
+            let layers = if order[k].is_none() {
+                &source.screen_layers
+            } else {
+                &source.camera_layers
+            };
+            let smaller = layers.area(target) < layers.area(current);
+            target != current && smaller && layers.rate(current).is_some_and(|r| r > bits)
+        })
+        .collect();
+    let Some(member) = room.members.get_mut(&viewer) else {
+        return;
+    };
+    let downgrades = budget.downgrades - member.budget.downgrades;
+    metrics
+        .video_bandwidth_downgrades
+        .fetch_add(downgrades, Ordering::Relaxed);
+    member.budget = budget;
+    for (k, slot) in order.iter().enumerate() {
+        let slot = match slot {
+            None => &mut member.slots.screen,
+            Some(i) => &mut member.slots.video[*i],
+        };
+        if let Some(targets) = &targets {
+            if slot.target != targets[k] {
+                tracing::debug!(%viewer, ?estimate, from = ?slot.target, to = ?targets[k], "video slot target");
+            }
+            slot.target = targets[k];
+        }
+        if overflowing[k] {
+            slot.layer = None;
+            slot.switched = true;
+            member.layer_switches += 1;
+            metrics.video_layer_switches.fetch_add(1, Ordering::Relaxed);
+        }
+        let stalled = slot
+            .last_sent
+            .is_some_and(|t| now.saturating_duration_since(t) >= FROZEN_AFTER);
+        if stalled && sending[k] && slot.target != Target::Paused && !slot.frozen {
+            slot.frozen = true;
+            member.freezes += 1;
+            metrics.video_freezes.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }

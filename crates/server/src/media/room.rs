@@ -10,6 +10,8 @@ use confab_signaling::protocol::{CallId, ParticipantId};
 use confab_transport::peer::{PeerId, Section};
 use confab_transport::simulcast::Layers;
 
+use super::video_budget::Budget;
+
 use super::mixing::{MixRoom, MixedOut};
 use super::slots::Slots;
 use crate::metrics::Metrics;
@@ -46,6 +48,10 @@ pub(crate) struct Member {
     /// Its receive slots.
     pub(crate) slots: Slots,
     pub(crate) packets_in: PacketsIn,
+    /// Its video fitted to its link, and what that did.
+    pub(crate) budget: Budget,
+    pub(crate) layer_switches: u64,
+    pub(crate) freezes: u64,
 }
 
 impl Member {

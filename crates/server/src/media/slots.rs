@@ -2,16 +2,43 @@
 //! and each unmixed-audio slot, and which slots just changed source.
 
 use confab_signaling::protocol::{ParticipantId, SlotAssignment, SlotKind};
+use std::time::Instant;
+
 use confab_transport::peer::{MediaLayout, Peer, Section};
+
+use super::video_budget::Target;
 
 /// One slot: its occupant, whether the occupant changed since the last packet sent (the
 /// next forwarded packet must rebase timestamps), and for video the occupant's stream
-/// (simulcast layer, by SSRC) it carries now.
+/// (simulcast layer, by SSRC) it carries now, the one it should carry (it moves there at
+/// that layer's next keyframe), and when it last forwarded a packet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Slot {
     pub(crate) occupant: Option<ParticipantId>,
     pub(crate) switched: bool,
     pub(crate) layer: Option<u32>,
+    pub(crate) target: Target,
+    pub(crate) last_sent: Option<Instant>,
+    /// Counted as frozen (nothing forwarded for a second while its source sends), until
+    /// it forwards again.
+    pub(crate) frozen: bool,
+}
+
+impl Slot {
+    /// A new occupant (or none): nothing carried yet.
+    fn vacate(&mut self) {
+        self.switched = true;
+        self.layer = None;
+        self.target = Target::Auto;
+        self.last_sent = None;
+        self.frozen = false;
+    }
+
+    /// Gives the slot `occupant` (or none), from scratch.
+    pub(crate) fn set_occupant(&mut self, occupant: Option<ParticipantId>) {
+        self.occupant = occupant;
+        self.vacate();
+    }
 }
 
 /// Every receive slot of a connection.
@@ -51,8 +78,7 @@ pub(crate) fn place(slots: &mut [Slot], wanted: &[ParticipantId]) -> Vec<usize> 
         }
     }
     for &i in &changed {
-        slots[i].switched = true;
-        slots[i].layer = None;
+        slots[i].vacate();
     }
     changed.sort_unstable();
     changed

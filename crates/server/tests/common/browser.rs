@@ -17,7 +17,8 @@ pub fn open_page(url: &str, wav: &Path, timeout_secs: u32) -> Child {
     open_page_with(url, wav, timeout_secs, &[])
 }
 
-/// Opens the client with more run-page.mjs options (`--iframe HOST`, `--insecure`).
+/// Opens the client with more run-page.mjs options (`--iframe HOST`, `--insecure`,
+/// `--video FILE.y4m` as the fake camera).
 pub fn open_page_with(url: &str, wav: &Path, timeout_secs: u32, options: &[&str]) -> Child {
     assert!(
         workspace()
