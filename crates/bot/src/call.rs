@@ -42,6 +42,7 @@ pub(crate) struct Prepared {
     /// What a replacement connection is offered with.
     local: SocketAddr,
     layout: MediaLayout,
+    options: PeerOptions,
     reconnect: Option<Duration>,
 }
 
@@ -96,9 +97,12 @@ pub(crate) async fn prepare(
         video_slots: config.video_slots,
         unmixed_slots: config.unmixed_slots,
     };
-    let (mut peer, offer) =
-        Peer::offer(socket.local_addr()?, layout, PeerOptions::default(), origin)
-            .map_err(|e| BotError::Media(e.to_string()))?;
+    let options = PeerOptions {
+        camera_layers: if config.camera_simulcast { 2 } else { 1 },
+        ..PeerOptions::default()
+    };
+    let (mut peer, offer) = Peer::offer(socket.local_addr()?, layout, options, origin)
+        .map_err(|e| BotError::Media(e.to_string()))?;
     client
         .request(ClientMessage::SdpOffer {
             call_id,
@@ -146,6 +150,7 @@ pub(crate) async fn prepare(
         video_decoded: config.video.decoded(),
         max_video_size: config.preferred_video_size,
         video_bitrate_bps: config.video_bitrate_bps,
+        camera_layers: options.camera_layers,
         media_timeout: config.media_timeout,
     })?;
     let handle = CallHandle {
@@ -174,6 +179,7 @@ pub(crate) async fn prepare(
         router,
         local,
         layout,
+        options,
         reconnect: config.reconnect,
     })
 }
@@ -334,6 +340,7 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         router,
         local,
         layout,
+        options,
         reconnect,
     } = prepared;
     let call = handle.clone();
@@ -402,7 +409,7 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
             },
             () = sleep_until(recovery_due) => match recovery.poll(Instant::now()) {
                 Some(Step::Offer) => {
-                    offered = offer_connection(&handle, local, layout).await;
+                    offered = offer_connection(&handle, local, layout, options).await;
                 }
                 Some(Step::GiveUp) => {
                     tracing::warn!(call_id = %call.call_id(), "network drop outlasted the reconnect limit");
@@ -500,9 +507,10 @@ async fn offer_connection(
     handle: &CallHandle,
     local: SocketAddr,
     layout: MediaLayout,
+    options: PeerOptions,
 ) -> Option<Peer> {
     let call_id = handle.call_id();
-    let (peer, sdp) = match Peer::offer(local, layout, PeerOptions::default(), Instant::now()) {
+    let (peer, sdp) = match Peer::offer(local, layout, options, Instant::now()) {
         Ok(offer) => offer,
         Err(e) => {
             tracing::warn!(%call_id, "cannot offer a new connection: {e}");

@@ -81,6 +81,11 @@ pub struct BotConfig {
     pub preferred_video_size: (u32, u32),
     /// Bitrate for video the SDK encodes.
     pub video_bitrate_bps: u32,
+    /// Send the camera in two simulcast layers: each frame as given and halved (whole
+    /// factors), with 3/4 and 1/4 of `video_bitrate_bps`; the service forwards every viewer
+    /// the layer that fits its tile and link. Frames handed over already encoded go as the
+    /// larger layer.
+    pub camera_simulcast: bool,
     /// Outgoing audio queue: frames the bot may be ahead of the 20 ms clock.
     pub audio_queue_frames: usize,
     /// Frames the media thread may hold for a slow bot before dropping (per kind).
@@ -115,6 +120,7 @@ impl BotConfig {
             video: VideoReception::default(),
             preferred_video_size: (640, 360),
             video_bitrate_bps: 600_000,
+            camera_simulcast: false,
             audio_queue_frames: 50,
             delivery_queue: 256,
             request_timeout: Duration::from_secs(10),

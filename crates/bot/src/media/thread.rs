@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use confab_codecs::{AudioEncoder, OpusEncoder, OpusEncoderConfig};
-use confab_media::{AudioFormat, AudioFrame, AudioLevel, MediaTime};
+use confab_media::{AudioFormat, AudioFrame, AudioLevel, MediaTime, VideoFrame};
 use confab_transport::jitter::AudioPacket;
 use confab_transport::peer::{Peer, PeerEvent, Section};
 use confab_transport::udp::{flush, pump_until_input};
@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::fec::FecPolicy;
 use super::pacer::{FRAME, Paced, Pacer};
 use super::receive::AudioReceiver;
-use super::video::{VideoReceiver, VideoSender};
+use super::video::{VideoReceiver, VideoSender, fit};
 use super::{AudioQueue, Control, Frame, SharedStats, Stats, ToMedia};
 use crate::VideoSource;
 
@@ -44,6 +44,8 @@ pub(crate) struct MediaThreadConfig {
     pub(crate) video_decoded: bool,
     pub(crate) max_video_size: (u32, u32),
     pub(crate) video_bitrate_bps: u32,
+    /// The camera's simulcast layers (1: none; 2: as given and halved).
+    pub(crate) camera_layers: u8,
     /// Media silent this long (while connected) is reported as stalled.
     pub(crate) media_timeout: Duration,
 }
@@ -91,6 +93,8 @@ struct Media {
     video_in: HashMap<Section, VideoReceiver>,
     keyframe_asked: HashMap<Section, Instant>,
     video_out: HashMap<VideoSource, VideoSender>,
+    /// With camera simulcast: the encoder of the halved camera (the lower layer).
+    camera_half: Option<VideoSender>,
     payload: Vec<u8>,
     datagram: Vec<u8>,
     /// Decoded audio frames on their way to the bot (reused: no allocation per packet).
@@ -126,6 +130,7 @@ impl Media {
             video_in: HashMap::new(),
             keyframe_asked: HashMap::new(),
             video_out: HashMap::new(),
+            camera_half: None,
             payload: Vec::with_capacity(1500),
             datagram: vec![0; 2048],
             ready: Vec::new(),
@@ -269,6 +274,9 @@ impl Media {
                     if let Some(sender) = self.video_out.get_mut(&source) {
                         sender.force_keyframe = true;
                     }
+                    if let (VideoSource::Camera, Some(half)) = (source, &mut self.camera_half) {
+                        half.force_keyframe = true;
+                    }
                     self.control(Control::KeyframeRequested(source));
                 }
                 _ => {}
@@ -331,6 +339,10 @@ impl Media {
         let now = Instant::now();
         let timestamp = (now.saturating_duration_since(self.c.origin).as_micros() * 9 / 100) as u32;
         let (source, unit) = match command {
+            ToMedia::Video(VideoSource::Camera, frame) if self.c.camera_layers > 1 => {
+                self.send_simulcast_camera(&frame, now, timestamp);
+                return;
+            }
             ToMedia::Video(source, frame) => {
                 let bitrate = self.c.video_bitrate_bps;
                 let sender = self
@@ -367,6 +379,39 @@ impl Media {
         }
     }
 
+    /// One camera frame in two simulcast layers: halved (layer 0) and as given (layer 1).
+    fn send_simulcast_camera(&mut self, frame: &VideoFrame, now: Instant, timestamp: u32) {
+        let bitrate = self.c.video_bitrate_bps;
+        let half = fit(
+            frame.clone(),
+            ((frame.width() / 2).max(16), (frame.height() / 2).max(16)),
+        );
+        let full = self
+            .video_out
+            .entry(VideoSource::Camera)
+            .or_insert_with(|| VideoSender::new(bitrate / 4 * 3));
+        let full = full.encode(frame);
+        let small = self
+            .camera_half
+            .get_or_insert_with(|| VideoSender::new(bitrate / 4))
+            .encode(&half);
+        for (layer, encoded) in [(0, small), (1, full)] {
+            match encoded {
+                Ok(Some(unit)) => {
+                    let sent =
+                        self.c
+                            .peer
+                            .send_video_layer(Section::Camera, layer, now, &unit, timestamp);
+                    if sent.is_ok() && layer == 1 {
+                        SharedStats::add(&self.c.stats.video_sent, 1);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("video encode (layer {layer}): {e}"),
+            }
+        }
+    }
+
     /// Moves to a new connection: what was received on the old one is gone (its streams
     /// end; the new ones are numbered afresh), senders go on and start with a keyframe.
     fn restart(&mut self, peer: Peer, now: Instant) {
@@ -381,7 +426,7 @@ impl Media {
         self.unmixed.clear();
         self.video_in.clear();
         self.keyframe_asked.clear();
-        for sender in self.video_out.values_mut() {
+        for sender in self.video_out.values_mut().chain(self.camera_half.as_mut()) {
             sender.force_keyframe = true;
         }
         self.c.peer = peer;
