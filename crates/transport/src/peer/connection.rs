@@ -667,7 +667,9 @@ impl Peer {
                             let section = self
                                 .outgoing
                                 .iter()
-                                .find(|(_, o)| o.ssrc == ssrc)
+                                .find(|(_, o)| {
+                                    o.ssrc == ssrc || o.layers.iter().any(|l| l.ssrc == ssrc)
+                                })
                                 .map(|(s, _)| *s);
                             if let Some(section) = section
                                 && !self.events.iter().any(|e| {
