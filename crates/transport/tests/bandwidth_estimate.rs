@@ -1,7 +1,7 @@
 //! The service's estimate of a viewer's downlink, over a real DTLS-SRTP connection through
 //! the emulated network: the service sends video at the estimate, up to 1.2 Mbit/s; capped
-//! at 300 kbit/s (a 200 ms queue, tail drop) the estimate falls to about the cap within
-//! seconds; lifted, it climbs back above 700 kbit/s.
+//! at 300 kbit/s (a 200 ms queue, tail drop) the estimate falls within a second and then
+//! saws around the cap; lifted, it climbs back above 700 kbit/s.
 
 #![allow(
     clippy::unwrap_used,
@@ -72,14 +72,16 @@ fn the_estimate_follows_a_capped_link_down_and_back_up() {
         capped_phase[0].is_some(),
         "the viewer's feedback gives an estimate within a second"
     );
-    let settled = capped_phase[capped_phase.len() - 3..]
+    // Sending at the estimate, it saws around the cap (grows until the queue does, backs
+    // off to 85 % of what arrived): its mean over the last five seconds is near the cap.
+    let last: Vec<u64> = capped_phase[capped_phase.len() - 5..]
         .iter()
         .map(|e| e.unwrap())
-        .max()
-        .unwrap();
+        .collect();
+    let settled = last.iter().sum::<u64>() / last.len() as u64;
     assert!(
-        (150_000..=450_000).contains(&settled),
-        "estimate at the 300 kbit/s cap: {settled}"
+        (100_000..=420_000).contains(&settled),
+        "estimate at the 300 kbit/s cap: mean {settled} of {last:?}"
     );
 
     relay.set_client_down(client, NetemConfig::default());
