@@ -20,6 +20,16 @@ use confab_signaling::{Identity, Scope};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines (stderr) are written: `text` for people, `json` (one object per line)
+    /// for log collectors. Which lines: `RUST_LOG` (e.g. `RUST_LOG=info,confab_server=debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -105,13 +115,18 @@ fn main() -> ExitCode {
         Command::Demo { .. } => "warn,confab_server::demo=info",
         _ => "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn,rtc_srtp=warn,rtc_sctp=warn,rsipstack=warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        // Colours only for a terminal: a file or a pipe gets plain text.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     match cli.command {
         Command::Demo { seconds, out } => demo(seconds, out),
         Command::Token {

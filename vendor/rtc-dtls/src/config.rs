@@ -27,7 +27,7 @@ use crate::signature_hash_algorithm::{
     SignatureHashAlgorithm, SignatureScheme, parse_signature_schemes,
 };
 use crypto::RTCCryptoProvider;
-use log::warn;
+use log::debug;
 use shared::error::*;
 use std::collections::HashMap;
 use std::fmt;
@@ -527,7 +527,11 @@ impl ConfigBuilder {
             if let Some(remote_addr) = remote_addr {
                 server_name = remote_addr.ip().to_string();
             } else {
-                warn!(
+                // confab: `debug`, not `warn`. `rtc` builds every DTLS config without a
+                // server name or remote address, so each WebRTC connection where this side
+                // is the DTLS client logged this warning; WebRTC peers authenticate by
+                // certificate fingerprint and never use the server name (CONFAB-PATCH.md).
+                debug!(
                     "conn.remote_addr is empty, please set explicitly server_name in Config! Use default \"localhost\" as server_name now"
                 );
                 "localhost".clone_into(&mut server_name);
