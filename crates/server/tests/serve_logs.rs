@@ -2,7 +2,12 @@
 //! target, message); as text into a pipe, no colour codes. A bot joining a call, sending
 //! and hanging up makes the service log no warning.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::disallowed_methods
+)]
 
 mod common;
 
