@@ -119,7 +119,8 @@ async fn a_bot_in_a_call_leaves_no_warning_in_the_service_log() {
 
     let data_dir = temp_dir();
     let (mut child, rx) = serve_in(&data_dir, &[]);
-    let started = lines(&rx, "media plane up", Duration::from_secs(20));
+    // The URL is in the last line of start-up (the media plane comes up before it).
+    let started = lines(&rx, "confab is serving", Duration::from_secs(20));
     let url = started
         .iter()
         .find_map(|l| l.split("url=").nth(1))
