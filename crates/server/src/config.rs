@@ -31,6 +31,64 @@ pub struct ServerConfig {
     pub ring_timeout_secs: u64,
     /// The SIP trunk gateway for phone participants (off unless `sip.udp` is set).
     pub sip: confab_sip::SipConfig,
+    /// Serve HTTP (the admin API among it) without TLS on an address other than loopback:
+    /// only behind a TLS-terminating proxy. Off by default, and the service refuses to
+    /// start so (the admin key and tokens would cross the network in clear text).
+    pub insecure_http: bool,
+    /// Offer browsers and bots AES_CM_128_HMAC_SHA1_80 SRTP beside AEAD_AES_128_GCM, for old
+    /// peers without GCM. Off by default: GCM only (every current browser has it, and it
+    /// costs a third of AES-CM per packet; decision 0002).
+    pub srtp_aes_cm: bool,
+    /// Abuse limits on the HTTP edge and signaling.
+    pub limits: Limits,
+}
+
+/// Limits that keep one source address or one identity from taking the service for itself.
+/// Rates are token buckets: a burst, then a sustained rate. Requests over a rate get HTTP
+/// 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Guest sign-ins (`POST /v1/guest`) per source address: burst.
+    pub guest_burst: u32,
+    /// Guest sign-ins per source address per minute, sustained.
+    pub guests_per_minute: u32,
+    /// WebSocket connects (`GET /ws`) per source address: burst.
+    pub ws_connect_burst: u32,
+    /// WebSocket connects per source address per second, sustained.
+    pub ws_connects_per_second: u32,
+    /// Requests with a wrong or missing admin key per source address before that address
+    /// is refused (429) for a while: burst.
+    pub admin_failure_burst: u32,
+    /// Wrong admin keys forgiven per source address per minute.
+    pub admin_failures_per_minute: u32,
+    /// Tokens issued (`POST /v1/tokens`) for one identity: burst.
+    pub token_burst: u32,
+    /// Tokens issued for one identity per minute, sustained.
+    pub tokens_per_minute: u32,
+    /// Signed-in signaling sessions (devices) of one person (`8:` identity) at once; bots
+    /// and phones are not limited.
+    pub sessions_per_user: usize,
+    /// Largest HTTP request body, in bytes (signaling messages have their own 64 KiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            guest_burst: 10,
+            guests_per_minute: 20,
+            // A load generator joins 50 participants a second from one address.
+            ws_connect_burst: 100,
+            ws_connects_per_second: 60,
+            admin_failure_burst: 10,
+            admin_failures_per_minute: 6,
+            token_burst: 20,
+            tokens_per_minute: 60,
+            sessions_per_user: 10,
+            max_body_bytes: 16 * 1024,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -46,6 +104,9 @@ impl Default for ServerConfig {
             echo_service: true,
             ring_timeout_secs: 30,
             sip: confab_sip::SipConfig::default(),
+            insecure_http: false,
+            srtp_aes_cm: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -84,6 +145,14 @@ pub enum ConfigError {
     /// The SIP gateway's settings do not hold together.
     #[error(transparent)]
     Sip(#[from] confab_sip::SipConfigError),
+    /// Plain HTTP on a non-loopback address: the admin key would cross the network in
+    /// clear text.
+    #[error(
+        "HTTP on {0} without TLS would carry the admin key and tokens in clear text: give \
+         --tls-cert and --tls-key, listen on loopback, or pass --insecure-http (config \
+         \"insecure_http\": true) if a TLS-terminating proxy sits in front"
+    )]
+    InsecureHttp(SocketAddr),
 }
 
 impl ServerConfig {
@@ -147,6 +216,9 @@ impl ServerConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::HalfTls);
         }
+        if self.tls_cert.is_none() && !self.http.ip().is_loopback() && !self.insecure_http {
+            return Err(ConfigError::InsecureHttp(self.http));
+        }
         self.sip.check()?;
         Ok(())
     }
@@ -189,5 +261,44 @@ mod tests {
         };
         assert!(half.validate().is_err());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_consent() {
+        let open = ServerConfig {
+            http: "0.0.0.0:8080".parse().unwrap(),
+            ..ServerConfig::default()
+        };
+        let refused = open.validate().unwrap_err();
+        assert!(matches!(refused, ConfigError::InsecureHttp(_)));
+        assert!(refused.to_string().contains("--insecure-http"), "{refused}");
+        let consented = ServerConfig {
+            insecure_http: true,
+            ..open.clone()
+        };
+        assert!(consented.validate().is_ok());
+        let with_tls = ServerConfig {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..open
+        };
+        assert!(with_tls.validate().is_ok());
+        assert!(ServerConfig::default().validate().is_ok());
+        let ipv6_loopback = ServerConfig {
+            http: "[::1]:8080".parse().unwrap(),
+            ..ServerConfig::default()
+        };
+        assert!(ipv6_loopback.validate().is_ok());
+    }
+
+    #[test]
+    fn limits_come_from_the_config_file() {
+        let config: ServerConfig =
+            serde_json::from_str(r#"{"limits":{"guests_per_minute":5,"sessions_per_user":2}}"#)
+                .unwrap();
+        assert_eq!(config.limits.guests_per_minute, 5);
+        assert_eq!(config.limits.sessions_per_user, 2);
+        assert_eq!(config.limits.guest_burst, Limits::default().guest_burst);
+        assert!(serde_json::from_str::<ServerConfig>(r#"{"limits":{"guests":5}}"#).is_err());
     }
 }

@@ -36,7 +36,7 @@ use confab_signaling::{Switchboard, SwitchboardConfig, TokenKey};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use config::{ConfigError, ServerConfig};
+pub use config::{ConfigError, Limits, ServerConfig};
 pub use http::tls::TlsError;
 pub use keys::{Secrets, SecretsError};
 pub use media::ParticipantMedia;
@@ -158,9 +158,11 @@ impl ServerHandle {
 /// Serves the HTTP API, page and WebSocket on `listener` until `stopped` fires.
 async fn serve_until<L>(listener: L, app: axum::Router, stopped: oneshot::Receiver<()>)
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    http::ClientAddr:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
+    let app = app.into_make_service_with_connect_info::<http::ClientAddr>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stopped.await;
     });
@@ -186,6 +188,13 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         config.public_ip,
         media_replies,
         metrics.clone(),
+        // Browsers pick AES-CM when it is offered at all (decision 0002): GCM only, unless
+        // the operator keeps AES-CM for old peers.
+        if config.srtp_aes_cm {
+            confab_transport::peer::SrtpPolicy::PreferGcm
+        } else {
+            confab_transport::peer::SrtpPolicy::GcmOnly
+        },
     )
     .map_err(|source| ServerError::Bind {
         addr: config.media_udp,
@@ -208,6 +217,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let switchboard = Switchboard::new(
         SwitchboardConfig {
             ring_timeout: std::time::Duration::from_secs(config.ring_timeout_secs.max(1)),
+            max_sessions_per_user: config.limits.sessions_per_user,
             ..SwitchboardConfig::default()
         },
         token_key.clone(),
@@ -238,6 +248,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         admin_key: Arc::from(secrets.admin_key.as_str()),
         next_connection: Arc::new(AtomicU64::new(1)),
         guests: config.guests_allowed(),
+        limits: Arc::new(http::EdgeLimits::new(&config.limits)),
     };
     let (stop_http, stopped) = oneshot::channel::<()>();
     let app = http::router(state);
@@ -253,14 +264,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             })?;
             tokio::spawn(serve_until(listener, app, stopped))
         }
-        None => {
-            use axum::serve::ListenerExt;
-            // Signaling is many small frames: no Nagle delays (40 ms per request otherwise).
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            tokio::spawn(serve_until(listener, app, stopped))
-        }
+        None => tokio::spawn(serve_until(http::PlainListener(listener), app, stopped)),
     };
     // In-process bots (the echo test) reach signaling over plain WebSocket on loopback:
     // the HTTP port itself, or with TLS on, a loopback-only plain listener of their own.
@@ -276,9 +280,9 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
                 addr: config.http,
                 source,
             })?;
-            let app = internal_app;
+            let app = internal_app.into_make_service_with_connect_info::<http::ClientAddr>();
             tokio::spawn(async move {
-                let _ = axum::serve(internal, app).await;
+                let _ = axum::serve(http::PlainListener(internal), app).await;
             });
             addr
         } else if http_addr.ip().is_unspecified() {

@@ -67,6 +67,10 @@ enum Command {
         /// SIP over TCP too.
         #[arg(long)]
         sip_tcp: Option<SocketAddr>,
+        /// Serve plain HTTP on an address other than loopback (only behind a TLS proxy: the
+        /// admin key and tokens would otherwise cross the network in clear text).
+        #[arg(long)]
+        insecure_http: bool,
     },
     /// Run the demo: the service in-process, three synthetic participants, the recorder and
     /// an echo bot in one call; prints a summary and leaves the recording in --out.
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
             no_echo,
             sip_udp,
             sip_tcp,
+            insecure_http,
         } => {
             let mut settings = match config {
                 Some(path) => match ServerConfig::from_file(&path) {
@@ -189,6 +194,7 @@ fn main() -> ExitCode {
             settings.echo_service &= !no_echo;
             settings.sip.udp = sip_udp.or(settings.sip.udp);
             settings.sip.tcp = sip_tcp.or(settings.sip.tcp);
+            settings.insecure_http |= insecure_http;
             serve(settings)
         }
     }

@@ -22,6 +22,10 @@ pub struct Metrics {
     pub messages_dropped: AtomicU64,
     /// HTTP API requests refused for a missing or wrong admin key.
     pub admin_refusals: AtomicU64,
+    /// Requests refused by the abuse limits, by limit.
+    pub rate_limited: RateLimited,
+    /// `hello`s refused because the person was signed in on too many connections.
+    pub sessions_refused: AtomicU64,
     /// Media datagrams received on the shared port.
     pub media_datagrams_in: AtomicU64,
     /// Media datagrams sent.
@@ -63,6 +67,19 @@ pub struct Metrics {
     /// From a mixer tick to its packets handed to the socket (mixing, encoding, the hop
     /// to the I/O thread, the fan-out).
     pub mix_out: LatencyHistogram,
+}
+
+/// Requests refused by each abuse limit (HTTP 429).
+#[derive(Debug, Default)]
+pub struct RateLimited {
+    /// Guest sign-ins over the per-address rate.
+    pub guests: AtomicU64,
+    /// WebSocket connects over the per-address rate.
+    pub ws_connects: AtomicU64,
+    /// Admin requests from an address that gave too many wrong keys.
+    pub admin: AtomicU64,
+    /// Tokens over the per-identity rate.
+    pub tokens: AtomicU64,
 }
 
 /// Upper bounds (µs) of the latency histograms' buckets: 1 ms steps where the media path
@@ -211,6 +228,12 @@ impl Metrics {
             &self.admin_refusals,
         );
         put(
+            "confab_signaling_sessions_refused_total",
+            "counter",
+            "Sign-ins refused: the person was signed in on too many connections.",
+            &self.sessions_refused,
+        );
+        put(
             "confab_media_datagrams_received_total",
             "counter",
             "Media datagrams received.",
@@ -318,6 +341,23 @@ impl Metrics {
             "confab_mix_out_seconds",
             "From a mixer tick to its packets handed to the socket.",
         );
+        let _ = writeln!(
+            out,
+            "# HELP confab_http_rate_limited_total Requests refused by an abuse limit (429).\n\
+             # TYPE confab_http_rate_limited_total counter"
+        );
+        for (limit, value) in [
+            ("guest", &self.rate_limited.guests),
+            ("ws_connect", &self.rate_limited.ws_connects),
+            ("admin_key", &self.rate_limited.admin),
+            ("token", &self.rate_limited.tokens),
+        ] {
+            let _ = writeln!(
+                out,
+                "confab_http_rate_limited_total{{limit=\"{limit}\"}} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
         if let Some(sip) = self.sip.get() {
             sip.render(&mut out);
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use confab_signaling::protocol::CallId;
+use confab_signaling::protocol::{CallId, ErrorCode};
 use confab_signaling::{
     CallSummary, ConnectionId, EndKind, EndReason, Output, PhoneCommand, Switchboard,
 };
@@ -28,8 +28,31 @@ pub(crate) struct PhoneLink {
 pub(crate) enum OutFrame {
     /// A JSON text frame.
     Text(String),
-    /// Close the connection.
-    Close,
+    /// Close the connection with a WebSocket close code and reason.
+    Close(u16, String),
+}
+
+impl OutFrame {
+    /// The service is going away (1001).
+    pub(crate) fn going_away() -> OutFrame {
+        OutFrame::Close(1001, "shutting down".into())
+    }
+
+    /// The switchboard ended the connection for `code`: 1009 for an oversized message,
+    /// 1011 for an internal error, else 1008 (policy: failed authentication, flooding, too
+    /// many sessions); the reason is the error code.
+    pub(crate) fn refused(code: ErrorCode) -> OutFrame {
+        let close = match code {
+            ErrorCode::MessageTooLarge => 1009,
+            ErrorCode::Internal => 1011,
+            _ => 1008,
+        };
+        let reason = serde_json::to_value(code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        OutFrame::Close(close, reason)
+    }
 }
 
 /// Requests to the signaling task.
@@ -168,7 +191,7 @@ pub(crate) async fn run(
                 switchboard.shutdown();
                 io.drain(&mut switchboard);
                 for outbox in io.outboxes.values() {
-                    let _ = outbox.try_send(OutFrame::Close);
+                    let _ = outbox.try_send(OutFrame::going_away());
                 }
                 media.stop();
                 let _ = reply.send(());
@@ -291,12 +314,17 @@ impl Drain<'_> {
                         self.metrics
                             .messages_dropped
                             .fetch_add(1, Ordering::Relaxed);
-                        let _ = outbox.try_send(OutFrame::Close);
+                        let _ = outbox.try_send(OutFrame::Close(1008, "too slow".into()));
                     }
                 }
-                Output::Close { conn, .. } => {
+                Output::Close { conn, code } => {
+                    if code == ErrorCode::TooManySessions {
+                        self.metrics
+                            .sessions_refused
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     if let Some(outbox) = self.outboxes.remove(&conn) {
-                        let _ = outbox.try_send(OutFrame::Close);
+                        let _ = outbox.try_send(OutFrame::refused(code));
                     }
                 }
                 Output::Media(command) => self.media.send(command),

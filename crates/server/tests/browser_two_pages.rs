@@ -2,7 +2,7 @@
 //! cameras) join one call through the client page the service serves; each hears the other
 //! in the mixed stream, decodes the other's video in a video slot the service names, and the
 //! roster shows both connected. Alice shares her screen (a canvas as the shared surface):
-//! it reaches Bob's screen slot.
+//! it reaches Bob's screen slot. Both negotiate AEAD_AES_128_GCM SRTP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -39,6 +39,12 @@ async fn two_browsers_hear_and_see_each_other() {
     for (name, r) in [("Alice", &alice), ("Bob", &bob)] {
         println!("{name}: {r}");
         assert_eq!(r["connection"], "connected", "{name}'s media");
+        // The service offers AEAD_AES_128_GCM only (Chromium picks AES-CM whenever it is
+        // offered at all, decision 0002).
+        assert_eq!(
+            r["srtpCipher"], "SRTP_AEAD_AES_128_GCM",
+            "{name}'s SRTP profile"
+        );
         let (windows, loud) = (
             r["windows"].as_u64().unwrap(),
             r["loudWindows"].as_u64().unwrap(),

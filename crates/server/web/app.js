@@ -594,7 +594,9 @@ async function automate(seconds, expect) {
   await new Promise((r) => setTimeout(r, seconds * 1000));
   if (tracer) clearInterval(tracer);
   const byMid = new Map();
+  let srtpCipher = null;
   (await state.pc.getStats()).forEach((s) => {
+    if (s.type === 'transport' && s.srtpCipher) srtpCipher = s.srtpCipher;
     if (s.type === 'inbound-rtp' && s.kind === 'video') byMid.set(s.mid, { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, frameHeight: s.frameHeight, keyFramesDecoded: s.keyFramesDecoded, freezeCount: s.freezeCount ?? 0, totalFreezesDuration: s.totalFreezesDuration ?? 0 });
   });
   const slotReport = (t) => ({ ...(byMid.get(t.mid) ?? { framesDecoded: 0 }), participant: state.slots.get(t.mid)?.participant ?? null, name: state.slots.get(t.mid)?.participant ? nameOf(state.slots.get(t.mid).participant) : null });
@@ -605,6 +607,7 @@ async function automate(seconds, expect) {
     videoSlots,
     screen: slotReport(state.transceivers.screenSlot),
     connection: state.pc.connectionState,
+    srtpCipher,
     reconnects: state.reconnects,
     windows: state.levels.length,
     loudWindows: state.levels.filter((l) => l > -50).length,

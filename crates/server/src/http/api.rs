@@ -1,10 +1,11 @@
 //! Administrative API: identities, tokens, calls; health and metrics.
 
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use confab_signaling::protocol::CallId;
@@ -13,28 +14,97 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::AppState;
+use super::ClientAddr;
 use crate::signaling_service::SignalingCommand;
 
-/// An API error: a status and a JSON body `{"error": code, "message": text}`.
-pub(crate) struct ApiError(StatusCode, &'static str, String);
+/// An API error: a status and a JSON body `{"error": code, "message": text}`; a 429 also
+/// carries `retry_after_secs` and the `Retry-After` header.
+pub(crate) struct ApiError(StatusCode, &'static str, String, Option<u64>);
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.1, "message": self.2 });
-        (self.0, Json(body)).into_response()
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError(status, code, message.into(), None)
+    }
+
+    /// Over a rate limit: try again after `wait`.
+    pub(crate) fn rate_limited(wait: Duration, what: &str) -> Self {
+        let secs = wait.as_secs_f64().ceil().clamp(1.0, 86_400.0) as u64;
+        ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{what}; retry in {secs} s"),
+            Some(secs),
+        )
     }
 }
 
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self.3 {
+            Some(secs) => {
+                let body = serde_json::json!({
+                    "error": self.1, "message": self.2, "retry_after_secs": secs,
+                });
+                (
+                    self.0,
+                    [(header::RETRY_AFTER, secs.to_string())],
+                    Json(body),
+                )
+                    .into_response()
+            }
+            None => {
+                let body = serde_json::json!({ "error": self.1, "message": self.2 });
+                (self.0, Json(body)).into_response()
+            }
+        }
+    }
+}
+
+/// A JSON body whose rejection is read only after the admin key was checked (a caller
+/// without the key learns nothing about the fields).
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+fn body<T>(body: Body<T>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value).map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "invalid_body"
+        };
+        // Echo at most 200 characters of what the parser said.
+        ApiError::new(
+            status,
+            code,
+            e.body_text().chars().take(200).collect::<String>(),
+        )
+    })
+}
+
 fn unavailable() -> ApiError {
-    ApiError(
+    ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "shutting_down",
-        "the service is shutting down".into(),
+        "the service is shutting down",
     )
 }
 
-/// Requires `Authorization: Bearer <admin key>`.
-fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Requires `Authorization: Bearer <admin key>`. An address that gave wrong keys too often
+/// is refused (429) before its key is even compared.
+#[allow(clippy::disallowed_methods)] // the edge reads the clock for its rate limits
+fn admin(state: &AppState, from: ClientAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+    let now = Instant::now();
+    if let Err(wait) = state.limits.admin_failures.check(&from.key(), now) {
+        state
+            .metrics
+            .rate_limited
+            .admin
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::rate_limited(
+            wait,
+            "too many wrong admin keys from this address",
+        ));
+    }
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -52,10 +122,11 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         Ok(())
     } else {
         state.metrics.admin_refusals.fetch_add(1, Ordering::Relaxed);
-        Err(ApiError(
+        let _ = state.limits.admin_failures.take(&from.key(), now);
+        Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "admin key required".into(),
+            "admin key required",
         ))
     }
 }
@@ -89,10 +160,12 @@ pub(crate) struct IdentityCreated {
 
 pub(crate) async fn create_identity(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
-    Json(body): Json<NewIdentity>,
+    request: Body<NewIdentity>,
 ) -> Result<Json<IdentityCreated>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, from, &headers)?;
+    let body = body(request)?;
     let identity = match body.kind.as_deref().unwrap_or("user") {
         "user" => Identity::new_user(),
         "bot" => {
@@ -100,11 +173,11 @@ pub(crate) async fn create_identity(
             format!("28:{app}")
                 .parse()
                 .map_err(|e: confab_signaling::IdentityError| {
-                    ApiError(StatusCode::BAD_REQUEST, "invalid_identity", e.to_string())
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_identity", e.to_string())
                 })?
         }
         other => {
-            return Err(ApiError(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_kind",
                 format!("kind {other:?}: user or bot"),
@@ -123,12 +196,27 @@ pub(crate) struct GuestPass {
 
 /// A new user identity with a voip token, for the browser client — where guests are
 /// allowed (by default only when the service listens on loopback).
-pub(crate) async fn guest(State(state): State<AppState>) -> Result<Json<GuestPass>, ApiError> {
+#[allow(clippy::disallowed_methods)] // the edge reads the clock for its rate limits
+pub(crate) async fn guest(
+    State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
+) -> Result<Json<GuestPass>, ApiError> {
     if !state.guests {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "guests_disabled",
-            "guest access is off on this service".into(),
+            "guest access is off on this service",
+        ));
+    }
+    if let Err(wait) = state.limits.guests.take(&from.key(), Instant::now()) {
+        state
+            .metrics
+            .rate_limited
+            .guests
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::rate_limited(
+            wait,
+            "too many guest sign-ins from this address",
         ));
     }
     let identity = Identity::new_user();
@@ -137,7 +225,7 @@ pub(crate) async fn guest(State(state): State<AppState>) -> Result<Json<GuestPas
     let token = state
         .token_key
         .mint(&identity, &[Scope::Voip], now, ttl)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Json(GuestPass {
         identity,
         token,
@@ -167,17 +255,31 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+#[allow(clippy::disallowed_methods)] // the edge reads the clock for its rate limits
 pub(crate) async fn issue_token(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
-    Json(body): Json<TokenRequest>,
+    request: Body<TokenRequest>,
 ) -> Result<Json<TokenIssued>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, from, &headers)?;
+    let body = body(request)?;
+    if let Err(wait) = state.limits.tokens.take(&body.identity, Instant::now()) {
+        state
+            .metrics
+            .rate_limited
+            .tokens
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::rate_limited(
+            wait,
+            "too many tokens issued for this identity",
+        ));
+    }
     if body.scopes.is_empty() {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_scopes",
-            "at least one scope".into(),
+            "at least one scope",
         ));
     }
     let ttl = body.ttl_secs.unwrap_or(3600).clamp(60, 7 * 24 * 3600);
@@ -185,7 +287,7 @@ pub(crate) async fn issue_token(
     let token = state
         .token_key
         .mint(&body.identity, &body.scopes, now, ttl)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Json(TokenIssued {
         token,
         expires_at: now + ttl,
@@ -207,24 +309,28 @@ async fn ask<T>(
 
 pub(crate) async fn list_calls(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, from, &headers)?;
     Ok(Json(ask(&state, SignalingCommand::Calls).await?))
 }
 
 fn call_id(raw: &str) -> Result<CallId, ApiError> {
     uuid::Uuid::parse_str(raw).map(CallId).map_err(|_| {
-        ApiError(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_call_id",
-            format!("{raw:?} is not a call id"),
+            format!(
+                "{:?} is not a call id",
+                raw.chars().take(64).collect::<String>()
+            ),
         )
     })
 }
 
 fn not_found(id: CallId) -> ApiError {
-    ApiError(
+    ApiError::new(
         StatusCode::NOT_FOUND,
         "call_not_found",
         format!("no call {id}"),
@@ -233,10 +339,11 @@ fn not_found(id: CallId) -> ApiError {
 
 pub(crate) async fn get_call(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, from, &headers)?;
     let id = call_id(&id)?;
     let call = ask(&state, |tx| SignalingCommand::Call(id, tx)).await?;
     call.map(Json).ok_or_else(|| not_found(id))
@@ -244,10 +351,11 @@ pub(crate) async fn get_call(
 
 pub(crate) async fn call_media(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, from, &headers)?;
     let id = call_id(&id)?;
     Ok(Json(
         ask(&state, |tx| SignalingCommand::MediaStats(id, tx)).await?,
@@ -256,10 +364,11 @@ pub(crate) async fn call_media(
 
 pub(crate) async fn end_call(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, from, &headers)?;
     let id = call_id(&id)?;
     if ask(&state, |tx| SignalingCommand::EndCall(id, tx)).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -284,19 +393,14 @@ pub(crate) struct Invited {
 /// Rings someone into a call: a `4:+E.164` number is dialled out through the SIP trunk.
 pub(crate) async fn add_participant(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Json<InviteRequest>, axum::extract::rejection::JsonRejection>,
+    request: Body<InviteRequest>,
 ) -> Result<(StatusCode, Json<Invited>), ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, from, &headers)?;
     let id = call_id(&id)?;
-    let Json(request) = body.map_err(|e| {
-        ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            e.body_text().chars().take(200).collect(),
-        )
-    })?;
+    let request = body(request)?;
     match ask(&state, |tx| {
         SignalingCommand::Invite(id, request.identity, tx)
     })
@@ -310,7 +414,7 @@ pub(crate) async fn add_participant(
                 }
                 _ => (StatusCode::CONFLICT, "cannot_invite"),
             };
-            Err(ApiError(status, code, refusal.message))
+            Err(ApiError::new(status, code, refusal.message))
         }
     }
 }

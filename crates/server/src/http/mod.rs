@@ -1,6 +1,8 @@
 //! The HTTP side: the administrative API, health, metrics and the signaling WebSocket.
 
 mod api;
+mod limits;
+mod listener;
 pub(crate) mod tls;
 mod web;
 mod ws;
@@ -8,11 +10,17 @@ mod ws;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use std::net::IpAddr;
+
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use confab_signaling::TokenKey;
+use confab_signaling::{Identity, TokenKey};
 use tokio::sync::mpsc;
 
+use self::limits::KeyedLimiter;
+pub(crate) use self::listener::{ClientAddr, PlainListener};
+use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::signaling_service::SignalingCommand;
 
@@ -25,6 +33,35 @@ pub(crate) struct AppState {
     pub(crate) admin_key: Arc<str>,
     pub(crate) next_connection: Arc<AtomicU64>,
     pub(crate) guests: bool,
+    pub(crate) limits: Arc<EdgeLimits>,
+}
+
+/// The HTTP edge's abuse limits (see [`Limits`]).
+#[derive(Debug)]
+pub(crate) struct EdgeLimits {
+    guests: KeyedLimiter<IpAddr>,
+    ws_connects: KeyedLimiter<IpAddr>,
+    admin_failures: KeyedLimiter<IpAddr>,
+    tokens: KeyedLimiter<Identity>,
+    max_body_bytes: usize,
+}
+
+impl EdgeLimits {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        EdgeLimits {
+            guests: KeyedLimiter::per_minute(limits.guest_burst, limits.guests_per_minute),
+            ws_connects: KeyedLimiter::per_second(
+                limits.ws_connect_burst,
+                limits.ws_connects_per_second,
+            ),
+            admin_failures: KeyedLimiter::per_minute(
+                limits.admin_failure_burst,
+                limits.admin_failures_per_minute,
+            ),
+            tokens: KeyedLimiter::per_minute(limits.token_burst, limits.tokens_per_minute),
+            max_body_bytes: limits.max_body_bytes,
+        }
+    }
 }
 
 /// All routes.
@@ -42,5 +79,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/calls/{id}", get(api::get_call).delete(api::end_call))
         .route("/v1/calls/{id}/media", get(api::call_media))
         .route("/v1/calls/{id}/participants", post(api::add_participant))
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .with_state(state)
 }

@@ -98,6 +98,7 @@ impl MediaPlane {
         advertised_ip: Option<std::net::IpAddr>,
         replies: mpsc::Sender<MediaReply>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        srtp: confab_transport::peer::SrtpPolicy,
     ) -> std::io::Result<MediaPlane> {
         let socket = std::net::UdpSocket::bind(bind)?;
         let bound = socket.local_addr()?;
@@ -105,7 +106,7 @@ impl MediaPlane {
         let (requests, inbox) = std::sync::mpsc::sync_channel(8192);
         let thread = std::thread::Builder::new()
             .name("confab-media-plane".into())
-            .spawn(move || plane::run(&socket, local_addr, &inbox, replies, metrics))?;
+            .spawn(move || plane::run(&socket, local_addr, &inbox, replies, metrics, srtp))?;
         Ok(MediaPlane {
             requests,
             thread: Some(thread),

@@ -12,7 +12,9 @@ use confab_signaling::MediaCommand;
 use confab_signaling::protocol::{CallId, ParticipantId, ServerMessage};
 use confab_transport::jitter::AudioPacket;
 use confab_transport::payload::h264_sps::keyframe_start_size;
-use confab_transport::peer::{PeerEvent, PeerId, PeerOptions, PeerServer, RtpPacket, Section};
+use confab_transport::peer::{
+    PeerEvent, PeerId, PeerOptions, PeerServer, RtpPacket, Section, SrtpPolicy,
+};
 use confab_transport::udp::{Waker, pump_until_input};
 use tokio::sync::mpsc;
 
@@ -42,6 +44,8 @@ pub(super) struct Plane {
     pub(super) phones: Vec<(CallId, ParticipantId)>,
     /// When the phones' sockets were last read.
     pub(super) phones_read: Option<Instant>,
+    /// How every browser's and bot's peer is set up (the SRTP profiles offered).
+    peer_options: PeerOptions,
 }
 
 /// The phones' sockets are read at most this often.
@@ -59,6 +63,7 @@ pub(super) fn run(
     inbox: &Receiver<MediaRequest>,
     replies: mpsc::Sender<MediaReply>,
     metrics: Arc<Metrics>,
+    srtp: SrtpPolicy,
 ) {
     let (mixed_tx, mixed_rx) = std::sync::mpsc::sync_channel(4096);
     let (mixed_tx, mix_wake) = MixedOut::new(mixed_tx, Waker::new(socket).ok());
@@ -73,6 +78,10 @@ pub(super) fn run(
         mixed_tx,
         phones: Vec::new(),
         phones_read: None,
+        peer_options: PeerOptions {
+            srtp,
+            ..PeerOptions::default()
+        },
     };
     let mut next_plan = Instant::now() + PLAN_EVERY;
     tracing::info!(%local_addr, mixing_threads = mixing_threads(), "media plane up");
@@ -301,10 +310,7 @@ impl Plane {
             self.reply(MediaReply::Deliver(call_id, participant, message));
             return;
         }
-        match self
-            .server
-            .add_peer(sdp, PeerOptions::default(), Instant::now())
-        {
+        match self.server.add_peer(sdp, self.peer_options, Instant::now()) {
             Ok((peer, answer)) => {
                 let layout = self
                     .server

@@ -47,6 +47,8 @@ pub enum ErrorCode {
     NotInCall,
     /// Not possible in the current state (e.g. accepting a call already answered).
     InvalidState,
+    /// The identity is signed in on as many connections as allowed already.
+    TooManySessions,
     /// Something went wrong inside the service.
     Internal,
 }

@@ -1,6 +1,7 @@
 //! Connections coming and going, time passing, media events, and the ends of
 //! participations and calls.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::call::CallKind;
@@ -41,6 +42,20 @@ impl Switchboard {
                 return Err((ErrorCode::from(&e), format!("authentication failed: {e}")));
             }
         };
+        let signed_in = self.online.get(identity).map_or(0, BTreeSet::len);
+        if !identity.is_bot()
+            && !identity.is_phone()
+            && signed_in >= self.config.max_sessions_per_user
+        {
+            tracing::info!(?conn, %identity, signed_in, "refused hello: too many sessions");
+            return Err((
+                ErrorCode::TooManySessions,
+                format!(
+                    "{identity} is signed in on {signed_in} connections already, the most \
+                     allowed; sign out elsewhere first"
+                ),
+            ));
+        }
         let Some(session) = self.sessions.get_mut(&conn) else {
             return refuse(ErrorCode::Internal, "unknown connection");
         };

@@ -49,6 +49,9 @@ pub struct SwitchboardConfig {
     pub max_rate_violations: u32,
     /// Participants per call (ringing ones excluded).
     pub max_participants: usize,
+    /// Signed-in sessions (devices) of one person at once; bots and phones are not held to
+    /// it. The next `hello` is refused with `too_many_sessions`.
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for SwitchboardConfig {
@@ -60,6 +63,7 @@ impl Default for SwitchboardConfig {
             rate_burst: 100,
             max_rate_violations: 500,
             max_participants: 350,
+            max_sessions_per_user: 10,
         }
     }
 }
