@@ -204,6 +204,15 @@ impl View {
         self.participant(*self.slots.get(&section)?)
     }
 
+    /// Who spoke an unmixed slot's frame: the participant its packet named (CSRC), once
+    /// the roster knows them; else, from a service that names none, the slot's occupant.
+    fn speaker(&self, slot: u8, source: Option<u32>) -> Option<Participant> {
+        match source {
+            Some(id) => self.participant(ParticipantId(id)),
+            None => self.in_slot(Section::UnmixedAudio(slot)),
+        }
+    }
+
     /// Applies a signaling message; returns the events it means, or the end of the call.
     fn apply(&mut self, message: ServerMessage) -> (Vec<CallEvent>, Option<EndReason>) {
         let mut events = Vec::new();
@@ -356,7 +365,7 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
     let mut offered: Option<Peer> = None;
     // Unmixed audio can outrun the notice saying whose it is (UDP against the WebSocket):
     // held here, briefly, until the slot's occupant is known.
-    let mut unplaced: HashMap<u8, VecDeque<AudioFrame>> = HashMap::new();
+    let mut unplaced: HashMap<u8, VecDeque<(AudioFrame, Option<u32>)>> = HashMap::new();
     let mut ended = None;
     for input in held {
         if let CallInput::Server(message) = input {
@@ -387,9 +396,10 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
                     }
                     ended = end;
                     for (slot, frames) in &mut unplaced {
-                        if let Some(who) = view.in_slot(Section::UnmixedAudio(*slot)) {
-                            for frame in frames.drain(..) {
-                                bot.on_participant_audio(&call, &who, &frame).await;
+                        for (frame, source) in std::mem::take(frames) {
+                            match view.speaker(*slot, source) {
+                                Some(who) => bot.on_participant_audio(&call, &who, &frame).await,
+                                None => frames.push_back((frame, source)),
                             }
                         }
                     }
@@ -449,15 +459,15 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
             },
             frame = frames.recv() => match frame {
                 Some(Frame::Mixed(frame)) => bot.on_mixed_audio(&call, &frame).await,
-                Some(Frame::Unmixed(slot, frame)) => {
-                    match view.in_slot(Section::UnmixedAudio(slot)) {
+                Some(Frame::Unmixed(slot, frame, source)) => {
+                    match view.speaker(slot, source) {
                         Some(who) => bot.on_participant_audio(&call, &who, &frame).await,
                         None => {
                             let held = unplaced.entry(slot).or_default();
                             if held.len() == UNPLACED_FRAMES {
                                 held.pop_front();
                             }
-                            held.push_back(frame);
+                            held.push_back((frame, source));
                         }
                     }
                 }

@@ -38,7 +38,8 @@ pub(crate) enum ToMedia {
 #[derive(Debug)]
 pub(crate) enum Frame {
     Mixed(AudioFrame),
-    Unmixed(u8, AudioFrame),
+    /// An unmixed slot's frame, with the speaker its packet named (CSRC), if it did.
+    Unmixed(u8, AudioFrame, Option<u32>),
     Video(Section, VideoFrame),
     Encoded(Section, Bytes, bool, MediaTime),
 }

@@ -1,7 +1,11 @@
 //! One incoming Opus stream (the mix, or an unmixed slot): jitter buffer, then decoding,
 //! each frame handed on the moment it can be (a bot has no sound card's clock to wait for).
 //! Frames are stamped on the SDK's clock from their RTP timestamps, so a pause in the
-//! stream is a gap in the stamps and a burst after a late packet keeps its true times.
+//! stream is a gap in the stamps and a burst after a late packet keeps its true times. Each
+//! frame carries the source its packet named (CSRC), so a slot that changes hands credits
+//! every frame to its speaker.
+
+use std::collections::VecDeque;
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,9 @@ const CLOCK_HZ: u64 = 48_000;
 /// (a sender whose timestamps jumped, or a stream that restarted).
 const MAX_SKEW: Duration = Duration::from_secs(1);
 const FRAME: Duration = Duration::from_millis(20);
+/// Sources remembered by RTP timestamp for packets still in the jitter buffer (it holds a
+/// few hundred milliseconds at most: 64 frames is over a second).
+const SOURCES_KEPT: usize = 64;
 
 pub(crate) struct AudioReceiver {
     jitter: JitterBuffer,
@@ -24,6 +31,10 @@ pub(crate) struct AudioReceiver {
     anchor: Option<(MediaTime, u64)>,
     last_at: Option<MediaTime>,
     resets_seen: u64,
+    /// (RTP timestamp, CSRC) of the packets inserted lately; the source of the frame last
+    /// played (concealment continues it).
+    sources: VecDeque<(u32, u32)>,
+    playing: Option<u32>,
     /// Frames decoded from packets, recovered by FEC, concealed (a packet lost).
     pub(crate) decoded: u64,
     pub(crate) recovered: u64,
@@ -47,14 +58,32 @@ impl AudioReceiver {
             anchor: None,
             last_at: None,
             resets_seen: 0,
+            sources: VecDeque::new(),
+            playing: None,
             decoded: 0,
             recovered: 0,
             concealed: 0,
         })
     }
 
-    pub(crate) fn insert(&mut self, packet: AudioPacket, now: Instant) {
+    /// A packet in, with the source its CSRC named (unmixed slots name their speaker).
+    pub(crate) fn insert(&mut self, packet: AudioPacket, source: Option<u32>, now: Instant) {
+        if let Some(source) = source {
+            if self.sources.len() == SOURCES_KEPT {
+                self.sources.pop_front();
+            }
+            self.sources.push_back((packet.timestamp, source));
+        }
         self.jitter.insert(packet, now);
+    }
+
+    /// The source of the frame at RTP timestamp `ts` (that of the frame before it if its
+    /// packet named none or never came).
+    fn source_of(&mut self, ts: u32) -> Option<u32> {
+        if let Some(&(_, source)) = self.sources.iter().rev().find(|(t, _)| *t == ts) {
+            self.playing = Some(source);
+        }
+        self.playing
     }
 
     /// Packets lost on the way (never arrived in time).
@@ -67,9 +96,16 @@ impl AudioReceiver {
         self.jitter.deadline()
     }
 
-    /// Every frame ready at `now` (the SDK clock reads `clock`), in order, into `out`.
-    pub(crate) fn poll(&mut self, now: Instant, clock: MediaTime, out: &mut Vec<AudioFrame>) {
+    /// Every frame ready at `now` (the SDK clock reads `clock`), in order, into `out`, with
+    /// its source where packets name one.
+    pub(crate) fn poll(
+        &mut self,
+        now: Instant,
+        clock: MediaTime,
+        out: &mut Vec<(AudioFrame, Option<u32>)>,
+    ) {
         while let Some((ts, decision)) = self.jitter.poll_arrived(now) {
+            let source = self.source_of(ts as u32);
             let at = self.stamp(ts, clock);
             let mut frame = AudioFrame::silence(self.format, FrameDuration::Ms20, at);
             let made = match decision {
@@ -96,7 +132,7 @@ impl AudioReceiver {
             }
             // Always exactly 20 ms at the bot's rate.
             if frame.duration() == FrameDuration::Ms20 {
-                out.push(frame);
+                out.push((frame, source));
             }
         }
     }

@@ -98,7 +98,7 @@ struct Media {
     payload: Vec<u8>,
     datagram: Vec<u8>,
     /// Decoded audio frames on their way to the bot (reused: no allocation per packet).
-    ready: Vec<AudioFrame>,
+    ready: Vec<(AudioFrame, Option<u32>)>,
     next_tick: Instant,
     /// Connected, and when media last arrived (the service sends the mix every 20 ms).
     connected: bool,
@@ -242,7 +242,7 @@ impl Media {
                         level: audio_level,
                     };
                     match section {
-                        Section::Audio => self.mix.insert(audio(), now),
+                        Section::Audio => self.mix.insert(audio(), None, now),
                         Section::UnmixedAudio(slot) => {
                             if !self.unmixed.contains_key(&slot) {
                                 match AudioReceiver::new(self.c.format) {
@@ -256,7 +256,7 @@ impl Media {
                                 }
                             }
                             if let Some(r) = self.unmixed.get_mut(&slot) {
-                                r.insert(audio(), now);
+                                r.insert(audio(), packet.header.csrc.first().copied(), now);
                             }
                         }
                         Section::VideoSlot(_) | Section::ScreenSlot => {
@@ -502,15 +502,15 @@ impl Media {
             ..
         } = self;
         mix.poll(now, clock, ready);
-        for frame in ready.drain(..) {
+        for (frame, _) in ready.drain(..) {
             SharedStats::add(&c.stats.mixed_frames, 1);
             deliver(c, Frame::Mixed(frame));
         }
         for (&slot, receiver) in unmixed {
             receiver.poll(now, clock, ready);
-            for frame in ready.drain(..) {
+            for (frame, source) in ready.drain(..) {
                 SharedStats::add(&c.stats.unmixed_frames, 1);
-                deliver(c, Frame::Unmixed(slot, frame));
+                deliver(c, Frame::Unmixed(slot, frame, source));
             }
         }
     }

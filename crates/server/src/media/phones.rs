@@ -269,13 +269,14 @@ impl Plane {
                     continue;
                 };
                 if let Some((section, slot)) = member.slots.unmixed_of(*from) {
-                    let sent = self.server.forward(
+                    let sent = self.server.forward_from(
                         peer,
                         section,
                         now,
                         &packet,
                         slot.switched,
                         Some(*level),
+                        from.0,
                     );
                     slot.switched &= sent.is_err();
                 }

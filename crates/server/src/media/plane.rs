@@ -501,9 +501,17 @@ impl Plane {
             };
             if let Some((section, slot)) = member.slots.unmixed_of(from) {
                 // The rebase happens with the first packet that actually goes out.
-                let sent = self
-                    .server
-                    .forward(peer, section, now, packet, slot.switched, level);
+                // The speaker's participant id rides in the CSRC: the receiver credits each
+                // frame to whoever spoke it, even across a hand-over of the slot.
+                let sent = self.server.forward_from(
+                    peer,
+                    section,
+                    now,
+                    packet,
+                    slot.switched,
+                    level,
+                    from.0,
+                );
                 slot.switched &= sent.is_err();
             }
         }

@@ -201,6 +201,24 @@ impl PeerServer {
         self.with_peer(to, |p| p.forward(section, now, packet, new_source, level))
     }
 
+    /// [`forward`](PeerServer::forward) with the packet's source named in its CSRC list
+    /// (see [`Peer::forward_from`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_from(
+        &mut self,
+        to: PeerId,
+        section: Section,
+        now: Instant,
+        packet: &rtc::rtp::Packet,
+        new_source: bool,
+        level: Option<u8>,
+        csrc: u32,
+    ) -> Result<(), PeerError> {
+        self.with_peer(to, |p| {
+            p.forward_from(section, now, packet, new_source, level, Some(csrc))
+        })
+    }
+
     /// Tells a peer's forwarded `section` that the current source's packet `source_seq`
     /// is left out on purpose (padding): see [`Peer::skip_forwarded`].
     pub fn skip_forwarded(&mut self, to: PeerId, section: Section, source_seq: u16) {

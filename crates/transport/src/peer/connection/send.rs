@@ -258,6 +258,22 @@ impl Peer {
         new_source: bool,
         level: Option<u8>,
     ) -> Result<(), PeerError> {
+        self.forward_from(section, now, packet, new_source, level, None)
+    }
+
+    /// [`forward`](Peer::forward), naming the packet's source in its CSRC list (RFC 3550
+    /// §5.1: the contributing source): a receiver of a slot that changes hands tells whose
+    /// each packet is from the packet itself, not from a notice that may overtake it or
+    /// lag behind.
+    pub fn forward_from(
+        &mut self,
+        section: Section,
+        now: Instant,
+        packet: &rtc::rtp::Packet,
+        new_source: bool,
+        level: Option<u8>,
+        csrc: Option<u32>,
+    ) -> Result<(), PeerError> {
         // A new source continues after the last timestamp sent by the time that passed
         // since (at least one frame: 20 ms of audio, a 30 fps picture), so receivers see a
         // pause, not a jump.
@@ -286,6 +302,9 @@ impl Peer {
             packet.header.marker,
         );
         out.forwarded = Some((timestamp, offset, now));
+        if let Some(csrc) = csrc {
+            header.csrc.push(csrc);
+        }
         Peer::set_level(&mut header, level_id, level);
         let packet = rtc::rtp::Packet {
             header,
