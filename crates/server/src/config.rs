@@ -162,8 +162,19 @@ impl ServerConfig {
             path: path.to_owned(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
+        Self::from_json(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Reads a config file's text over the defaults.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        serde_json::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::new(),
             source,
         })
     }

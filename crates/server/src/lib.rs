@@ -23,6 +23,50 @@ mod config;
 pub mod demo;
 mod echo_service;
 mod http;
+
+/// Hooks for the fuzz targets in `fuzz/`; not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, Response};
+    use confab_signaling::TokenKey;
+    use tower::ServiceExt as _;
+
+    use crate::config::Limits;
+    use crate::http::{self, AppState, ClientAddr, EdgeLimits};
+    use crate::metrics::Metrics;
+
+    /// The service's HTTP router with default limits, guests allowed and the admin key
+    /// `admin`, and no signaling task behind it (requests that need one get 503).
+    pub fn router(admin: &str) -> axum::Router {
+        let (signaling, _) = tokio::sync::mpsc::channel(1);
+        http::router(AppState {
+            signaling,
+            metrics: Arc::new(Metrics::default()),
+            token_key: TokenKey::from_secret(&[7; 32]).unwrap_or_else(|_| unreachable!()),
+            admin_key: Arc::from(admin),
+            next_connection: Arc::new(AtomicU64::new(1)),
+            guests: true,
+            limits: Arc::new(EdgeLimits::new(&Limits::default())),
+        })
+    }
+
+    /// One request through `router`, as if from 127.0.0.1.
+    pub async fn call(router: axum::Router, mut request: Request<Body>) -> Response<Body> {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(ClientAddr(([127, 0, 0, 1], 40_000).into())));
+        match router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
 mod keys;
 mod media;
 mod metrics;
