@@ -2,7 +2,8 @@
 //! - `mixed.wav` — the call's mix (everyone but the recorder), 48 kHz mono;
 //! - `participants/<identity>.wav` — each participant's own audio from the unmixed slots,
 //!   48 kHz mono, silence where they were not heard; every WAV starts at the same instant,
-//!   so sample n of any file is the same moment of the call;
+//!   so sample n of any file is the same moment of the call: participants' files to the
+//!   sample (placed by the service's room clock, never stretched), the mix within a frame;
 //! - `participants/<identity>.h264` (and `<identity>-screen.h264`) — their camera (and screen
 //!   share) as received, H.264 Annex-B from the first keyframe, playable by ffmpeg/ffprobe;
 //! - `manifest.json` — participants, joins and leaves with reasons, mute changes, the

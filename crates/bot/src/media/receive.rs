@@ -1,9 +1,11 @@
 //! One incoming Opus stream (the mix, or an unmixed slot): jitter buffer, then decoding,
 //! each frame handed on the moment it can be (a bot has no sound card's clock to wait for).
 //! Frames are stamped on the SDK's clock from their RTP timestamps, so a pause in the
-//! stream is a gap in the stamps and a burst after a late packet keeps its true times. Each
-//! frame carries the source its packet named (CSRC), so a slot that changes hands credits
-//! every frame to its speaker.
+//! stream is a gap in the stamps and a burst after a late packet keeps its true times. The
+//! service stamps the mix and every unmixed slot on one clock (its room's), so all of a
+//! call's streams share one anchor ([`CallClock`]): frames of the same moment get the same
+//! stamp, to the sample. Each frame carries the source its packet named (CSRC), so a slot
+//! that changes hands credits every frame to its speaker.
 
 use std::collections::VecDeque;
 
@@ -23,13 +25,30 @@ const FRAME: Duration = Duration::from_millis(20);
 /// few hundred milliseconds at most: 64 frames is over a second).
 const SOURCES_KEPT: usize = 64;
 
+/// The SDK-clock time of one RTP timestamp of the service's clock: every frame of every
+/// stream of a call is stamped from it. Set by the first frame, kept across reconnects (the
+/// service's room clock goes on), moved only when a stream's stamps stray over a second
+/// from the SDK's clock (a new instance of the call, or a sender that jumped).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CallClock(Option<(MediaTime, u32)>);
+
+impl CallClock {
+    /// Where RTP timestamp `ts` falls on the SDK's clock.
+    fn at(self, ts: u32) -> Option<MediaTime> {
+        let (at, ts0) = self.0?;
+        let since = i64::from(ts.wrapping_sub(ts0) as i32) * 1_000_000 / CLOCK_HZ as i64;
+        let micros = at.as_micros() as i64 + since;
+        (micros >= 0).then(|| MediaTime::from_micros(micros as u64))
+    }
+}
+
 pub(crate) struct AudioReceiver {
     jitter: JitterBuffer,
     decoder: OpusDecoder,
     format: AudioFormat,
-    /// The SDK-clock time of one RTP timestamp: every frame is stamped from it.
-    anchor: Option<(MediaTime, u64)>,
-    last_at: Option<MediaTime>,
+    /// The stamp of the last frame and its source: the next frame of the same source goes
+    /// after it.
+    last_at: Option<(MediaTime, Option<u32>)>,
     resets_seen: u64,
     /// (RTP timestamp, CSRC) of the packets inserted lately; the source of the frame last
     /// played (concealment continues it).
@@ -55,7 +74,6 @@ impl AudioReceiver {
             jitter: JitterBuffer::new(JitterConfig::default()),
             decoder: OpusDecoder::new(format).map_err(|e| e.to_string())?,
             format,
-            anchor: None,
             last_at: None,
             resets_seen: 0,
             sources: VecDeque::new(),
@@ -102,11 +120,12 @@ impl AudioReceiver {
         &mut self,
         now: Instant,
         clock: MediaTime,
+        call_clock: &mut CallClock,
         out: &mut Vec<(AudioFrame, Option<u32>)>,
     ) {
         while let Some((ts, decision)) = self.jitter.poll_arrived(now) {
             let source = self.source_of(ts as u32);
-            let at = self.stamp(ts, clock);
+            let at = self.stamp(ts as u32, source, clock, call_clock);
             let mut frame = AudioFrame::silence(self.format, FrameDuration::Ms20, at);
             let made = match decision {
                 Playout::Packet { payload, .. } => {
@@ -137,32 +156,39 @@ impl AudioReceiver {
         }
     }
 
-    /// The SDK-clock time of RTP timestamp `ts`: from the anchor, unless that would go
-    /// backwards, overlap the last frame, or stray far from the clock.
-    fn stamp(&mut self, ts: u64, clock: MediaTime) -> MediaTime {
+    /// The SDK-clock time of RTP timestamp `ts` (of `source`): from the call's clock,
+    /// unless that would overlap the last frame of the same source (then right after it)
+    /// or stray over a second from the SDK's clock (then the call's clock moves).
+    fn stamp(
+        &mut self,
+        ts: u32,
+        source: Option<u32>,
+        clock: MediaTime,
+        call_clock: &mut CallClock,
+    ) -> MediaTime {
         let resets = self.jitter.stats().resets;
         if resets != self.resets_seen {
             self.resets_seen = resets;
-            self.anchor = None;
+            self.last_at = None;
         }
-        let from_anchor = self.anchor.and_then(|(at, ts0)| {
-            let since = ts.checked_sub(ts0)?;
-            Some(at + Duration::from_micros(since * 1_000_000 / CLOCK_HZ))
-        });
-        let next_free = self.last_at.map(|l| l + FRAME);
-        let fits = |at: MediaTime| {
-            next_free.is_none_or(|n| at >= n)
-                && at.saturating_since(clock).max(clock.saturating_since(at)) <= MAX_SKEW
-        };
-        let at = match from_anchor {
-            Some(at) if fits(at) => at,
+        let next_free = self
+            .last_at
+            .filter(|(_, last_source)| *last_source == source)
+            .map(|(at, _)| at + FRAME);
+        let near =
+            |at: MediaTime| at.saturating_since(clock).max(clock.saturating_since(at)) <= MAX_SKEW;
+        let at = match call_clock.at(ts) {
+            Some(at) if near(at) => match next_free {
+                Some(free) if at < free => free,
+                _ => at,
+            },
             _ => {
                 let at = next_free.map_or(clock, |n| n.max(clock));
-                self.anchor = Some((at, ts));
+                call_clock.0 = Some((at, ts));
                 at
             }
         };
-        self.last_at = Some(at);
+        self.last_at = Some((at, source));
         at
     }
 }

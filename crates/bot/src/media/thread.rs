@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::fec::FecPolicy;
 use super::pacer::{FRAME, Paced, Pacer};
-use super::receive::AudioReceiver;
+use super::receive::{AudioReceiver, CallClock};
 use super::video::{VideoReceiver, VideoSender, fit};
 use super::{AudioQueue, Control, Frame, SharedStats, Stats, ToMedia};
 use crate::VideoSource;
@@ -90,6 +90,8 @@ struct Media {
     pacer: Pacer,
     mix: AudioReceiver,
     unmixed: HashMap<u8, AudioReceiver>,
+    /// One timeline for the mix and every unmixed slot (the service's room clock).
+    call_clock: CallClock,
     video_in: HashMap<Section, VideoReceiver>,
     keyframe_asked: HashMap<Section, Instant>,
     video_out: HashMap<VideoSource, VideoSender>,
@@ -127,6 +129,7 @@ impl Media {
             pacer: Pacer::default(),
             mix,
             unmixed: HashMap::new(),
+            call_clock: CallClock::default(),
             video_in: HashMap::new(),
             keyframe_asked: HashMap::new(),
             video_out: HashMap::new(),
@@ -498,16 +501,17 @@ impl Media {
             c,
             mix,
             unmixed,
+            call_clock,
             ready,
             ..
         } = self;
-        mix.poll(now, clock, ready);
+        mix.poll(now, clock, call_clock, ready);
         for (frame, _) in ready.drain(..) {
             SharedStats::add(&c.stats.mixed_frames, 1);
             deliver(c, Frame::Mixed(frame));
         }
         for (&slot, receiver) in unmixed {
-            receiver.poll(now, clock, ready);
+            receiver.poll(now, clock, call_clock, ready);
             for (frame, source) in ready.drain(..) {
                 SharedStats::add(&c.stats.unmixed_frames, 1);
                 deliver(c, Frame::Unmixed(slot, frame, source));

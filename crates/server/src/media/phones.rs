@@ -13,7 +13,7 @@ use confab_sip::PhoneMedia;
 use confab_sip::dtmf::Digit;
 use confab_sip::leg::{LegEvent, LegStats, PlainRtpLeg};
 use confab_sip::sdp::Negotiated;
-use confab_transport::peer::{RtpHeader, RtpPacket};
+use confab_transport::peer::{Forwarded, RtpHeader, RtpPacket};
 
 use super::MediaReply;
 use super::mixing::source;
@@ -276,7 +276,10 @@ impl Plane {
                         &packet,
                         slot.switched,
                         Some(*level),
-                        from.0,
+                        Forwarded {
+                            csrc: Some(from.0),
+                            timestamp: Some(timestamp),
+                        },
                     );
                     slot.switched &= sent.is_err();
                 }

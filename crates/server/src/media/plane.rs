@@ -13,7 +13,7 @@ use confab_signaling::protocol::{CallId, ParticipantId, ServerMessage};
 use confab_transport::jitter::AudioPacket;
 use confab_transport::payload::h264_sps::keyframe_start_size;
 use confab_transport::peer::{
-    PeerEvent, PeerId, PeerOptions, PeerServer, RtpPacket, Section, SrtpPolicy,
+    Forwarded, PeerEvent, PeerId, PeerOptions, PeerServer, RtpPacket, Section, SrtpPolicy,
 };
 use confab_transport::udp::{Waker, pump_until_input};
 use tokio::sync::mpsc;
@@ -495,6 +495,8 @@ impl Plane {
         if muted {
             return;
         }
+        // Unmixed slots carry it on the room's clock, where the mix is stamped.
+        let on_clock = room.on_clock(from, packet.header.ssrc, packet.header.timestamp, now);
         for member in room.members.values_mut() {
             let Some(peer) = member.receiving() else {
                 continue;
@@ -510,7 +512,10 @@ impl Plane {
                     packet,
                     slot.switched,
                     level,
-                    from.0,
+                    Forwarded {
+                        csrc: Some(from.0),
+                        timestamp: on_clock,
+                    },
                 );
                 slot.switched &= sent.is_err();
             }
@@ -734,6 +739,10 @@ impl Plane {
         let Some(room) = self.rooms.get_mut(&call_id) else {
             return;
         };
+        // The room clock: the first tick's instant and stamp, then real time (ticks move
+        // their phase to follow the dominant speaker; the clock the microphones are mapped
+        // to must not, or two speakers mapped at different moments would drift apart).
+        room.clock.get_or_insert((mixed.ticked, mixed.timestamp));
         let now = Instant::now();
         let mut to_phones = Vec::new();
         for (participant, payload) in mixed.payloads {

@@ -52,6 +52,9 @@ pub(crate) struct Member {
     pub(crate) budget: Budget,
     pub(crate) layer_switches: u64,
     pub(crate) freezes: u64,
+    /// How its microphone's RTP timestamps map onto the room's clock: (its SSRC, the
+    /// offset to add), fixed at its first packet after the room's first tick.
+    pub(crate) mic_clock: Option<(u32, u32)>,
 }
 
 impl Member {
@@ -101,6 +104,10 @@ pub(crate) struct Room {
     pub(crate) lost: HashMap<ParticipantId, u64>,
     /// Whether phones' own voices are encoded for unmixed slots (some member has them).
     pub(crate) own_audio: bool,
+    /// The room's clock: the instant and RTP timestamp (48 kHz) of its first mixer tick,
+    /// then real time. The mix is stamped near it (ticks follow the dominant speaker's
+    /// phase, within a frame); unmixed slots exactly, so a bot's files line up.
+    pub(crate) clock: Option<(Instant, u32)>,
 }
 
 impl Room {
@@ -133,7 +140,38 @@ impl Room {
             sharer: None,
             lost: HashMap::new(),
             own_audio: false,
+            clock: None,
         })
+    }
+
+    /// The room clock's timestamp of a microphone packet of `from` (RTP timestamp `ts`,
+    /// stream `ssrc`) that arrived at `now`: its own timestamp moved by a fixed offset, set
+    /// at the member's first packet from the room clock's reading then (and again when its
+    /// stream restarts or its timestamps jump by over a second). `None` before the room's
+    /// first tick.
+    pub(crate) fn on_clock(
+        &mut self,
+        from: ParticipantId,
+        ssrc: u32,
+        ts: u32,
+        now: Instant,
+    ) -> Option<u32> {
+        const SECOND: i64 = 48_000;
+        let (ticked, tick_ts) = self.clock?;
+        let since = now.saturating_duration_since(ticked).as_micros() as u64 * 48 / 1000;
+        let reading = tick_ts.wrapping_add(since as u32);
+        let member = self.members.get_mut(&from)?;
+        let mapped = match member.mic_clock {
+            Some((known, offset)) if known == ssrc => {
+                let mapped = ts.wrapping_add(offset);
+                (i64::from(mapped.wrapping_sub(reading) as i32).abs() <= SECOND).then_some(mapped)
+            }
+            _ => None,
+        };
+        Some(mapped.unwrap_or_else(|| {
+            member.mic_clock = Some((ssrc, reading.wrapping_sub(ts)));
+            reading
+        }))
     }
 
     /// Hands a packet (or other droppable work) to the room's mixer on its media thread;

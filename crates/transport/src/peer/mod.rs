@@ -18,6 +18,20 @@ pub use layout::{LayoutError, MAX_UNMIXED_SLOTS, MAX_VIDEO_SLOTS, MediaLayout, S
 pub use server::{PeerId, PeerServer, ServerStats};
 pub use setup::{AUDIO_LEVEL_URI, IceMode, MAX_SEND_LAYERS, PeerOptions, SrtpPolicy};
 
+/// How a forwarded packet is re-stamped (see [`Peer::forward_from`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The source named in the packet's CSRC list (RFC 3550 §5.1, the contributing
+    /// source): a receiver of a slot that changes hands tells whose each packet is from the
+    /// packet itself, not from a notice that may overtake it or lag behind.
+    pub csrc: Option<u32>,
+    /// The packet's timestamp on the forwarder's clock (the call service's room clock, on
+    /// which it also stamps the mix), so a receiver places every stream on one timeline.
+    /// `None`: the source's own timestamps, shifted to continue smoothly after the
+    /// previous source's.
+    pub timestamp: Option<u32>,
+}
+
 /// An RTP header (webrtc-rs's type).
 pub use rtc::rtp::Header as RtpHeader;
 /// An RTP packet as peers deliver and forward it (webrtc-rs's type).

@@ -201,8 +201,8 @@ impl PeerServer {
         self.with_peer(to, |p| p.forward(section, now, packet, new_source, level))
     }
 
-    /// [`forward`](PeerServer::forward) with the packet's source named in its CSRC list
-    /// (see [`Peer::forward_from`]).
+    /// [`forward`](PeerServer::forward), re-stamped as `forwarded` says (see
+    /// [`Peer::forward_from`]).
     #[allow(clippy::too_many_arguments)]
     pub fn forward_from(
         &mut self,
@@ -212,10 +212,10 @@ impl PeerServer {
         packet: &rtc::rtp::Packet,
         new_source: bool,
         level: Option<u8>,
-        csrc: u32,
+        forwarded: super::Forwarded,
     ) -> Result<(), PeerError> {
         self.with_peer(to, |p| {
-            p.forward_from(section, now, packet, new_source, level, Some(csrc))
+            p.forward_from(section, now, packet, new_source, level, forwarded)
         })
     }
 

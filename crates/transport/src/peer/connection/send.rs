@@ -12,7 +12,7 @@ use super::{Peer, rtc_error};
 use crate::peer::lean::LeanPath;
 use crate::peer::outgoing::{Outgoing, Streams};
 use crate::peer::setup::AUDIO_LEVEL_URI;
-use crate::peer::{MediaKind, PeerError, Section};
+use crate::peer::{Forwarded, MediaKind, PeerError, Section};
 
 impl Peer {
     pub(super) fn negotiated(
@@ -258,13 +258,18 @@ impl Peer {
         new_source: bool,
         level: Option<u8>,
     ) -> Result<(), PeerError> {
-        self.forward_from(section, now, packet, new_source, level, None)
+        self.forward_from(
+            section,
+            now,
+            packet,
+            new_source,
+            level,
+            Forwarded::default(),
+        )
     }
 
-    /// [`forward`](Peer::forward), naming the packet's source in its CSRC list (RFC 3550
-    /// §5.1: the contributing source): a receiver of a slot that changes hands tells whose
-    /// each packet is from the packet itself, not from a notice that may overtake it or
-    /// lag behind.
+    /// [`forward`](Peer::forward), with what [`Forwarded`] says: the packet's source named
+    /// in its CSRC list, and its timestamp on the forwarder's clock.
     pub fn forward_from(
         &mut self,
         section: Section,
@@ -272,7 +277,7 @@ impl Peer {
         packet: &rtc::rtp::Packet,
         new_source: bool,
         level: Option<u8>,
-        csrc: Option<u32>,
+        forwarded: Forwarded,
     ) -> Result<(), PeerError> {
         // A new source continues after the last timestamp sent by the time that passed
         // since (at least one frame: 20 ms of audio, a 30 fps picture), so receivers see a
@@ -293,7 +298,10 @@ impl Peer {
             Some((_, offset, _)) => offset,
             None => 0,
         };
-        let timestamp = packet.header.timestamp.wrapping_add(offset);
+        let (timestamp, offset) = match forwarded.timestamp {
+            Some(timestamp) => (timestamp, timestamp.wrapping_sub(packet.header.timestamp)),
+            None => (packet.header.timestamp.wrapping_add(offset), offset),
+        };
         let mut header = out.forwarded_header(
             pt,
             packet.header.sequence_number,
@@ -302,7 +310,7 @@ impl Peer {
             packet.header.marker,
         );
         out.forwarded = Some((timestamp, offset, now));
-        if let Some(csrc) = csrc {
+        if let Some(csrc) = forwarded.csrc {
             header.csrc.push(csrc);
         }
         Peer::set_level(&mut header, level_id, level);
