@@ -402,3 +402,29 @@ async fn a_refused_token_binary_frames_and_oversized_messages_get_close_codes() 
     }
     assert_eq!(close, Some(CloseCode::Size));
 }
+
+/// Found by the `http_api` fuzz target: a path that does not decode (`%BB` is not UTF-8)
+/// was refused with 400 before the admin key was looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_key_comes_before_the_path() {
+    let server = server_with(Limits::default()).await;
+    let addr = server.http_addr();
+    let key = server.admin_key().to_owned();
+    for method in ["GET", "DELETE"] {
+        let reply = request("127.0.0.4", addr, method, "/v1/calls/i%BB", None, "").await;
+        assert_eq!(reply.status, 401, "{method}: {}", reply.body);
+    }
+    let reply = request("127.0.0.4", addr, "GET", "/v1/calls/i%BB", Some(&key), "").await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("invalid_call_id"), "{}", reply.body);
+    let reply = request(
+        "127.0.0.4",
+        addr,
+        "POST",
+        "/v1/calls/%BB/participants",
+        None,
+        r#"{"identity":"4:+15551234567"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+}

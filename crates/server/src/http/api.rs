@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -316,7 +316,20 @@ pub(crate) async fn list_calls(
     Ok(Json(ask(&state, SignalingCommand::Calls).await?))
 }
 
-fn call_id(raw: &str) -> Result<CallId, ApiError> {
+/// The call id of a path, read only after the admin key was checked (a path that does not
+/// even decode is a 400 for those with the key, a 401 for everyone else).
+fn call_id(path: Result<Path<String>, PathRejection>) -> Result<CallId, ApiError> {
+    let Path(raw) = path.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_call_id",
+            "the call id in the path does not decode",
+        )
+    })?;
+    parse_call_id(&raw)
+}
+
+fn parse_call_id(raw: &str) -> Result<CallId, ApiError> {
     uuid::Uuid::parse_str(raw).map(CallId).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -341,10 +354,10 @@ pub(crate) async fn get_call(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&state, from, &headers)?;
-    let id = call_id(&id)?;
+    let id = call_id(id)?;
     let call = ask(&state, |tx| SignalingCommand::Call(id, tx)).await?;
     call.map(Json).ok_or_else(|| not_found(id))
 }
@@ -353,10 +366,10 @@ pub(crate) async fn call_media(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&state, from, &headers)?;
-    let id = call_id(&id)?;
+    let id = call_id(id)?;
     Ok(Json(
         ask(&state, |tx| SignalingCommand::MediaStats(id, tx)).await?,
     ))
@@ -366,10 +379,10 @@ pub(crate) async fn end_call(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     admin(&state, from, &headers)?;
-    let id = call_id(&id)?;
+    let id = call_id(id)?;
     if ask(&state, |tx| SignalingCommand::EndCall(id, tx)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -395,11 +408,11 @@ pub(crate) async fn add_participant(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     request: Body<InviteRequest>,
 ) -> Result<(StatusCode, Json<Invited>), ApiError> {
     admin(&state, from, &headers)?;
-    let id = call_id(&id)?;
+    let id = call_id(id)?;
     let request = body(request)?;
     match ask(&state, |tx| {
         SignalingCommand::Invite(id, request.identity, tx)
