@@ -53,7 +53,7 @@ for target in "${targets[@]}"; do
   # Keep the corpus small: only inputs that add coverage.
   cargo fuzz cmin -O "$target" "$corpus" >/dev/null 2>&1 || true
   files=$(find "$corpus" -type f | wc -l)
-  size=$(du -sk "$corpus" | cut -f1)
+  size=$(( $(du -sb "$corpus" | cut -f1) / 1024 ))
   line="$target: ${runs:-?} runs in ${seconds}s, cov ${cov:-?}, corpus $files inputs (${size} KiB), no finding"
   echo "fuzz: $line" >&2
   summary+=("$line")
