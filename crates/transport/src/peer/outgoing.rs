@@ -37,6 +37,10 @@ pub(super) struct Outgoing {
     /// Simulcast: each layer's RID, SSRC and next sequence number, smallest first (empty
     /// without simulcast).
     pub(super) layers: Vec<SendLayer>,
+    /// The extension and CSRC lists of the last header the lean path sealed, kept for the
+    /// next packet's header.
+    pub(super) spare_extensions: Vec<rtc::rtp::header::Extension>,
+    pub(super) spare_csrc: Vec<u32>,
 }
 
 /// One simulcast layer this side sends.
@@ -78,6 +82,8 @@ impl Outgoing {
             via_core: false,
             lean_sent: LeanSent::default(),
             layers: Vec::new(),
+            spare_extensions: Vec::new(),
+            spare_csrc: Vec::new(),
         }
     }
 

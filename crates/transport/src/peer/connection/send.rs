@@ -5,8 +5,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rtc::peer_connection::RTCPeerConnection;
-use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
-use rtc::shared::marshal::Marshal;
 
 use super::{Peer, rtc_error};
 use crate::peer::lean::LeanPath;
@@ -82,6 +80,8 @@ impl Peer {
             if sent {
                 out.lean_sent
                     .note(packet.header.timestamp, packet.payload.len(), now);
+                out.spare_extensions = packet.header.extensions;
+                out.spare_csrc = packet.header.csrc;
                 return Ok(());
             }
         }
@@ -94,6 +94,15 @@ impl Peer {
             .map_err(rtc_error("write rtp"))
     }
 
+    /// A header for a packet of `out`'s: the vectors its extensions and CSRCs go in are the
+    /// ones the lean path handed back after the last packet (no allocation per packet).
+    fn reuse_lists(out: &mut Outgoing, header: &mut rtc::rtp::Header) {
+        header.extensions = std::mem::take(&mut out.spare_extensions);
+        header.extensions.clear();
+        header.csrc = std::mem::take(&mut out.spare_csrc);
+        header.csrc.clear();
+    }
+
     /// Puts an RFC 6464 level on an audio header, when the extension was negotiated.
     pub(super) fn set_level(
         header: &mut rtc::rtp::Header,
@@ -101,15 +110,9 @@ impl Peer {
         level: Option<u8>,
     ) {
         if let (Some(id), Some(level)) = (level_id, level) {
-            let ext = AudioLevelExtension {
-                level: level.min(127),
-                voice: level < 127,
-            };
-            if let Ok(raw) = ext.marshal() {
-                header.extension = true;
-                header.extension_profile = 0xBEDE;
-                let _ = header.set_extension(id, raw.freeze());
-            }
+            header.extension = true;
+            header.extension_profile = 0xBEDE;
+            let _ = header.set_extension(id, level_byte(level));
         }
     }
 
@@ -127,6 +130,7 @@ impl Peer {
         let (pc, out, pt, level_id) =
             Peer::sendable(&mut self.pc, &mut self.outgoing, connected, section)?;
         let mut header = out.next_header(pt, timestamp, false);
+        Peer::reuse_lists(out, &mut header);
         Peer::set_level(&mut header, level_id, level);
         let packet = rtc::rtp::Packet { header, payload };
         Peer::write(pc, &mut self.lean, out, section, now, packet)
@@ -310,6 +314,9 @@ impl Peer {
             packet.header.marker,
         );
         out.forwarded = Some((timestamp, offset, now));
+        if section.kind() == MediaKind::Audio {
+            Peer::reuse_lists(out, &mut header);
+        }
         if let Some(csrc) = forwarded.csrc {
             header.csrc.push(csrc);
         }
@@ -319,5 +326,44 @@ impl Peer {
             payload: packet.payload.clone(),
         };
         Peer::write(pc, &mut self.lean, out, section, now, packet)
+    }
+}
+
+/// The RFC 6464 audio-level byte for `level` (−dBov; 127 is silence, not voice): the voice
+/// bit and the level, as a static slice (no allocation per packet).
+fn level_byte(level: u8) -> Bytes {
+    static BYTES: [u8; 256] = {
+        let mut all = [0u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            all[i] = i as u8;
+            i += 1;
+        }
+        all
+    };
+    let level = level.min(127);
+    let byte = usize::from(level) | if level < 127 { 0x80 } else { 0 };
+    Bytes::from_static(&BYTES[byte..=byte])
+}
+
+#[cfg(test)]
+mod tests {
+    use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
+    use rtc::shared::marshal::Marshal;
+
+    #[test]
+    fn level_bytes_are_what_the_extension_marshals() {
+        for level in 0..=255u8 {
+            let ext = AudioLevelExtension {
+                level: level.min(127),
+                voice: level < 127,
+            };
+            let marshalled = ext.marshal().map(|b| b.to_vec()).unwrap_or_default();
+            assert_eq!(
+                super::level_byte(level).to_vec(),
+                marshalled,
+                "level {level}"
+            );
+        }
     }
 }
