@@ -19,12 +19,14 @@
 )] // a test: it reads the clock as the origin of its virtual timeline
 
 use std::alloc::System;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use confab_codecs::{AudioEncoder, OpusEncoder, OpusEncoderConfig};
 use confab_media::{AudioFormat, AudioFrame, FrameDuration, MediaTime};
-use confab_mixer::{AudioMixer, MixerConfig, SourceId};
+use confab_mixer::{AudioMixer, MediaScheduler, MixerConfig, SourceId, Tick};
 use confab_transport::jitter::AudioPacket;
 use confab_transport::peer::{
     Forwarded, MediaLayout, Peer, PeerEvent, PeerId, PeerOptions, PeerServer, RtpHeader, RtpPacket,
@@ -103,6 +105,22 @@ fn opus_packets() -> Vec<Bytes> {
             Bytes::from(p)
         })
         .collect()
+}
+
+/// A room that only counts the packets handed to it.
+struct Counting(Arc<AtomicU32>);
+
+impl Tick for Counting {
+    fn tick(&mut self, _now: Instant) {}
+    fn is_idle(&self) -> bool {
+        false
+    }
+    fn packet(&mut self, _source: SourceId, _packet: AudioPacket, _now: Instant) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
 }
 
 #[test]
@@ -227,10 +245,29 @@ fn allocations_per_packet_and_per_tick() {
         std::hint::black_box(mixer.tick(sent + Duration::from_millis(10)).unwrap());
     });
 
+    // The I/O thread's hand-off of each packet to its room's media thread (a typed
+    // command, no boxed closure), the media thread's side included.
+    let scheduler = MediaScheduler::new(1, 4096);
+    let handed = Arc::new(AtomicU32::new(0));
+    let room = scheduler.add(Counting(handed.clone())).unwrap();
+    let handoff = per_round(|n| {
+        let packet = AudioPacket {
+            seq: n as u16,
+            timestamp: n * 960,
+            payload: speech[n as usize % speech.len()].clone(),
+            level: Some(40),
+        };
+        room.packet(SourceId(1), packet, origin).unwrap();
+        // Wait until the media thread has it: its work is counted too.
+        while handed.load(Ordering::Relaxed) <= n {
+            std::thread::yield_now();
+        }
+    });
+
     println!(
-        "allocations: {ingress:.1} per packet in, {egress:.1} per mix packet out, \
-         {forward:.1} per unmixed packet forwarded, {tick:.1} per 50-party mixer tick \
-         ({:.2} per participant)",
+        "allocations: {ingress:.1} per packet in, {handoff:.1} per packet handed to its \
+         room's media thread, {egress:.1} per mix packet out, {forward:.1} per unmixed packet \
+         forwarded, {tick:.1} per 50-party mixer tick ({:.2} per participant)",
         tick / 50.0
     );
     assert!(ingress <= 10.0, "{ingress} per packet in");
@@ -243,4 +280,8 @@ fn allocations_per_packet_and_per_tick() {
         "{forward} per forwarded packet: the datagram only"
     );
     assert!(tick <= 5.0, "{tick} per mixer tick: none per listener");
+    assert!(
+        handoff == 0.0,
+        "{handoff} per packet handed to the media thread"
+    );
 }

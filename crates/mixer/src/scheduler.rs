@@ -10,6 +10,8 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use confab_transport::jitter::AudioPacket;
+
 /// The tick period.
 pub const TICK: Duration = Duration::from_millis(20);
 
@@ -110,6 +112,11 @@ pub trait Tick: Send + 'static {
     fn phase_error_micros(&self) -> Option<i64> {
         None
     }
+    /// An audio packet of `source` that arrived at `now` (the I/O thread's hot path: sent
+    /// as a typed command, no closure boxed per packet). The default drops it.
+    fn packet(&mut self, source: crate::SourceId, packet: AudioPacket, now: Instant) {
+        let _ = (source, packet, now);
+    }
     /// The room as `Any`, so handles can reach their concrete type.
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -119,6 +126,10 @@ impl Tick for crate::AudioMixer {
         if let Err(e) = crate::AudioMixer::tick(self, now) {
             tracing::error!("mixer tick failed: {e}");
         }
+    }
+
+    fn packet(&mut self, source: crate::SourceId, packet: AudioPacket, now: Instant) {
+        self.insert(source, packet, now);
     }
 
     fn is_idle(&self) -> bool {
@@ -139,6 +150,7 @@ type Job = Box<dyn FnOnce(&mut dyn Tick) + Send>;
 enum Command {
     Add(u64, Box<dyn Tick>),
     Run(u64, Job),
+    Packet(u64, crate::SourceId, AudioPacket, Instant),
     Remove(u64),
     Stop,
 }
@@ -222,6 +234,20 @@ impl RoomHandle {
             .map_err(|e| match e {
                 TrySendError::Full(_) | TrySendError::Disconnected(_) => QueueFull,
             })
+    }
+
+    /// Hands an audio packet to the room ([`Tick::packet`]) on its media thread without
+    /// blocking and without allocating; dropped when the queue is full, like a packet lost
+    /// on the way.
+    pub fn packet(
+        &self,
+        source: crate::SourceId,
+        packet: AudioPacket,
+        now: Instant,
+    ) -> Result<(), QueueFull> {
+        self.commands
+            .try_send(Command::Packet(self.id, source, packet, now))
+            .map_err(|_| QueueFull)
     }
 
     /// Like [`with`](RoomHandle::with), but waits for room in the queue instead of
@@ -408,6 +434,15 @@ fn apply(
             }
             if let Some(a) = active.iter_mut().find(|a| a.id == id) {
                 job(a.room.as_mut());
+            }
+        }
+        Command::Packet(id, source, packet, at) => {
+            if let Some(at_parked) = parked.iter().position(|(i, _)| *i == id) {
+                let (id, room) = parked.swap_remove(at_parked);
+                active.push(woken(id, room));
+            }
+            if let Some(a) = active.iter_mut().find(|a| a.id == id) {
+                a.room.packet(source, packet, at);
             }
         }
         Command::Remove(id) => {

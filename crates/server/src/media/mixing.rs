@@ -12,6 +12,7 @@ use confab_mixer::{AudioMixer, MixerConfig, MixerEvent, SourceId, Tick};
 use confab_signaling::protocol::{CallId, ParticipantId};
 
 use crate::metrics::Metrics;
+use confab_transport::jitter::AudioPacket;
 use confab_transport::udp::Waker;
 
 /// Where mixed frames go: the I/O thread's queue, and a wake-up for it, so a frame goes out
@@ -169,6 +170,10 @@ impl MixRoom {
 }
 
 impl Tick for MixRoom {
+    fn packet(&mut self, source: SourceId, packet: AudioPacket, now: Instant) {
+        self.mixer.insert(source, packet, now);
+    }
+
     #[allow(clippy::disallowed_methods)] // ticks are timed for the metrics
     fn tick(&mut self, now: Instant) {
         let started = Instant::now();

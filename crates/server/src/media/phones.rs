@@ -16,7 +16,6 @@ use confab_sip::sdp::Negotiated;
 use confab_transport::peer::{Forwarded, RtpHeader, RtpPacket};
 
 use super::MediaReply;
-use super::mixing::source;
 use super::plane::{PHONES_READ_EVERY, Plane};
 
 /// Datagrams read from one phone per pass of the loop, at most (a flood cannot starve the
@@ -208,7 +207,7 @@ impl Plane {
                 }
             }
             for packet in audio {
-                room.mix(move |m| m.mixer.insert(source(participant), packet, now));
+                room.mix_packet(participant, packet, now);
             }
         }
         for reply in replies {

@@ -491,7 +491,7 @@ impl Plane {
             payload: packet.payload.clone(),
             level,
         };
-        room.mix(move |m| m.mixer.insert(source(from), audio, now));
+        room.mix_packet(from, audio, now);
         if muted {
             return;
         }

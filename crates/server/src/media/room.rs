@@ -174,11 +174,21 @@ impl Room {
         }))
     }
 
-    /// Hands a packet (or other droppable work) to the room's mixer on its media thread;
-    /// dropped when that thread's queue is full, like a packet lost on the way.
-    pub(crate) fn mix(&self, f: impl FnOnce(&mut MixRoom) + Send + 'static) {
-        if self.mixer.with(f).is_err() {
-            tracing::warn!("media thread queue full: mixer input dropped");
+    /// Hands `from`'s audio packet to the room's mixer on its media thread (a typed command:
+    /// nothing allocated per packet); dropped when that thread's queue is full, like a
+    /// packet lost on the way.
+    pub(crate) fn mix_packet(
+        &self,
+        from: ParticipantId,
+        packet: confab_transport::jitter::AudioPacket,
+        now: Instant,
+    ) {
+        if self
+            .mixer
+            .packet(super::mixing::source(from), packet, now)
+            .is_err()
+        {
+            tracing::warn!("media thread queue full: audio packet dropped");
         }
     }
 
