@@ -10,15 +10,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use confab_benches::pattern_frames;
+use confab_benches::{connect_in_memory, pattern_frames, service_addr};
 use confab_codecs::{H264Encoder, H264EncoderConfig};
 use confab_testkit::Rng;
 use confab_transport::jitter::{AudioPacket, JitterBuffer, JitterConfig};
 use confab_transport::payload::h264::{H264Depacketizer, H264Packetizer};
 use confab_transport::payload::opus::OpusToc;
-use confab_transport::peer::{
-    MediaLayout, Peer, PeerEvent, PeerId, PeerOptions, PeerServer, Section,
-};
+use confab_transport::peer::{MediaLayout, Peer, PeerId, PeerOptions, PeerServer, Section};
 use confab_transport::udp::Transport;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -107,54 +105,15 @@ fn opus_payload(c: &mut Criterion) {
 /// A listener's peer and the service's, connected in memory (datagrams handed across, time
 /// stepped by hand).
 fn connected(options: PeerOptions) -> (PeerServer, PeerId, Peer, Instant) {
-    let mut server = PeerServer::new("10.0.0.2:3478".parse().unwrap());
-    let (id, bot, now) = connect_one(&mut server, 0, options, Instant::now());
-    (server, id, bot, now)
-}
-
-/// Adds listener number `n` to `server` and connects it in memory.
-fn connect_one(
-    server: &mut PeerServer,
-    n: u16,
-    options: PeerOptions,
-    start: Instant,
-) -> (PeerId, Peer, Instant) {
-    let bot_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 40_000 + n));
-    let service_addr = "10.0.0.2:3478".parse().unwrap();
-    let mut now = start;
-    let (mut bot, offer) = Peer::offer(
-        bot_addr,
+    let mut server = PeerServer::new(service_addr());
+    let (id, bot, now) = connect_in_memory(
+        &mut server,
+        0,
         MediaLayout::default(),
-        PeerOptions::default(),
-        now,
-    )
-    .unwrap();
-    let (id, answer) = server.add_peer(&offer, options, now).unwrap();
-    bot.accept_answer(&answer, now).unwrap();
-    let (mut bot_up, mut service_up) = (false, false);
-    for _ in 0..10_000 {
-        while let Some((_, data)) = bot.poll_transmit() {
-            server.handle_datagram(now, bot_addr, &data);
-        }
-        while let Some((to, data)) = server.poll_transmit() {
-            if to == bot_addr {
-                bot.handle_datagram(now, service_addr, &data);
-            }
-        }
-        while let Some(e) = bot.poll_event() {
-            bot_up |= matches!(e, PeerEvent::Connected);
-        }
-        while let Some((peer, e)) = server.poll_event() {
-            service_up |= peer == id && matches!(e, PeerEvent::Connected);
-        }
-        if bot_up && service_up {
-            return (id, bot, now);
-        }
-        now += Duration::from_millis(1);
-        bot.handle_timeout(now);
-        server.handle_timeout(now);
-    }
-    panic!("no connection in memory");
+        options,
+        Instant::now(),
+    );
+    (server, id, bot, now)
 }
 
 /// One 80-byte Opus packet from the service to one listener, sealed and queued, per
@@ -267,12 +226,18 @@ fn video_forward(c: &mut Criterion) {
     for viewers in [1u16, 10] {
         group.throughput(Throughput::Elements(u64::from(viewers)));
         group.bench_function(BenchmarkId::new("viewers", viewers), |b| {
-            let mut server = PeerServer::new("10.0.0.2:3478".parse().unwrap());
+            let mut server = PeerServer::new(service_addr());
             let mut now = Instant::now();
             let mut ids = Vec::new();
             let mut _bots = Vec::new();
             for n in 0..viewers {
-                let (id, bot, at) = connect_one(&mut server, n, PeerOptions::default(), now);
+                let (id, bot, at) = connect_in_memory(
+                    &mut server,
+                    n,
+                    MediaLayout::default(),
+                    PeerOptions::default(),
+                    now,
+                );
                 now = at;
                 ids.push(id);
                 _bots.push(bot);

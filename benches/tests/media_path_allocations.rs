@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use confab_benches::{connect_in_memory, service_addr};
 use confab_codecs::{AudioEncoder, OpusEncoder, OpusEncoderConfig};
 use confab_media::{AudioFormat, AudioFrame, FrameDuration, MediaTime};
 use confab_mixer::{AudioMixer, MediaScheduler, MixerConfig, SourceId, Tick};
@@ -42,43 +43,19 @@ const ROUNDS: u32 = 200;
 
 /// A service with one bot connected in memory (the bot with `unmixed` unmixed slots).
 fn connected(unmixed: u8) -> (PeerServer, PeerId, Peer, Instant) {
-    let mut server = PeerServer::new("10.0.0.2:3478".parse().unwrap());
-    let bot_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 40_000));
-    let service_addr = "10.0.0.2:3478".parse().unwrap();
-    let mut now = Instant::now();
+    let mut server = PeerServer::new(service_addr());
     let layout = MediaLayout {
         unmixed_slots: unmixed,
         ..MediaLayout::default()
     };
-    let (mut bot, offer) = Peer::offer(bot_addr, layout, PeerOptions::default(), now).unwrap();
-    let (id, answer) = server
-        .add_peer(&offer, PeerOptions::default(), now)
-        .unwrap();
-    bot.accept_answer(&answer, now).unwrap();
-    let (mut bot_up, mut service_up) = (false, false);
-    for _ in 0..10_000 {
-        while let Some((_, data)) = bot.poll_transmit() {
-            server.handle_datagram(now, bot_addr, &data);
-        }
-        while let Some((to, data)) = server.poll_transmit() {
-            if to == bot_addr {
-                bot.handle_datagram(now, service_addr, &data);
-            }
-        }
-        while let Some(e) = bot.poll_event() {
-            bot_up |= matches!(e, PeerEvent::Connected);
-        }
-        while let Some((peer, e)) = server.poll_event() {
-            service_up |= peer == id && matches!(e, PeerEvent::Connected);
-        }
-        if bot_up && service_up {
-            return (server, id, bot, now);
-        }
-        now += Duration::from_millis(1);
-        bot.handle_timeout(now);
-        server.handle_timeout(now);
-    }
-    panic!("no connection in memory");
+    let (id, bot, now) = connect_in_memory(
+        &mut server,
+        0,
+        layout,
+        PeerOptions::default(),
+        Instant::now(),
+    );
+    (server, id, bot, now)
 }
 
 /// Allocations per round of `work`, after a warm-up of the same.

@@ -198,7 +198,15 @@ impl PeerServer {
         new_source: bool,
         level: Option<u8>,
     ) -> Result<(), PeerError> {
-        self.with_peer(to, |p| p.forward(section, now, packet, new_source, level))
+        self.forward_from(
+            to,
+            section,
+            now,
+            packet,
+            new_source,
+            level,
+            super::Forwarded::default(),
+        )
     }
 
     /// [`forward`](PeerServer::forward), re-stamped as `forwarded` says (see
