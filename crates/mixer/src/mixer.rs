@@ -9,6 +9,7 @@ use confab_media::{
     AudioFormat, AudioFrame, AudioLevel, FrameDuration, MediaTime, MixBuffer, VoiceActivityDetector,
 };
 use confab_transport::jitter::{AudioPacket, JitterBuffer, JitterConfig, Playout};
+use confab_transport::slab::PacketSlab;
 
 use crate::decoder::SourceDecoder;
 use crate::dominant::{DominantConfig, DominantSpeaker};
@@ -18,6 +19,11 @@ use crate::{MixOutput, MixerError, MixerEvent, SourceId};
 
 const FORMAT: AudioFormat = AudioFormat::MONO_48K;
 const FRAME: usize = 960;
+/// A tick's packets (the shared mix, a mix-minus per speaker, phones' G.711) many times over.
+const MIXER_SLAB_BYTES: usize = 16 * 1024;
+/// More than a tick's packets take: a mix and four mix-minus at the highest Opus bitrate
+/// are under 2 KiB.
+const TICK_BYTES: usize = 4096;
 
 /// Tuning of a room's mixer.
 #[derive(Debug, Clone)]
@@ -144,6 +150,9 @@ pub struct AudioMixer {
     /// 20 ms of G.711 silence, µ-law and A-law.
     g711_silence: (Bytes, Bytes),
     encoded: Vec<u8>,
+    /// Where each tick's packets are cut from: the listeners' datagrams are sealed from them
+    /// within the tick, so the slab is reused in place and a tick allocates nothing.
+    slab: PacketSlab,
     output: MixOutput,
     events: VecDeque<MixerEvent>,
     counters: MixerCounters,
@@ -199,6 +208,7 @@ impl AudioMixer {
             mix: MixBuffer::new(FRAME),
             pcm: AudioFrame::silence(FORMAT, FrameDuration::Ms20, MediaTime::ZERO),
             encoded: Vec::with_capacity(1500),
+            slab: PacketSlab::new(MIXER_SLAB_BYTES),
             events: VecDeque::new(),
             counters: MixerCounters::default(),
             waits: Vec::new(),
@@ -483,6 +493,9 @@ impl AudioMixer {
                 decode(s, timestamp, &mut self.counters)?;
             }
         }
+        // Last tick's packets go first, so the slab finds itself free and is reused.
+        self.output.release(&self.silence);
+        self.slab.make_room(TICK_BYTES);
         self.encode_own_audio()?;
         self.mix_and_encode(timestamp)?;
         Ok(&self.output)
@@ -502,7 +515,7 @@ impl AudioMixer {
             self.counters.encodes += 1;
             self.output
                 .own
-                .push((id, Bytes::copy_from_slice(&self.encoded), s.last_level));
+                .push((id, self.slab.copy(&self.encoded), s.last_level));
         }
         Ok(())
     }
@@ -521,6 +534,7 @@ impl AudioMixer {
                 self.shared_narrowband.as_deref_mut(),
                 &self.pcm,
                 &mut self.output,
+                &mut self.slab,
             )?;
             return Ok(());
         }
@@ -533,12 +547,13 @@ impl AudioMixer {
         self.mix.write_soft_clipped(self.pcm.samples_mut())?;
         self.output.shared_level = AudioLevel::measure(self.pcm.samples()).wire_value();
         self.shared_encoder.encode(&self.pcm, &mut self.encoded)?;
-        self.output.shared = Bytes::copy_from_slice(&self.encoded);
+        self.output.shared = self.slab.copy(&self.encoded);
         self.counters.encodes += 1;
         encode_shared_narrowband(
             self.shared_narrowband.as_deref_mut(),
             &self.pcm,
             &mut self.output,
+            &mut self.slab,
         )?;
         if let [only] = selected {
             // One voice: what it hears without itself is silence — no encode needed.
@@ -560,7 +575,7 @@ impl AudioMixer {
             let payload = match s.law {
                 None => {
                     self.slot_encoders[slot].encode(&self.pcm, &mut self.encoded)?;
-                    Bytes::copy_from_slice(&self.encoded)
+                    self.slab.copy(&self.encoded)
                 }
                 Some(law) => {
                     let encoder = match &mut self.slot_narrowband[slot] {
@@ -568,7 +583,7 @@ impl AudioMixer {
                         empty => empty.insert(Box::new(NarrowbandEncoder::new()?)),
                     };
                     encoder.resample(&self.pcm)?;
-                    encoder.encode(law)
+                    encoder.encode(law, &mut self.slab)
                 }
             };
             self.output.minus.push((*id, payload));
@@ -594,14 +609,15 @@ fn encode_shared_narrowband(
     encoder: Option<&mut NarrowbandEncoder>,
     mix: &AudioFrame,
     output: &mut MixOutput,
+    slab: &mut PacketSlab,
 ) -> Result<(), MixerError> {
     let Some(encoder) = encoder else {
         return Ok(());
     };
     encoder.resample(mix)?;
     let wants = |law| output.narrowband.iter().any(|&(_, l)| l == law);
-    output.shared_pcmu = wants(G711Law::MuLaw).then(|| encoder.encode(G711Law::MuLaw));
-    output.shared_pcma = wants(G711Law::ALaw).then(|| encoder.encode(G711Law::ALaw));
+    output.shared_pcmu = wants(G711Law::MuLaw).then(|| encoder.encode(G711Law::MuLaw, slab));
+    output.shared_pcma = wants(G711Law::ALaw).then(|| encoder.encode(G711Law::ALaw, slab));
     Ok(())
 }
 

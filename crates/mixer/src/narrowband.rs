@@ -5,6 +5,7 @@ use bytes::Bytes;
 use confab_codecs::G711Law;
 use confab_codecs::g711;
 use confab_media::{AudioFormat, AudioFrame, FrameDuration, MediaTime, Resampler, SampleRate};
+use confab_transport::slab::PacketSlab;
 
 use crate::MixerError;
 
@@ -39,10 +40,10 @@ impl NarrowbandEncoder {
     }
 
     /// The last resampled mix, companded with `law`.
-    pub(crate) fn encode(&mut self, law: G711Law) -> Bytes {
+    pub(crate) fn encode(&mut self, law: G711Law, slab: &mut PacketSlab) -> Bytes {
         self.encoded.resize(self.narrow.samples().len(), 0);
         g711::encode(law, self.narrow.samples(), &mut self.encoded);
-        Bytes::copy_from_slice(&self.encoded)
+        slab.copy(&self.encoded)
     }
 }
 

@@ -42,6 +42,15 @@ impl MixOutput {
         }
     }
 
+    /// Drops the last tick's packets (the shared mix becomes `silence` until replaced).
+    pub(crate) fn release(&mut self, silence: &Bytes) {
+        self.shared = silence.clone();
+        self.shared_pcmu = None;
+        self.shared_pcma = None;
+        self.minus.clear();
+        self.own.clear();
+    }
+
     /// The shared mix in `law`, if some listener takes it.
     pub fn shared_g711(&self, law: G711Law) -> Option<&Bytes> {
         match law {

@@ -48,6 +48,10 @@ pub struct SpeakerSelector {
     selected: Vec<SourceId>,
     last_spoke: HashMap<SourceId, Instant>,
     leading_since: HashMap<SourceId, Instant>,
+    /// Scratch space of each update, kept so a tick allocates nothing: the selection before
+    /// it and the speaking challengers with their levels.
+    before: Vec<SourceId>,
+    challengers: Vec<(SourceId, f32)>,
 }
 
 impl SpeakerSelector {
@@ -58,6 +62,8 @@ impl SpeakerSelector {
             selected: Vec::with_capacity(config.k),
             last_spoke: HashMap::new(),
             leading_since: HashMap::new(),
+            before: Vec::with_capacity(config.k),
+            challengers: Vec::new(),
         }
     }
 
@@ -81,7 +87,8 @@ impl SpeakerSelector {
     /// Updates the selection from this tick's candidates; returns whether it changed.
     /// Costs O(candidates); silent sources are skipped early.
     pub fn update(&mut self, now: Instant, candidates: &[Candidate]) -> bool {
-        let before = self.selected.clone();
+        self.before.clear();
+        self.before.extend_from_slice(&self.selected);
         for c in candidates.iter().filter(|c| c.speaking) {
             self.last_spoke.insert(c.id, now);
         }
@@ -101,44 +108,51 @@ impl SpeakerSelector {
                 .map_or(-127.0, |c| c.level_db)
         };
         // Speaking challengers, loudest first.
-        let mut challengers: Vec<&Candidate> = candidates
-            .iter()
-            .filter(|c| c.speaking && !self.selected.contains(&c.id))
-            .collect();
-        challengers.sort_by(|a, b| b.level_db.total_cmp(&a.level_db));
+        self.challengers.clear();
+        self.challengers.extend(
+            candidates
+                .iter()
+                .filter(|c| c.speaking && !self.selected.contains(&c.id))
+                .map(|c| (c.id, c.level_db)),
+        );
+        self.challengers.sort_by(|a, b| b.1.total_cmp(&a.1));
 
         // Free slots are filled at once.
-        let mut challengers = challengers.into_iter().peekable();
+        let mut challengers = self.challengers.iter().copied();
         while self.selected.len() < self.config.k {
-            let Some(c) = challengers.next() else { break };
-            self.selected.push(c.id);
-            self.leading_since.remove(&c.id);
+            let Some((id, _)) = challengers.next() else {
+                break;
+            };
+            self.selected.push(id);
+            self.leading_since.remove(&id);
         }
 
         // Full: the loudest challenger replaces the quietest selected speaker only after
         // leading it by the hysteresis margin for the hold time.
-        let mut still_leading = HashMap::new();
-        if let Some(challenger) = challengers.next() {
+        let mut still_leading = None;
+        if let Some((challenger, challenger_db)) = challengers.next() {
             let weakest = self
                 .selected
                 .iter()
                 .copied()
                 .min_by(|a, b| level_of(*a).total_cmp(&level_of(*b)));
             if let Some(weakest) = weakest
-                && challenger.level_db >= level_of(weakest) + self.config.hysteresis_db
+                && challenger_db >= level_of(weakest) + self.config.hysteresis_db
             {
-                let since = *self.leading_since.get(&challenger.id).unwrap_or(&now);
+                let since = *self.leading_since.get(&challenger).unwrap_or(&now);
                 if now.saturating_duration_since(since) >= self.config.hold {
                     if let Some(slot) = self.selected.iter_mut().find(|s| **s == weakest) {
-                        *slot = challenger.id;
+                        *slot = challenger;
                     }
                 } else {
-                    still_leading.insert(challenger.id, since);
+                    still_leading = Some((challenger, since));
                 }
             }
         }
-        self.leading_since = still_leading;
-        self.selected != before
+        // Only the challenger leading now keeps its start (cleared in place: no allocation).
+        self.leading_since.clear();
+        self.leading_since.extend(still_leading);
+        self.selected != self.before
     }
 }
 

@@ -12,6 +12,8 @@
 //!   duplicates and late packets, reports each loss once as "conceal" or "recover from the
 //!   next packet's FEC", and tracks a high percentile of observed jitter as its target delay
 //!   (shrinking again when the jitter stops), in bounded memory.
+//! - [`slab`]: packet buffers cut from one allocation, so the media path allocates nothing
+//!   per packet.
 //! - [`udp`]: the thin driver that runs any of these sans-IO transports on a real socket.
 //!
 //! It must not know about rooms, calls or mixing. Everything but [`udp`] is sans-IO: packets
@@ -39,4 +41,5 @@ pub mod jitter;
 pub mod payload;
 pub mod peer;
 pub mod simulcast;
+pub mod slab;
 pub mod udp;

@@ -45,6 +45,7 @@ use rtcp::LEAN_REPORT_EVERY;
 mod rtcp;
 mod send;
 use crate::payload::h264::H264Packetizer;
+use crate::slab::PacketSlab;
 
 /// MTU for RTP payloads: leaves room for RTP, SRTP and UDP/IP headers under 1280.
 const RTP_PAYLOAD_MTU: usize = 1100;
@@ -72,6 +73,9 @@ pub struct Peer {
     heard: Option<Instant>,
     /// Outgoing audio protected and queued by confab itself (see `lean.rs`).
     lean: LeanPath,
+    /// The copy of each datagram handed to the core (which opens SRTP into a buffer of its
+    /// own and drops this one before it returns, so the slab is reused in place).
+    ingress: PacketSlab,
     lean_egress: bool,
     /// When the lean streams' next RTCP sender reports are due (webrtc-rs never sees their
     /// packets, so its report interceptor cannot), and the wall clock they are stamped with.
@@ -90,6 +94,9 @@ pub struct Peer {
 /// their media and consent checks to another of their candidates (Chromium does, with two
 /// host candidates), which the core would take for silence on the pair it keeps.
 pub(crate) const LITE_SILENCE_FAILS: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One datagram of any size at a time: the core is done with it when `handle_read` returns.
+const INGRESS_SLAB_BYTES: usize = 2048;
 
 /// How soon after a datagram a connecting peer's timers run.
 const CONNECTING_POLL: std::time::Duration = std::time::Duration::from_millis(5);
@@ -163,6 +170,7 @@ impl Peer {
             last_input: None,
             heard: (mode == IceMode::Lite).then_some(now),
             lean: LeanPath::default(),
+            ingress: PacketSlab::new(INGRESS_SLAB_BYTES),
             lean_egress: options.lean_egress,
             next_lean_report: None,
             wall_clock: None,
@@ -482,7 +490,10 @@ impl Peer {
                 transport_protocol: TransportProtocol::UDP,
                 ecn: None,
             },
-            message: BytesMut::from(data),
+            message: {
+                self.ingress.writer(data.len()).extend_from_slice(data);
+                self.ingress.take()
+            },
         };
         // The core reports problems by logging; a bad datagram never fails the peer.
         let _ = self.pc.handle_read(message);

@@ -21,10 +21,18 @@ use rtc::srtp::config::Config;
 use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
 
-/// Outgoing SRTP of one connection, for the streams confab protects itself.
-pub(super) struct LeanSender {
-    context: Context,
-    plaintext: BytesMut,
+use super::srtp_gcm::{self, GcmSealer, SealError};
+use crate::slab::PacketSlab;
+
+/// Outgoing SRTP of one connection, for the streams confab protects itself: sealed in
+/// place with AES-GCM (`srtp_gcm.rs`, no allocation), or through rtc-srtp's context for the
+/// AES-CM profile (a new buffer per packet; only peers without GCM).
+pub(super) enum LeanSender {
+    Gcm(GcmSealer),
+    Context {
+        context: Context,
+        plaintext: BytesMut,
+    },
 }
 
 impl std::fmt::Debug for LeanSender {
@@ -40,40 +48,60 @@ pub(super) enum LeanError {
     Profile(SrtpProtectionProfile),
     #[error("SRTP: {0}")]
     Srtp(String),
+    #[error("SRTP: {0}")]
+    Seal(#[from] SealError),
 }
 
 impl LeanSender {
     /// The local half of a handshake's exported keys.
     pub(super) fn new(export: &SrtpExport) -> Result<LeanSender, LeanError> {
-        Ok(LeanSender {
+        if export.profile == SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm {
+            let config = session_keys(export, ProtectionProfile::AeadAes128Gcm)?;
+            let provider =
+                rtc::crypto::default_provider().map_err(|e| LeanError::Srtp(e.to_string()))?;
+            let keys = &config.keys;
+            return Ok(LeanSender::Gcm(GcmSealer::new(
+                provider.crypto(),
+                &keys.local_master_key,
+                &keys.local_master_salt,
+            )?));
+        }
+        Ok(LeanSender::Context {
             context: srtp_context(export, true)?,
             plaintext: BytesMut::with_capacity(1500),
         })
     }
 
-    /// One RTP packet, SRTP-protected and ready for the wire.
+    /// One RTP packet, SRTP-protected and ready for the wire, in a buffer from `slab`.
     pub(super) fn seal(
         &mut self,
         header: &rtc::rtp::Header,
-        payload: &Bytes,
+        payload: &[u8],
+        slab: &mut PacketSlab,
     ) -> Result<BytesMut, LeanError> {
-        let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
-        self.plaintext.clear();
-        self.plaintext
-            .resize(header.marshal_size() + payload.len(), 0);
-        let n = header.marshal_to(&mut self.plaintext).map_err(srtp)?;
-        self.plaintext[n..n + payload.len()].copy_from_slice(payload);
-        self.plaintext.truncate(n + payload.len());
-        self.context
-            .encrypt_rtp_with_header(&self.plaintext, header)
-            .map_err(srtp)
+        match self {
+            LeanSender::Gcm(sealer) => {
+                let len = header.marshal_size() + payload.len() + srtp_gcm::TAG_LEN;
+                sealer.seal(header, payload, slab.writer(len))?;
+                Ok(slab.take())
+            }
+            LeanSender::Context { context, plaintext } => {
+                let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
+                plaintext.clear();
+                plaintext.resize(header.marshal_size() + payload.len(), 0);
+                let n = header.marshal_to(plaintext).map_err(srtp)?;
+                plaintext[n..n + payload.len()].copy_from_slice(payload);
+                plaintext.truncate(n + payload.len());
+                context
+                    .encrypt_rtp_with_header(plaintext, header)
+                    .map_err(srtp)
+            }
+        }
     }
 }
 
-/// An SRTP context for one half of a handshake's exported keys: the local half protects
-/// what this side sends, the remote half opens what it receives.
-fn srtp_context(export: &SrtpExport, local: bool) -> Result<Context, LeanError> {
-    let profile = match export.profile {
+fn srtp_profile(export: &SrtpExport) -> Result<ProtectionProfile, LeanError> {
+    Ok(match export.profile {
         SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
         SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm => ProtectionProfile::AeadAes256Gcm,
         SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => {
@@ -83,32 +111,63 @@ fn srtp_context(export: &SrtpExport, local: bool) -> Result<Context, LeanError> 
             ProtectionProfile::Aes128CmHmacSha1_32
         }
         other => return Err(LeanError::Profile(other)),
-    };
-    let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
+    })
+}
+
+/// Both halves' master keys and salts of a handshake's export (RFC 5764 4.2).
+fn session_keys(export: &SrtpExport, profile: ProtectionProfile) -> Result<Config, LeanError> {
     let mut config = Config {
         profile,
         ..Default::default()
     };
     config
         .set_session_keys_from_keying_material(export.keying_material.as_ref(), export.is_client)
-        .map_err(srtp)?;
+        .map_err(|e| LeanError::Srtp(e.to_string()))?;
+    Ok(config)
+}
+
+/// An SRTP context for one half of a handshake's exported keys: the local half protects
+/// what this side sends, the remote half opens what it receives.
+fn srtp_context(export: &SrtpExport, local: bool) -> Result<Context, LeanError> {
+    let profile = srtp_profile(export)?;
+    let config = session_keys(export, profile)?;
     let keys = &config.keys;
     let (key, salt) = if local {
         (&keys.local_master_key, &keys.local_master_salt)
     } else {
         (&keys.remote_master_key, &keys.remote_master_salt)
     };
+    let srtp = |e: rtc::shared::error::Error| LeanError::Srtp(e.to_string());
     let provider = rtc::crypto::default_provider().map_err(|e| LeanError::Srtp(e.to_string()))?;
     Context::new(key, salt, profile, None, None, provider.crypto()).map_err(srtp)
 }
 
 /// A connection's lean path: its keys once known, where to send, and what waits to go.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct LeanPath {
     sender: Option<LeanSender>,
     /// Where webrtc-rs last sent DTLS or SRTP: the selected candidate pair's remote.
     media_to: Option<SocketAddr>,
     out: VecDeque<(SocketAddr, BytesMut)>,
+    /// The sealed datagrams' buffers: each lives until the I/O loop has sent it, so one
+    /// small slab serves every tick without allocating.
+    slab: PacketSlab,
+}
+
+/// A peer's lean datagrams of one tick (a mix and a few unmixed slots) fit many times.
+const SLAB_BYTES: usize = 4096;
+/// A round of lean datagrams to one peer: a mix and unmixed slots, well under this.
+const ROUND_BYTES: usize = 2048;
+
+impl Default for LeanPath {
+    fn default() -> Self {
+        LeanPath {
+            sender: None,
+            media_to: None,
+            out: VecDeque::new(),
+            slab: PacketSlab::new(SLAB_BYTES),
+        }
+    }
 }
 
 impl LeanPath {
@@ -141,7 +200,11 @@ impl LeanPath {
         let (Some(sender), Some(to)) = (self.sender.as_mut(), self.media_to) else {
             return Ok(false);
         };
-        let datagram = sender.seal(header, payload)?;
+        if self.out.is_empty() {
+            // A new round: the last one's datagrams have been sent and dropped.
+            self.slab.make_room(ROUND_BYTES);
+        }
+        let datagram = sender.seal(header, payload, &mut self.slab)?;
         self.out.push_back((to, datagram));
         Ok(true)
     }

@@ -10,6 +10,7 @@ mod outgoing;
 mod retransmissions;
 mod server;
 mod setup;
+mod srtp_gcm;
 pub mod stun;
 
 pub use bandwidth::{INITIAL_BITS_PER_SECOND, MAX_BITS_PER_SECOND, MIN_BITS_PER_SECOND};
