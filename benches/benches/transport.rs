@@ -150,6 +150,67 @@ fn egress(c: &mut Criterion) {
     group.finish();
 }
 
+/// One 80-byte Opus packet from a participant into the service, per iteration: the datagram
+/// opened and parsed and the event taken (every packet is new: SRTP refuses replays). On the
+/// lean path the service opens it itself; on webrtc-rs's, the core's read pipeline does.
+fn ingress(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingress_audio_packet");
+    group.throughput(Throughput::Elements(1));
+    for (name, lean_ingress) in [("lean", true), ("webrtc-rs", false)] {
+        let options = PeerOptions {
+            lean_ingress,
+            ..PeerOptions::default()
+        };
+        group.bench_function(BenchmarkId::new("path", name), |b| {
+            let (mut server, id, mut bot, start) = connected(options);
+            let from = std::net::SocketAddr::from(([10, 0, 0, 1], 40_000));
+            let payload = Bytes::from_static(&[0x78; 80]);
+            let mut n: u32 = 0;
+            // The stream's first packet binds its SSRC to the section through the core.
+            bot.send_audio(Section::Audio, start, payload.clone(), 0, Some(30))
+                .unwrap();
+            while let Some((_, d)) = bot.poll_lean_transmit() {
+                server.handle_datagram(start, from, &d);
+            }
+            while server.poll_event().is_some() {}
+            let mut datagrams = Vec::with_capacity(CHUNK);
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let chunk = left.min(CHUNK as u64);
+                    left -= chunk;
+                    datagrams.clear();
+                    for _ in 0..chunk {
+                        n = n.wrapping_add(1);
+                        let now = start + Duration::from_millis(u64::from(n % 50));
+                        bot.send_audio(Section::Audio, now, payload.clone(), n * 960, Some(30))
+                            .unwrap();
+                        while let Some((_, d)) = bot.poll_lean_transmit() {
+                            datagrams.push(d);
+                        }
+                    }
+                    let began = Instant::now();
+                    for d in &datagrams {
+                        server.handle_datagram(start, from, d);
+                        while let Some(event) = server.poll_event() {
+                            black_box(event);
+                        }
+                    }
+                    timed += began.elapsed();
+                }
+                timed
+            });
+            let lean = server.peer(id).unwrap().lean_packets_in();
+            assert_eq!(lean > 0, lean_ingress, "{name}: the path under test");
+        });
+    }
+    group.finish();
+}
+
+/// Datagrams made ahead of each timed run of the ingress bench.
+const CHUNK: usize = 10_000;
+
 /// A transport that only has datagrams to send: one mix tick's worth.
 struct Queued(std::collections::VecDeque<(std::net::SocketAddr, bytes::BytesMut)>);
 
@@ -304,6 +365,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = transport;
     config = config();
-    targets = jitter_buffer, h264_payload, opus_payload, egress, udp_egress, video_forward
+    targets = jitter_buffer, h264_payload, opus_payload, egress, ingress, udp_egress, video_forward
 }
 criterion_main!(transport);

@@ -53,6 +53,9 @@ pub struct ParticipantMedia {
     pub connected: bool,
     /// Audio packets received from it.
     pub audio_packets: u64,
+    /// Of those, the packets the lean ingress path opened (all but each stream's first,
+    /// with AES-GCM): the ones webrtc-rs's read pipeline never saw.
+    pub audio_packets_lean: u64,
     /// Camera packets received from it.
     pub video_packets: u64,
     /// Screen-share packets received from it.

@@ -240,6 +240,10 @@ impl Plane {
                     .phone
                     .as_ref()
                     .map_or(m.packets_in.audio, |p| p.stats().audio_in),
+                audio_packets_lean: m
+                    .peer
+                    .and_then(|p| self.server.peer(p))
+                    .map_or(0, |p| p.lean_packets_in()),
                 video_packets: m.packets_in.video,
                 screen_packets: m.packets_in.screen,
                 audio_lost: match &m.phone {

@@ -34,7 +34,9 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use super::bandwidth::EstimateCell;
 use super::layout::{MediaLayout, Section};
 use super::lean::LeanPath;
+use super::lean_ingress::{Ingress, LeanIngress};
 use super::outgoing::{Outgoing, SendLayer, Streams};
+use super::reception::Reception;
 use super::setup::{
     AUDIO_LEVEL_URI, IceMode, MAX_SEND_LAYERS, PeerOptions, h264_codec, media_engine, opus_codec,
     setting_engine,
@@ -73,6 +75,13 @@ pub struct Peer {
     heard: Option<Instant>,
     /// Outgoing audio protected and queued by confab itself (see `lean.rs`).
     lean: LeanPath,
+    /// Incoming audio opened by confab itself (see `lean_ingress.rs`).
+    lean_in: LeanIngress,
+    lean_ingress: bool,
+    /// Every incoming stream's reception, for the receiver reports this side writes.
+    reception: Reception,
+    /// The SSRC this side's receiver reports are from.
+    report_ssrc: u32,
     /// The copy of each datagram handed to the core (which opens SRTP into a buffer of its
     /// own and drops this one before it returns, so the slab is reused in place).
     ingress: PacketSlab,
@@ -94,6 +103,10 @@ pub struct Peer {
 /// their media and consent checks to another of their candidates (Chromium does, with two
 /// host candidates), which the core would take for silence on the pair it keeps.
 pub(crate) const LITE_SILENCE_FAILS: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// RTP clock rates: Opus, and every video codec.
+const AUDIO_CLOCK: u32 = 48_000;
+const VIDEO_CLOCK: u32 = 90_000;
 
 /// One datagram of any size at a time: the core is done with it when `handle_read` returns.
 const INGRESS_SLAB_BYTES: usize = 2048;
@@ -170,6 +183,10 @@ impl Peer {
             last_input: None,
             heard: (mode == IceMode::Lite).then_some(now),
             lean: LeanPath::default(),
+            lean_in: LeanIngress::default(),
+            lean_ingress: options.lean_ingress,
+            reception: Reception::default(),
+            report_ssrc: ssrc(),
             ingress: PacketSlab::new(INGRESS_SLAB_BYTES),
             lean_egress: options.lean_egress,
             next_lean_report: None,
@@ -475,6 +492,12 @@ impl Peer {
         self.estimate.get()
     }
 
+    /// Incoming packets opened on the lean ingress path so far (the rest went through
+    /// webrtc-rs: every stream's first packet, video, and everything without AES-GCM).
+    pub fn lean_packets_in(&self) -> u64 {
+        self.lean_in.opened
+    }
+
     /// The connection state.
     pub fn is_connected(&self) -> bool {
         self.state == RTCPeerConnectionState::Connected
@@ -482,6 +505,12 @@ impl Peer {
 
     /// Feeds a datagram that arrived from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if self.handle_lean(now, data) {
+            if let Some(heard) = &mut self.heard {
+                *heard = now;
+            }
+            return;
+        }
         let message = TaggedBytesMut {
             now,
             transport: TransportContext {
@@ -501,6 +530,45 @@ impl Peer {
         self.last_input = Some(now);
         if let Some(heard) = &mut self.heard {
             *heard = now;
+        }
+    }
+
+    /// A datagram of a stream on the lean ingress path: opened here, never shown to the
+    /// core. `false`: not one (the core takes it).
+    fn handle_lean(&mut self, now: Instant, data: &[u8]) -> bool {
+        match self.lean_in.open(data) {
+            Ingress::NotLean => false,
+            Ingress::Dropped(reason) => {
+                tracing::trace!("lean ingress dropped a packet: {reason}");
+                true
+            }
+            Ingress::Packet {
+                section,
+                packet,
+                audio_level,
+            } => {
+                let h = &packet.header;
+                self.reception
+                    .packet(h.ssrc, AUDIO_CLOCK, h.sequence_number, h.timestamp, now);
+                self.events.push_back(PeerEvent::Rtp {
+                    section,
+                    packet,
+                    audio_level,
+                });
+                true
+            }
+            Ingress::Padding {
+                section,
+                ssrc,
+                seq,
+                timestamp,
+            } => {
+                self.reception
+                    .packet(ssrc, AUDIO_CLOCK, seq, timestamp, now);
+                self.events
+                    .push_back(PeerEvent::Padding { section, ssrc, seq });
+                true
+            }
         }
     }
 
@@ -565,6 +633,7 @@ impl Peer {
         let _ = self.pc.handle_timeout(now);
         if self.next_lean_report.is_some_and(|at| now >= at) {
             self.send_lean_reports(now);
+            self.send_receiver_reports(now);
             self.next_lean_report = Some(now + LEAN_REPORT_EVERY);
         }
         self.drain(now);
@@ -590,10 +659,14 @@ impl Peer {
 
     fn drain(&mut self, now: Instant) {
         // A handshake that completed during the call that led here parked its keys.
-        if let Some(export) = rtc::dtls::srtp_export::take()
-            && self.lean_egress
-        {
-            self.lean.keys(&export);
+        if let Some(export) = rtc::dtls::srtp_export::take() {
+            if self.lean_egress {
+                self.lean.keys(&export);
+            }
+            if self.lean_ingress {
+                self.lean_in.keys(&export);
+            }
+            // Sender reports of lean streams and every receiver report are this side's.
             self.next_lean_report = Some(now + LEAN_REPORT_EVERY);
         }
         while let Some(event) = self.pc.poll_event() {
@@ -638,6 +711,17 @@ impl Peer {
                     let Some(&(section, _, level_id)) = self.incoming.get(&track_id) else {
                         continue;
                     };
+                    let clock = match section.kind() {
+                        MediaKind::Audio => AUDIO_CLOCK,
+                        MediaKind::Video => VIDEO_CLOCK,
+                    };
+                    let h = &packet.header;
+                    self.reception
+                        .packet(h.ssrc, clock, h.sequence_number, h.timestamp, now);
+                    if self.lean_ingress && section.kind() == MediaKind::Audio {
+                        // Its SSRC is bound to the section now: the rest comes lean.
+                        self.lean_in.adopt(h.ssrc, section, level_id);
+                    }
                     // Padding-only packets (bandwidth probes) carry no media, but take a
                     // sequence number: whoever forwards the stream must close that gap.
                     if packet.payload.is_empty() {
@@ -665,7 +749,7 @@ impl Peer {
                     use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
                     for p in &packets {
                         let any = p.as_any();
-                        self.note_reception_reports(any);
+                        self.note_reception_reports(any, now);
                         let ssrcs: Vec<u32> =
                             if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
                                 vec![pli.media_ssrc]

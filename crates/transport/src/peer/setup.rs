@@ -6,12 +6,10 @@ use std::time::Duration;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
-    CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot,
-    TwccSenderBuilder,
+    CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Registry,
+    SenderReportBuilder, Slot, TwccReceiverBuilder, TwccSenderBuilder,
 };
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
-};
+use rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers;
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
 };
@@ -19,6 +17,7 @@ use rtc::peer_connection::configuration::setting_engine::{SettingEngine, Setting
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
+use rtc::sdp::extmap::TRANSPORT_CC_URI;
 
 use super::PeerError;
 use super::bandwidth::{EstimateCell, PublishedGcc};
@@ -72,9 +71,10 @@ fn rtc_error(context: &'static str) -> impl FnOnce(rtc::shared::error::Error) ->
 
 /// A media engine with Opus, H.264 (`42e01f` and `42001f`, the two constrained-baseline ids
 /// browsers offer) and the audio-level extension, plus interceptors for them: NACK (each
-/// missing packet asked for at most three times), reports, TWCC receiver, transport-wide sequence numbers on what this side sends
-/// through webrtc-rs and a bandwidth estimate from the remote's feedback on them (no pacer:
-/// the SFU fits what it forwards to the estimate by choosing layers).
+/// missing packet asked for at most three times), sender reports, transport-wide feedback
+/// on incoming video, transport-wide sequence numbers on what this side sends through
+/// webrtc-rs and a bandwidth estimate from the remote's feedback on them (no pacer: the SFU
+/// fits what it forwards to the estimate by choosing layers).
 pub(crate) fn media_engine() -> Result<(MediaEngine, Registry, EstimateCell), PeerError> {
     let mut me = MediaEngine::default();
     let codec = |rtp_codec, payload_type| RTCRtpCodecParameters {
@@ -133,9 +133,28 @@ pub(crate) fn media_engine() -> Result<(MediaEngine, Registry, EstimateCell), Pe
             Slot::CongestionControl,
             CongestionControlBuilder::new(estimator).build(),
         );
-    let registry =
-        configure_twcc_receiver_only(registry, &mut me).map_err(rtc_error("interceptors"))?;
-    let registry = configure_rtcp_reports(registry);
+    // Transport-wide feedback on video only: audio may arrive on the lean ingress path,
+    // which the core's feedback generator never sees (a sender would count it lost).
+    me.register_feedback(
+        RTCPFeedback {
+            typ: "transport-cc".into(),
+            parameter: String::new(),
+        },
+        RtpCodecKind::Video,
+    );
+    me.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: TRANSPORT_CC_URI.to_owned(),
+        },
+        RtpCodecKind::Video,
+        None,
+    )
+    .map_err(rtc_error("transport-cc extension"))?;
+    // Sender reports from the core for what it sends; receiver reports are the Peer's own
+    // (`connection/rtcp.rs`), for the same reason.
+    let registry = registry
+        .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
+        .with(Slot::SenderReport, SenderReportBuilder::new().build());
     Ok((me, registry, estimate))
 }
 
@@ -169,6 +188,10 @@ pub struct PeerOptions {
     /// sender pipeline (about twice the packets per core; see `peer/lean.rs`). On by
     /// default; off sends everything through webrtc-rs (to compare, or to rule it out).
     pub lean_egress: bool,
+    /// Incoming audio opened by confab itself rather than through webrtc-rs's read
+    /// pipeline, once the core has delivered a stream's first packet (AES-GCM only; see
+    /// `peer/lean_ingress.rs`). On by default; off reads everything through webrtc-rs.
+    pub lean_ingress: bool,
     /// A client's camera in this many simulcast layers (1: no simulcast; at most
     /// [`MAX_SEND_LAYERS`]): RID-based, one SSRC each, sent with
     /// [`Peer::send_video_layer`](crate::peer::Peer::send_video_layer), smallest first.
@@ -183,6 +206,7 @@ impl Default for PeerOptions {
         PeerOptions {
             srtp: SrtpPolicy::default(),
             lean_egress: true,
+            lean_ingress: true,
             camera_layers: 1,
         }
     }

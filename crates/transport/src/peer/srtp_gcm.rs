@@ -1,12 +1,14 @@
-//! SRTP protection with AEAD_AES_128_GCM (RFC 7714) written into a caller's buffer: the
-//! lean egress path's sealer, with no allocation per packet.
+//! SRTP with AEAD_AES_128_GCM (RFC 7714) in the caller's buffer: the lean paths' sealer and
+//! opener, with no allocation per packet.
 //!
-//! rtc-srtp's context returns every sealed packet in a new buffer. This one derives the same
-//! session key and salt from the DTLS-SRTP master key (RFC 3711 4.3.1, the AES-CM PRF with
-//! a key derivation rate of 0, as RFC 7714 section 11 prescribes for the 128-bit profile)
-//! and seals in place with the crypto provider's AEAD (ring), tag appended. It tracks the
-//! rollover counter of each SSRC it seals (RFC 3711 3.3.1). The tests check it against
-//! rtc-srtp's opener, which is the one Chromium interoperates with.
+//! rtc-srtp's context returns every packet in a new buffer. These derive the same session
+//! key and salt from the DTLS-SRTP master key (RFC 3711 4.3.1, the AES-CM PRF with a key
+//! derivation rate of 0, as RFC 7714 section 11 prescribes for the 128-bit profile) and seal
+//! or open in place with the crypto provider's AEAD (ring). The sealer keeps each SSRC's
+//! rollover counter as a sender does (RFC 3711 3.3.1); the opener estimates each packet's
+//! index from the highest one authenticated (RFC 3711 3.3.1, appendix A) and refuses replays
+//! in a 64-packet window (3.3.2). The tests check both against rtc-srtp, which is what
+//! Chromium interoperates with.
 
 use bytes::BytesMut;
 use rtc::crypto::{AeadAlgorithm, AeadCipher, BlockCipherAlgorithm, RTCCrypto};
@@ -29,6 +31,162 @@ pub(super) enum SealError {
     Crypto(#[from] rtc::crypto::CryptoError),
     #[error("RTP header: {0}")]
     Header(#[from] rtc::shared::error::Error),
+}
+
+/// Why a packet was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum OpenError {
+    #[error("shorter than its header and tag")]
+    TooShort,
+    #[error("authentication failed")]
+    Forged,
+    #[error("replayed or too old (more than 64 packets behind)")]
+    Replayed,
+}
+
+/// The session key and salt of one direction's master key and salt.
+fn session(
+    crypto: &dyn RTCCrypto,
+    master_key: &[u8],
+    master_salt: &[u8],
+) -> Result<(Box<dyn AeadCipher>, [u8; SALT_LEN]), rtc::crypto::CryptoError> {
+    let mut session_key = [0u8; KEY_LEN];
+    derive(
+        crypto,
+        master_key,
+        master_salt,
+        LABEL_SRTP_ENCRYPTION,
+        &mut session_key,
+    )?;
+    let mut session_salt = [0u8; SALT_LEN];
+    derive(
+        crypto,
+        master_key,
+        master_salt,
+        LABEL_SRTP_SALT,
+        &mut session_salt,
+    )?;
+    let cipher = crypto.new_aead(AeadAlgorithm::Aes128Gcm, &session_key);
+    session_key.fill(0);
+    Ok((cipher?, session_salt))
+}
+
+/// RFC 7714 8.1: 00 00 ‖ SSRC ‖ ROC ‖ SEQ, XORed with the session salt.
+fn nonce(salt: &[u8; SALT_LEN], ssrc: u32, roc: u32, seq: u16) -> [u8; 12] {
+    let mut iv = [0u8; 12];
+    iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
+    iv[6..10].copy_from_slice(&roc.to_be_bytes());
+    iv[10..12].copy_from_slice(&seq.to_be_bytes());
+    for (v, s) in iv.iter_mut().zip(salt) {
+        *v ^= s;
+    }
+    iv
+}
+
+/// Opens the RTP packets of one direction of one DTLS-SRTP session.
+pub(crate) struct GcmOpener {
+    cipher: Box<dyn AeadCipher>,
+    session_salt: [u8; SALT_LEN],
+    /// Per SSRC: the highest packet index authenticated and the replay window below it
+    /// (bit n: index `highest - n` seen).
+    streams: Vec<(u32, u64, u64)>,
+}
+
+impl std::fmt::Debug for GcmOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcmOpener")
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The replay window (RFC 3711 3.3.2 asks for at least 64).
+const REPLAY_WINDOW: u64 = 64;
+
+impl GcmOpener {
+    /// An opener for the master key and salt of one direction (from the DTLS-SRTP export).
+    pub(crate) fn new(
+        crypto: &dyn RTCCrypto,
+        master_key: &[u8],
+        master_salt: &[u8],
+    ) -> Result<GcmOpener, rtc::crypto::CryptoError> {
+        let (cipher, session_salt) = session(crypto, master_key, master_salt)?;
+        Ok(GcmOpener {
+            cipher,
+            session_salt,
+            streams: Vec::new(),
+        })
+    }
+
+    /// Authenticates and decrypts `packet` in place: an SRTP packet of `ssrc` and `seq`
+    /// whose RTP header (with CSRCs and extensions) is `header_len` bytes. On success the
+    /// plaintext RTP packet is the first `packet.len() - TAG_LEN` bytes.
+    pub(crate) fn open(
+        &mut self,
+        packet: &mut [u8],
+        header_len: usize,
+        ssrc: u32,
+        seq: u16,
+    ) -> Result<(), OpenError> {
+        if packet.len() < header_len + TAG_LEN {
+            return Err(OpenError::TooShort);
+        }
+        let stream = self.streams.iter().position(|(s, ..)| *s == ssrc);
+        let index = match stream {
+            Some(at) => {
+                let (_, highest, window) = self.streams[at];
+                let index = estimate_index(highest, seq);
+                if index <= highest {
+                    let behind = highest - index;
+                    if behind >= REPLAY_WINDOW || window & (1 << behind) != 0 {
+                        return Err(OpenError::Replayed);
+                    }
+                }
+                index
+            }
+            None => u64::from(seq),
+        };
+        let roc = (index >> 16) as u32;
+        let nonce = nonce(&self.session_salt, ssrc, roc, seq);
+        let tag_at = packet.len() - TAG_LEN;
+        let (sealed, tag) = packet.split_at_mut(tag_at);
+        let (aad, body) = sealed.split_at_mut(header_len);
+        self.cipher
+            .open_in_place(&nonce, aad, body, tag)
+            .map_err(|_| OpenError::Forged)?;
+        // Only what authenticated moves the window.
+        match stream {
+            Some(at) => {
+                let (_, highest, window) = &mut self.streams[at];
+                if index > *highest {
+                    let ahead = index - *highest;
+                    *window = if ahead >= REPLAY_WINDOW {
+                        1
+                    } else {
+                        (*window << ahead) | 1
+                    };
+                    *highest = index;
+                } else {
+                    *window |= 1 << (*highest - index);
+                }
+            }
+            None => self.streams.push((ssrc, index, 1)),
+        }
+        Ok(())
+    }
+}
+
+/// The packet index (ROC ‖ SEQ) of `seq` nearest to the highest index seen (RFC 3711
+/// appendix A): one round back, this round, or the next.
+fn estimate_index(highest: u64, seq: u16) -> u64 {
+    let roc = highest >> 16;
+    let candidate = |r: u64| (r << 16) | u64::from(seq);
+    [roc.checked_sub(1), Some(roc), Some(roc + 1)]
+        .into_iter()
+        .flatten()
+        .map(candidate)
+        .min_by_key(|&i| i.abs_diff(highest))
+        .unwrap_or(u64::from(seq))
 }
 
 /// Seals the RTP packets of one direction of one DTLS-SRTP session.
@@ -54,24 +212,7 @@ impl GcmSealer {
         master_key: &[u8],
         master_salt: &[u8],
     ) -> Result<GcmSealer, SealError> {
-        let mut session_key = [0u8; KEY_LEN];
-        derive(
-            crypto,
-            master_key,
-            master_salt,
-            LABEL_SRTP_ENCRYPTION,
-            &mut session_key,
-        )?;
-        let mut session_salt = [0u8; SALT_LEN];
-        derive(
-            crypto,
-            master_key,
-            master_salt,
-            LABEL_SRTP_SALT,
-            &mut session_salt,
-        )?;
-        let cipher = crypto.new_aead(AeadAlgorithm::Aes128Gcm, &session_key)?;
-        session_key.fill(0);
+        let (cipher, session_salt) = session(crypto, master_key, master_salt)?;
         Ok(GcmSealer {
             cipher,
             session_salt,
@@ -93,23 +234,11 @@ impl GcmSealer {
         debug_assert_eq!(written, header_len);
         out[header_len..header_len + payload.len()].copy_from_slice(payload);
         let roc = self.rollover_counter(header.ssrc, header.sequence_number);
-        let nonce = self.nonce(header.ssrc, roc, header.sequence_number);
+        let nonce = nonce(&self.session_salt, header.ssrc, roc, header.sequence_number);
         let (aad, rest) = out.split_at_mut(header_len);
         let (body, tag) = rest.split_at_mut(payload.len());
         self.cipher.seal_in_place(&nonce, aad, body, tag)?;
         Ok(())
-    }
-
-    /// RFC 7714 8.1: 00 00 ‖ SSRC ‖ ROC ‖ SEQ, XORed with the session salt.
-    fn nonce(&self, ssrc: u32, roc: u32, seq: u16) -> [u8; 12] {
-        let mut iv = [0u8; 12];
-        iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
-        iv[6..10].copy_from_slice(&roc.to_be_bytes());
-        iv[10..12].copy_from_slice(&seq.to_be_bytes());
-        for (v, s) in iv.iter_mut().zip(self.session_salt) {
-            *v ^= s;
-        }
-        iv
     }
 
     /// The rollover counter for `seq` of `ssrc` (RFC 3711 3.3.1, as the sender keeps it: a
@@ -245,6 +374,89 @@ mod tests {
             assert!(opener().decrypt_rtp(&bad).is_err(), "byte {at} changed");
         }
         assert!(opener().decrypt_rtp(&out).is_ok());
+    }
+
+    fn rtc_sealer() -> Context {
+        opener()
+    }
+
+    fn own_opener() -> GcmOpener {
+        let (key, salt) = keys();
+        let provider = rtc::crypto::default_provider().unwrap();
+        GcmOpener::new(provider.crypto(), &key, &salt).unwrap()
+    }
+
+    fn rtc_sealed(context: &mut Context, seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+        let mut plain = BytesMut::new();
+        let header = header(seq, ssrc);
+        plain.resize(header.marshal_size(), 0);
+        header.marshal_to(&mut plain).unwrap();
+        plain.extend_from_slice(payload);
+        context.encrypt_rtp(&plain).unwrap().to_vec()
+    }
+
+    /// What rtc-srtp seals (as a browser would) opens here, across a wrap and with
+    /// packets reordered within the window.
+    #[test]
+    fn it_opens_what_rtc_srtp_seals_across_a_wrap_and_reordering() {
+        let mut sealer = rtc_sealer();
+        let mut opener = own_opener();
+        let mut seqs: Vec<u16> = (65_000..=65_535).chain(0..300).collect();
+        // Swap neighbours now and then: late packets within the window still open.
+        for i in (10..seqs.len() - 1).step_by(17) {
+            seqs.swap(i, i + 1);
+        }
+        let sealed: Vec<(u16, Vec<u8>)> = seqs
+            .iter()
+            .map(|&seq| (seq, rtc_sealed(&mut sealer, seq, 0xABCD, &[seq as u8; 90])))
+            .collect();
+        for (seq, mut packet) in sealed {
+            opener.open(&mut packet, 16, 0xABCD, seq).expect("opens");
+            assert_eq!(&packet[16..packet.len() - TAG_LEN], &[seq as u8; 90][..]);
+        }
+    }
+
+    #[test]
+    fn replays_forgeries_and_stubs_are_refused() {
+        let mut sealer = rtc_sealer();
+        let mut opener = own_opener();
+        let packets: Vec<Vec<u8>> = (0..100u16)
+            .map(|seq| rtc_sealed(&mut sealer, seq, 7, b"payload"))
+            .collect();
+        let mut first = packets[0].clone();
+        opener.open(&mut first, 16, 7, 0).unwrap();
+        let mut again = packets[0].clone();
+        assert_eq!(opener.open(&mut again, 16, 7, 0), Err(OpenError::Replayed));
+        let mut forged = packets[1].clone();
+        forged[20] ^= 1;
+        assert_eq!(opener.open(&mut forged, 16, 7, 1), Err(OpenError::Forged));
+        // The forgery did not move the window: the genuine packet still opens.
+        let mut genuine = packets[1].clone();
+        opener.open(&mut genuine, 16, 7, 1).unwrap();
+        for seq in 2..100u16 {
+            let mut p = packets[usize::from(seq)].clone();
+            opener.open(&mut p, 16, 7, seq).unwrap();
+        }
+        let mut old = packets[10].clone();
+        assert_eq!(
+            opener.open(&mut old, 16, 7, 10),
+            Err(OpenError::Replayed),
+            "89 behind: outside the window"
+        );
+        let mut stub = vec![0x80; 20];
+        assert_eq!(opener.open(&mut stub, 16, 7, 100), Err(OpenError::TooShort));
+    }
+
+    #[test]
+    fn indexes_are_estimated_around_the_highest() {
+        assert_eq!(estimate_index(65_535, 0), 65_536);
+        assert_eq!(estimate_index(65_536, 65_535), 65_535);
+        assert_eq!(
+            estimate_index(5, 65_530),
+            65_530,
+            "no round before the first"
+        );
+        assert_eq!(estimate_index(3 << 16 | 100, 200), 3 << 16 | 200);
     }
 
     #[test]

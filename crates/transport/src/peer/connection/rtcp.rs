@@ -15,14 +15,19 @@ use crate::peer::Section;
 /// sessions; webrtc-rs's own interceptor reports every second).
 pub(super) const LEAN_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A stream silent this long is left out of receiver reports (a paused simulcast layer, a
+/// sender that left).
+const FORGET_SILENT_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Peer {
     /// Reception report blocks (in receiver or sender reports) about our streams.
-    pub(super) fn note_reception_reports(&mut self, packet: &dyn std::any::Any) {
+    pub(super) fn note_reception_reports(&mut self, packet: &dyn std::any::Any, now: Instant) {
         use rtc::rtcp::receiver_report::ReceiverReport;
         use rtc::rtcp::sender_report::SenderReport;
         let blocks = if let Some(rr) = packet.downcast_ref::<ReceiverReport>() {
             &rr.reports
         } else if let Some(sr) = packet.downcast_ref::<SenderReport>() {
+            self.reception.sender_report(sr.ssrc, sr.ntp_time, now);
             if let Some(section) = self.incoming_ssrcs.get(&sr.ssrc) {
                 self.sender_reports
                     .insert(*section, (sr.packet_count, sr.octet_count));
@@ -68,6 +73,30 @@ impl Peer {
             if let Some(mut sender) = self.pc.rtp_sender(out.sender) {
                 let _ = sender.write_rtcp(now, vec![Box::new(report)]);
             }
+        }
+    }
+
+    /// A receiver report with a block for each stream heard (written through the core's
+    /// RTCP path by any receiver: the transport is shared), once a second. webrtc-rs's own
+    /// report interceptor is not installed: the lean ingress path's packets never reach it.
+    pub(super) fn send_receiver_reports(&mut self, now: Instant) {
+        use rtc::rtcp::receiver_report::ReceiverReport;
+        self.reception
+            .forget_silent(now.checked_sub(FORGET_SILENT_AFTER).unwrap_or(now));
+        let reports = self.reception.reports(now);
+        if reports.is_empty() {
+            return;
+        }
+        let Some(&(_, receiver, _)) = self.incoming.values().next() else {
+            return;
+        };
+        let report = ReceiverReport {
+            ssrc: self.report_ssrc,
+            reports,
+            ..Default::default()
+        };
+        if let Some(mut receiver) = self.pc.rtp_receiver(receiver) {
+            let _ = receiver.write_rtcp(now, vec![Box::new(report)]);
         }
     }
 

@@ -1,0 +1,189 @@
+//! The lean ingress path: incoming audio opened by confab itself instead of webrtc-rs's
+//! per-packet read pipeline.
+//!
+//! A datagram through `handle_read` is copied, opened by rtc-srtp into a new buffer, parsed
+//! into an owned header with an extension list, walked through the receive interceptors and
+//! queued as a message: nine allocations and most of the I/O thread's cost per incoming
+//! packet. Audio needs none of the interceptors' work (no NACK or transport-wide feedback is
+//! negotiated for it; the [`Peer`](super::Peer) writes every receiver report itself), so
+//! once the core has delivered a stream's first packet — binding its SSRC to a section —
+//! the rest of that stream is opened here: checked and decrypted in place in a slab buffer
+//! with the connection's remote SRTP keys (AES-GCM only), and its payload handed on as a
+//! slice of that buffer.
+
+use bytes::Bytes;
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc::dtls::srtp_export::SrtpExport;
+use rtc::srtp::config::Config;
+use rtc::srtp::protection_profile::ProtectionProfile;
+
+use super::Section;
+use super::rtp_view::{RtpView, RtpViewError};
+use super::srtp_gcm::{GcmOpener, OpenError, TAG_LEN};
+use crate::slab::PacketSlab;
+
+/// Room for a couple of hundred audio packets: they live in jitter buffers for a while, so
+/// a slab is reused once the last of its packets is played.
+const SLAB_BYTES: usize = 16 * 1024;
+
+/// Incoming SRTP of one connection, for the audio streams confab opens itself.
+#[derive(Debug)]
+pub(super) struct LeanIngress {
+    opener: Option<GcmOpener>,
+    /// The streams that take this path: SSRC, section, audio-level extension id.
+    streams: Vec<(u32, Section, Option<u8>)>,
+    slab: PacketSlab,
+    /// Packets opened here so far.
+    pub(super) opened: u64,
+}
+
+impl Default for LeanIngress {
+    fn default() -> Self {
+        LeanIngress {
+            opener: None,
+            streams: Vec::new(),
+            slab: PacketSlab::new(SLAB_BYTES),
+            opened: 0,
+        }
+    }
+}
+
+/// What became of a datagram offered to the lean path.
+#[derive(Debug)]
+pub(super) enum Ingress {
+    /// Not a packet of a lean stream: the core takes it.
+    NotLean,
+    /// A packet of a lean stream that did not open (forged, replayed, malformed): dropped,
+    /// as the core would drop it.
+    Dropped(DropReason),
+    /// An opened media packet.
+    Packet {
+        section: Section,
+        packet: rtc::rtp::Packet,
+        audio_level: Option<u8>,
+    },
+    /// An opened packet with padding only: it took sequence number `seq`.
+    Padding {
+        section: Section,
+        ssrc: u32,
+        seq: u16,
+        timestamp: u32,
+    },
+}
+
+/// Why a lean stream's packet was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum DropReason {
+    #[error("SRTP: {0}")]
+    Srtp(#[from] OpenError),
+    #[error("RTP: {0}")]
+    Rtp(#[from] RtpViewError),
+}
+
+impl LeanIngress {
+    /// Takes the remote half of a completed handshake's keys; only AES-GCM takes this path.
+    pub(super) fn keys(&mut self, export: &SrtpExport) {
+        if export.profile != SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm {
+            return;
+        }
+        let mut config = Config {
+            profile: ProtectionProfile::AeadAes128Gcm,
+            ..Default::default()
+        };
+        let opener = config
+            .set_session_keys_from_keying_material(
+                export.keying_material.as_ref(),
+                export.is_client,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|()| rtc::crypto::default_provider().map_err(|e| e.to_string()))
+            .and_then(|provider| {
+                GcmOpener::new(
+                    provider.crypto(),
+                    &config.keys.remote_master_key,
+                    &config.keys.remote_master_salt,
+                )
+                .map_err(|e| e.to_string())
+            });
+        match opener {
+            Ok(opener) => {
+                self.opener = Some(opener);
+                // New keys, new session: streams are adopted again.
+                self.streams.clear();
+            }
+            Err(e) => tracing::debug!("lean ingress off for this peer: {e}"),
+        }
+    }
+
+    /// Takes the rest of stream `ssrc` (audio on `section`, its level in extension
+    /// `level_id`) off the core, if the keys allow.
+    pub(super) fn adopt(&mut self, ssrc: u32, section: Section, level_id: Option<u8>) {
+        if self.opener.is_some() && !self.streams.iter().any(|(s, ..)| *s == ssrc) {
+            self.streams.push((ssrc, section, level_id));
+        }
+    }
+
+    /// Opens `datagram` if it is a packet of a lean stream.
+    pub(super) fn open(&mut self, datagram: &[u8]) -> Ingress {
+        let Some(opener) = self.opener.as_mut() else {
+            return Ingress::NotLean;
+        };
+        // RFC 7983: RTP and RTCP start 128–191; RFC 5761: RTCP packet types 192–223.
+        if datagram.len() < 12
+            || !(128..=191).contains(&datagram[0])
+            || (192..=223).contains(&datagram[1])
+        {
+            return Ingress::NotLean;
+        }
+        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        let Some(&(_, section, level_id)) = self.streams.iter().find(|(s, ..)| *s == ssrc) else {
+            return Ingress::NotLean;
+        };
+        let mut view = match RtpView::parse(datagram, TAG_LEN) {
+            Ok(view) => view,
+            Err(e) => return Ingress::Dropped(e.into()),
+        };
+        let buffer = self.slab.writer(datagram.len());
+        buffer.extend_from_slice(datagram);
+        if let Err(e) = opener.open(buffer, view.header_len, ssrc, view.sequence_number) {
+            buffer.clear();
+            return Ingress::Dropped(e.into());
+        }
+        buffer.truncate(datagram.len() - TAG_LEN);
+        if let Err(e) = view.read_padding(buffer) {
+            buffer.clear();
+            return Ingress::Dropped(e.into());
+        }
+        let audio_level = level_id.and_then(|id| view.audio_level(buffer, id));
+        self.opened += 1;
+        let plain: Bytes = self.slab.take().freeze();
+        let payload_end = plain.len() - view.padding;
+        if view.header_len >= payload_end {
+            return Ingress::Padding {
+                section,
+                ssrc,
+                seq: view.sequence_number,
+                timestamp: view.timestamp,
+            };
+        }
+        let header = rtc::rtp::Header {
+            version: 2,
+            padding: view.padding > 0,
+            marker: view.marker,
+            payload_type: view.payload_type,
+            sequence_number: view.sequence_number,
+            timestamp: view.timestamp,
+            ssrc,
+            csrc: view.first_csrc.map(|c| vec![c]).unwrap_or_default(),
+            ..Default::default()
+        };
+        Ingress::Packet {
+            section,
+            packet: rtc::rtp::Packet {
+                header,
+                payload: plain.slice(view.header_len..payload_end),
+            },
+            audio_level,
+        }
+    }
+}
