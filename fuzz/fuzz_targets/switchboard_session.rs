@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let unix = 1_800_000_000;
     for (i, identity) in [Identity::new_user(), "28:fuzz".parse().expect("valid")].into_iter().enumerate() {
         let conn = ConnectionId(i as u64);
-        sb.handle_connect(conn);
+        sb.handle_connect(conn, now);
         let scope = if identity.is_bot() { Scope::Bot } else { Scope::Voip };
         let token = key.mint(&identity, &[scope], unix, 3600).expect("mint");
         let hello = ClientMessage::Hello { identity, token, display_name: None, endpoint: Some("e".into()) };
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let create = ClientMessage::CreateCall { group_id: None, lobby: data.first().is_some_and(|b| b & 1 == 1), video: false };
     sb.handle_message(ConnectionId(0), &ClientEnvelope::new(Some(2), create).to_json(), now, unix);
-    sb.handle_connect(ConnectionId(2));
+    sb.handle_connect(ConnectionId(2), now);
     // Frames separated by 0xFF; the byte after each separator picks the connection and action.
     for chunk in data.split(|b| *b == 0xFF) {
         let Some((&control, frame)) = chunk.split_first() else { continue };

@@ -71,6 +71,24 @@ pub struct Limits {
     pub sessions_per_user: usize,
     /// Largest HTTP request body, in bytes (signaling messages have their own 64 KiB).
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request's headers once its connection is open or its
+    /// last response went out; then the connection is closed (silent and half-sent
+    /// requests, idle keep-alive connections).
+    pub header_read_secs: u64,
+    /// Seconds a signaling WebSocket has to sign in (`hello`); then it is closed with 1008
+    /// `hello_timeout`.
+    pub hello_secs: u64,
+    /// Seconds between the service's WebSocket pings.
+    pub ws_ping_secs: u64,
+    /// Seconds of hearing nothing at all (no frame, no pong) after which a WebSocket is
+    /// closed as dead (1001 `ping_timeout`).
+    pub ws_dead_secs: u64,
+    /// Open TCP connections (HTTP, WebSockets, TLS handshakes) at once; the next is refused
+    /// with 503 `too_many_connections`. Also held under the process's file descriptor limit.
+    pub max_connections: usize,
+    /// Open TCP connections from one source address (IPv6: its /64) at once; the next is
+    /// refused with 429 `too_many_connections_from_address`.
+    pub connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -87,6 +105,13 @@ impl Default for Limits {
             tokens_per_minute: 60,
             sessions_per_user: 10,
             max_body_bytes: 16 * 1024,
+            header_read_secs: 10,
+            hello_secs: 10,
+            ws_ping_secs: 20,
+            ws_dead_secs: 60,
+            max_connections: 10_000,
+            // An office behind one NAT address, or a load generator's few hundred clients.
+            connections_per_address: 500,
         }
     }
 }

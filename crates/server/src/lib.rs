@@ -199,22 +199,6 @@ impl ServerHandle {
     }
 }
 
-/// Serves the HTTP API, page and WebSocket on `listener` until `stopped` fires.
-async fn serve_until<L>(listener: L, app: axum::Router, stopped: oneshot::Receiver<()>)
-where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-    http::ClientAddr:
-        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
-{
-    let app = app.into_make_service_with_connect_info::<http::ClientAddr>();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-        let _ = stopped.await;
-    });
-    if let Err(e) = serve.await {
-        tracing::error!("HTTP server stopped: {e}");
-    }
-}
-
 /// Starts the service on the current tokio runtime.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     config.validate()?;
@@ -262,6 +246,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         SwitchboardConfig {
             ring_timeout: std::time::Duration::from_secs(config.ring_timeout_secs.max(1)),
             max_sessions_per_user: config.limits.sessions_per_user,
+            hello_timeout: std::time::Duration::from_secs(config.limits.hello_secs.max(1)),
             ..SwitchboardConfig::default()
         },
         token_key.clone(),
@@ -295,20 +280,39 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         limits: Arc::new(http::EdgeLimits::new(&config.limits)),
     };
     let (stop_http, stopped) = oneshot::channel::<()>();
+    let header_read = std::time::Duration::from_secs(config.limits.header_read_secs.max(1));
+    let gate = http::gate::ConnectionGate::new(
+        http::gate::connection_budget(config.limits.max_connections),
+        config.limits.connections_per_address.max(1),
+        metrics.clone(),
+    );
     let app = http::router(state);
     let internal_app = app.clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let http = match tls {
         Some(acceptor) => {
-            let listener = http::tls::TlsListener::new(listener, acceptor).map_err(|source| {
-                ServerError::Bind {
-                    addr: config.http,
-                    source,
-                }
-            })?;
-            tokio::spawn(serve_until(listener, app, stopped))
+            let listener =
+                http::tls::TlsListener::new(listener, acceptor, gate).map_err(|source| {
+                    ServerError::Bind {
+                        addr: config.http,
+                        source,
+                    }
+                })?;
+            tokio::spawn(http::serve_until(
+                listener,
+                app,
+                header_read,
+                metrics.clone(),
+                stopped,
+            ))
         }
-        None => tokio::spawn(serve_until(http::PlainListener(listener), app, stopped)),
+        None => tokio::spawn(http::serve_until(
+            http::PlainListener::new(listener, Some(gate)),
+            app,
+            header_read,
+            metrics.clone(),
+            stopped,
+        )),
     };
     // In-process bots (the echo test) reach signaling over plain WebSocket on loopback:
     // the HTTP port itself, or with TLS on, a loopback-only plain listener of their own.
@@ -324,9 +328,18 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
                 addr: config.http,
                 source,
             })?;
-            let app = internal_app.into_make_service_with_connect_info::<http::ClientAddr>();
+            // Never stopped: it ends with the runtime.
+            let (keep, never) = oneshot::channel::<()>();
+            let serve = http::serve_until(
+                http::PlainListener::new(internal, None),
+                internal_app,
+                header_read,
+                metrics.clone(),
+                never,
+            );
             tokio::spawn(async move {
-                let _ = axum::serve(http::PlainListener(internal), app).await;
+                let _keep = keep;
+                serve.await;
             });
             addr
         } else if http_addr.ip().is_unspecified() {

@@ -26,6 +26,18 @@ pub struct Metrics {
     pub rate_limited: RateLimited,
     /// `hello`s refused because the person was signed in on too many connections.
     pub sessions_refused: AtomicU64,
+    /// TCP connections open on the HTTP port now (HTTP, WebSockets, TLS handshakes).
+    pub connections_open: AtomicU64,
+    /// Connections refused at accept: the service held its most.
+    pub connections_refused_total: AtomicU64,
+    /// Connections refused at accept: their address held its most.
+    pub connections_refused_address: AtomicU64,
+    /// Connections closed for not sending a request's headers in time.
+    pub header_timeouts: AtomicU64,
+    /// WebSockets closed for not signing in (`hello`) in time.
+    pub hello_timeouts: AtomicU64,
+    /// WebSockets closed as dead: nothing heard, pings unanswered.
+    pub ping_timeouts: AtomicU64,
     /// Media datagrams received on the shared port.
     pub media_datagrams_in: AtomicU64,
     /// Media datagrams sent.
@@ -234,6 +246,30 @@ impl Metrics {
             &self.sessions_refused,
         );
         put(
+            "confab_http_connections_open",
+            "gauge",
+            "TCP connections open on the HTTP port.",
+            &self.connections_open,
+        );
+        put(
+            "confab_http_timeouts_header_read_total",
+            "counter",
+            "Connections closed for not sending request headers in time.",
+            &self.header_timeouts,
+        );
+        put(
+            "confab_signaling_hello_timeouts_total",
+            "counter",
+            "WebSockets closed for not signing in in time.",
+            &self.hello_timeouts,
+        );
+        put(
+            "confab_signaling_ping_timeouts_total",
+            "counter",
+            "WebSockets closed as dead (pings unanswered).",
+            &self.ping_timeouts,
+        );
+        put(
             "confab_media_datagrams_received_total",
             "counter",
             "Media datagrams received.",
@@ -355,6 +391,21 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "confab_http_rate_limited_total{{limit=\"{limit}\"}} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP confab_http_connections_refused_total Connections refused at accept, by limit.\n\
+             # TYPE confab_http_connections_refused_total counter"
+        );
+        for (limit, value) in [
+            ("total", &self.connections_refused_total),
+            ("address", &self.connections_refused_address),
+        ] {
+            let _ = writeln!(
+                out,
+                "confab_http_connections_refused_total{{limit=\"{limit}\"}} {}",
                 value.load(Ordering::Relaxed)
             );
         }

@@ -163,7 +163,7 @@ pub(crate) async fn run(
         match command {
             SignalingCommand::Connect { conn, outbox } => {
                 io.outboxes.insert(conn, outbox);
-                switchboard.handle_connect(conn);
+                switchboard.handle_connect(conn, Instant::now());
                 metrics.connections_total.fetch_add(1, Ordering::Relaxed);
             }
             SignalingCommand::Frame { conn, text } => {
@@ -318,10 +318,13 @@ impl Drain<'_> {
                     }
                 }
                 Output::Close { conn, code } => {
-                    if code == ErrorCode::TooManySessions {
-                        self.metrics
-                            .sessions_refused
-                            .fetch_add(1, Ordering::Relaxed);
+                    let counter = match code {
+                        ErrorCode::TooManySessions => Some(&self.metrics.sessions_refused),
+                        ErrorCode::HelloTimeout => Some(&self.metrics.hello_timeouts),
+                        _ => None,
+                    };
+                    if let Some(counter) = counter {
+                        counter.fetch_add(1, Ordering::Relaxed);
                     }
                     if let Some(outbox) = self.outboxes.remove(&conn) {
                         let _ = outbox.try_send(OutFrame::refused(code));

@@ -93,6 +93,17 @@ async fn identities_and_tokens_behind_the_admin_key() {
     .await
     .unwrap();
     assert_eq!(status, 400, "{body}");
+    // An error that quotes the request quotes a bounded part of it.
+    let k = key.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let kind = "k".repeat(10_000);
+        let request = format!(r#"{{"kind":"{kind}"}}"#);
+        http(addr, "POST", "/v1/identities", Some(&k), Some(&request))
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.len() < 400, "{} bytes echoed", body.len());
     let (status, _) = tokio::task::spawn_blocking(move || {
         http(addr, "GET", "/v1/calls/not-a-uuid", Some(&key), None)
     })

@@ -74,7 +74,7 @@ async fn serve(listener: TcpListener) {
         match event {
             Event::Open(conn, writer) => {
                 writers.insert(conn, writer);
-                sb.handle_connect(conn);
+                sb.handle_connect(conn, Instant::now());
             }
             Event::Text(conn, text) => sb.handle_message(conn, &text, Instant::now(), unix_now()),
             Event::Closed(conn) => {

@@ -23,7 +23,9 @@ pub(crate) struct ApiError(StatusCode, &'static str, String, Option<u64>);
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError(status, code, message.into(), None)
+        // Messages may quote the request: never echo more than a bounded part of it.
+        let message = confab_signaling::protocol::bounded_message(message.into());
+        ApiError(status, code, message, None)
     }
 
     /// Over a rate limit: try again after `wait`.

@@ -2,29 +2,49 @@
 //! limits), for plain and TLS listeners alike.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::tls::TlsListener;
+use super::gate::{Admitted, ConnectionGate, refuse_plain};
 
-/// Plain TCP with Nagle off: signaling is many small frames (40 ms per request otherwise).
+/// Plain TCP with Nagle off (signaling is many small frames: 40 ms per request otherwise),
+/// each connection admitted at the gate first, if there is one.
 #[derive(Debug)]
-pub(crate) struct PlainListener(pub(crate) TcpListener);
+pub(crate) struct PlainListener {
+    listener: TcpListener,
+    gate: Option<Arc<ConnectionGate>>,
+}
+
+impl PlainListener {
+    pub(crate) fn new(listener: TcpListener, gate: Option<Arc<ConnectionGate>>) -> Self {
+        PlainListener { listener, gate }
+    }
+}
 
 impl axum::serve::Listener for PlainListener {
-    type Io = TcpStream;
+    type Io = Admitted<TcpStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        let _ = tcp.set_nodelay(true);
-        (tcp, addr)
+        loop {
+            let (tcp, addr) = axum::serve::Listener::accept(&mut self.listener).await;
+            let admission = match self.gate.as_ref().map(|gate| gate.admit(addr)) {
+                None => None,
+                Some(Ok(admission)) => Some(admission),
+                Some(Err(refusal)) => {
+                    tracing::debug!(%addr, ?refusal, "connection refused");
+                    refuse_plain(tcp, refusal);
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            return (Admitted::new(tcp, admission), addr);
+        }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 }
 
@@ -46,17 +66,5 @@ impl ClientAddr {
             },
             v4 => v4,
         }
-    }
-}
-
-impl Connected<IncomingStream<'_, PlainListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
     }
 }

@@ -1,8 +1,10 @@
 //! The HTTP side: the administrative API, health, metrics and the signaling WebSocket.
 
 mod api;
+pub(crate) mod gate;
 mod limits;
 mod listener;
+mod serve;
 pub(crate) mod tls;
 mod web;
 mod ws;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,6 +23,7 @@ use tokio::sync::mpsc;
 
 use self::limits::KeyedLimiter;
 pub(crate) use self::listener::{ClientAddr, PlainListener};
+pub(crate) use self::serve::serve_until;
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::signaling_service::SignalingCommand;
@@ -44,6 +48,9 @@ pub(crate) struct EdgeLimits {
     admin_failures: KeyedLimiter<IpAddr>,
     tokens: KeyedLimiter<Identity>,
     max_body_bytes: usize,
+    /// How often signaling sockets are pinged, and how long one may stay silent.
+    ws_ping: Duration,
+    ws_dead: Duration,
 }
 
 impl EdgeLimits {
@@ -60,6 +67,8 @@ impl EdgeLimits {
             ),
             tokens: KeyedLimiter::per_minute(limits.token_burst, limits.tokens_per_minute),
             max_body_bytes: limits.max_body_bytes,
+            ws_ping: Duration::from_secs(limits.ws_ping_secs.max(1)),
+            ws_dead: Duration::from_secs(limits.ws_dead_secs.max(2)),
         }
     }
 }

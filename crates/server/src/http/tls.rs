@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use super::gate::{Admitted, ConnectionGate};
+
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -70,11 +72,12 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError>
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accepts TCP connections and runs each handshake in its own task; axum takes the
-/// finished streams.
+/// Accepts TCP connections, admits each at the gate (a refused one is closed at once: no
+/// handshake is spent on it), and runs each handshake in its own task; the server loop
+/// takes the finished streams.
 #[derive(Debug)]
 pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(Admitted<TlsStream<TcpStream>>, SocketAddr)>,
     local_addr: SocketAddr,
 }
 
@@ -82,6 +85,7 @@ impl TlsListener {
     pub(crate) fn new(
         listener: TcpListener,
         acceptor: TlsAcceptor,
+        gate: Arc<ConnectionGate>,
     ) -> std::io::Result<TlsListener> {
         let local_addr = listener.local_addr()?;
         let (done, ready) = mpsc::channel(64);
@@ -99,11 +103,20 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let admission = match gate.admit(peer) {
+                    Ok(admission) => admission,
+                    Err(refusal) => {
+                        tracing::debug!(%peer, ?refusal, "connection refused");
+                        continue;
+                    }
+                };
                 let (acceptor, handed) = (acceptor.clone(), done.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let _ = handed.send((stream, peer)).await;
+                            let _ = handed
+                                .send((Admitted::new(stream, Some(admission)), peer))
+                                .await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -119,7 +132,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Admitted<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -1,8 +1,9 @@
 //! The signaling WebSocket: one reader loop and one writer task per connection, bridged to
 //! the signaling task by bounded channels.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use confab_signaling::ConnectionId;
 use confab_signaling::protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerEnvelope, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite;
 
 use super::AppState;
@@ -39,7 +40,21 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| serve(socket, state))
 }
 
+/// How long a peer has to answer the service's close frame before the connection is
+/// dropped (a peer that reads nothing would otherwise hold it until it is found dead).
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one signaling socket: frames in to the switchboard, its frames out, a ping every
+/// `ws_ping`, and closes as dead (1001 `ping_timeout`) after `ws_dead` with nothing heard.
 async fn serve(socket: WebSocket, state: AppState) {
+    let (ping_every, dead_after) = (state.limits.ws_ping, state.limits.ws_dead);
     let conn = ConnectionId(state.next_connection.fetch_add(1, Ordering::Relaxed));
     let (outbox, mut outgoing) = mpsc::channel(OUTBOX);
     if state
@@ -53,11 +68,22 @@ async fn serve(socket: WebSocket, state: AppState) {
     let (mut sink, mut stream) = socket.split();
     // The reader's own replies (binary frames, an oversized frame) go out through the writer.
     let (own, mut own_frames) = mpsc::channel::<OutFrame>(4);
+    // The writer says when it sent a close frame: the peer then has a moment to answer it.
+    let we_closed = Arc::new(Notify::new());
+    let closed = we_closed.clone();
     let mut writer = tokio::spawn(async move {
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         loop {
             let frame = tokio::select! {
                 Some(frame) = own_frames.recv() => frame,
                 Some(frame) = outgoing.recv() => frame,
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 else => break,
             };
             let message = match frame {
@@ -68,6 +94,7 @@ async fn serve(socket: WebSocket, state: AppState) {
                         reason: reason.into(),
                     };
                     let _ = sink.send(Message::Close(Some(close))).await;
+                    closed.notify_one();
                     break;
                 }
             };
@@ -77,7 +104,26 @@ async fn serve(socket: WebSocket, state: AppState) {
         }
     });
     let mut closing = false;
-    while let Some(message) = stream.next().await {
+    let mut heard = tokio::time::Instant::now();
+    let mut linger_until = None;
+    loop {
+        let message = tokio::select! {
+            message = stream.next() => message,
+            () = we_closed.notified(), if linger_until.is_none() => {
+                linger_until = Some(tokio::time::Instant::now() + CLOSE_LINGER);
+                continue;
+            }
+            () = sleep_until_some(linger_until) => break,
+            () = tokio::time::sleep_until(heard + dead_after) => {
+                tracing::debug!(?conn, "signaling socket: nothing heard for {dead_after:?}");
+                state.metrics.ping_timeouts.fetch_add(1, Ordering::Relaxed);
+                let _ = own.try_send(OutFrame::Close(1001, "ping_timeout".into()));
+                closing = true;
+                break;
+            }
+        };
+        let Some(message) = message else { break };
+        heard = tokio::time::Instant::now();
         match message {
             Ok(Message::Text(text)) => {
                 let frame = SignalingCommand::Frame {
@@ -123,7 +169,7 @@ async fn serve(socket: WebSocket, state: AppState) {
         .await;
     if closing {
         // Let the close frame out (bounded: a peer that reads nothing cannot hold us).
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut writer).await;
+        let _ = tokio::time::timeout(CLOSE_LINGER, &mut writer).await;
     }
     writer.abort();
 }

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     InvalidState,
     /// The identity is signed in on as many connections as allowed already.
     TooManySessions,
+    /// The connection did not sign in (`hello`) within the service's deadline.
+    HelloTimeout,
     /// Something went wrong inside the service.
     Internal,
 }
@@ -63,5 +65,35 @@ impl From<&TokenError> for ErrorCode {
             TokenError::MissingScope(_) => ErrorCode::TokenScope,
             TokenError::IdentityMismatch { .. } => ErrorCode::TokenIdentityMismatch,
         }
+    }
+}
+
+/// The most characters of an error message sent to a client: messages may quote what the
+/// client sent (an id, a kind), and a reply must never echo unbounded input back.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 200;
+
+/// `message`, cut to [`MAX_ERROR_MESSAGE_CHARS`] (with "…" where it was cut).
+pub fn bounded_message(message: String) -> String {
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        None => message,
+        Some((cut, _)) => {
+            let mut bounded = message[..cut].to_owned();
+            bounded.push('…');
+            bounded
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_short_ones_kept() {
+        assert_eq!(bounded_message("no call x".into()), "no call x");
+        let long = "é".repeat(10_000);
+        let cut = bounded_message(long);
+        assert_eq!(cut.chars().count(), MAX_ERROR_MESSAGE_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -12,7 +12,7 @@ mod server;
 mod types;
 
 pub use client::ClientMessage;
-pub use error_code::ErrorCode;
+pub use error_code::{ErrorCode, MAX_ERROR_MESSAGE_CHARS, bounded_message};
 pub use parse::{ClientEnvelope, ProtocolError, ServerEnvelope, parse_client, parse_server};
 pub use server::ServerMessage;
 pub use types::{

@@ -174,8 +174,23 @@ impl Switchboard {
         }
     }
 
-    /// Time passed: ring timeouts and lost connections whose grace ran out.
+    /// Time passed: connections that did not sign in in time, ring timeouts and lost
+    /// connections whose grace ran out.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, conn)) = self.hello_deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.hello_deadlines.pop_front();
+            if self
+                .sessions
+                .get(&conn)
+                .is_some_and(|s| s.identity.is_none())
+            {
+                tracing::debug!(?conn, "no hello in time: closing");
+                self.close(conn, ErrorCode::HelloTimeout, now);
+            }
+        }
         let mut expired = Vec::new();
         for call in self.calls.values() {
             for p in call.participants.values() {

@@ -52,6 +52,9 @@ pub struct SwitchboardConfig {
     /// Signed-in sessions (devices) of one person at once; bots and phones are not held to
     /// it. The next `hello` is refused with `too_many_sessions`.
     pub max_sessions_per_user: usize,
+    /// How long a new connection has to sign in (`hello`); then it is closed with
+    /// `hello_timeout`.
+    pub hello_timeout: Duration,
 }
 
 impl Default for SwitchboardConfig {
@@ -64,6 +67,7 @@ impl Default for SwitchboardConfig {
             max_rate_violations: 500,
             max_participants: 350,
             max_sessions_per_user: 10,
+            hello_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -211,6 +215,9 @@ pub struct Switchboard {
     calls: HashMap<CallId, Call>,
     groups: HashMap<Uuid, CallId>,
     outputs: VecDeque<Output>,
+    /// Each new connection's sign-in deadline, in the order they came (so the earliest is
+    /// first): one not signed in by then is closed.
+    hello_deadlines: VecDeque<(Instant, ConnectionId)>,
 }
 
 impl Switchboard {
@@ -224,6 +231,7 @@ impl Switchboard {
             calls: HashMap::new(),
             groups: HashMap::new(),
             outputs: VecDeque::new(),
+            hello_deadlines: VecDeque::new(),
         }
     }
 
@@ -239,10 +247,12 @@ impl Switchboard {
 
     /// When [`handle_timeout`](Switchboard::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let hello = self.hello_deadlines.front().map(|&(at, _)| at);
         self.calls
             .values()
             .flat_map(|c| c.participants.values())
             .flat_map(|p| [p.ring_deadline, p.lost_deadline])
+            .chain([hello])
             .flatten()
             .min()
     }
@@ -257,8 +267,11 @@ impl Switchboard {
         self.calls.values().map(Call::live_count).sum()
     }
 
-    /// A new connection was accepted.
-    pub fn handle_connect(&mut self, conn: ConnectionId) {
+    /// A new connection was accepted at `now`; it has until `now` plus
+    /// [`hello_timeout`](SwitchboardConfig::hello_timeout) to sign in.
+    pub fn handle_connect(&mut self, conn: ConnectionId, now: Instant) {
+        self.hello_deadlines
+            .push_back((now + self.config.hello_timeout, conn));
         self.sessions.insert(
             conn,
             Session {
@@ -355,7 +368,7 @@ impl Switchboard {
     fn send_error(&mut self, to: ConnectionId, re: Option<u64>, code: ErrorCode, message: &str) {
         let error = ServerMessage::Error {
             code,
-            message: message.to_string(),
+            message: crate::protocol::bounded_message(message.to_string()),
         };
         self.send(to, ServerEnvelope::reply(re, error));
     }

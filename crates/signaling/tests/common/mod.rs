@@ -73,7 +73,7 @@ impl Harness {
     pub fn open(&mut self) -> ConnectionId {
         let conn = ConnectionId(self.next_conn);
         self.next_conn += 1;
-        self.sb.handle_connect(conn);
+        self.sb.handle_connect(conn, self.now);
         conn
     }
 
