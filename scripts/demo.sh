@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 out="${1:-demo-out}"
 shift || true
-cargo run --release --locked -q -p confab-server --bin confab -- demo --out "$out" "$@"
+# One release build gives every binary (confab, confab-recorder, confab-echo, confab-load)
+# with one feature set.
+cargo build --release --locked -q --workspace --bins
+exec "${CARGO_TARGET_DIR:-target}/release/confab" demo --out "$out" "$@"

@@ -6,6 +6,7 @@
 #   chromium + playwright-core (npm) - the real browser of the interop tests
 #   ffmpeg - ffprobe checks that the recorder's H.264 files play
 #   sip-tester (sipp), baresip-core - the real SIP peers of the phone (SIP gateway) tests
+#   pesq, scipy, numpy (pip) - PESQ-WB of speech in the quality tests
 set -euo pipefail
 
 need_apt=()
@@ -34,4 +35,10 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -d "$here/tools/browser/node_modules/playwright-core" ]; then
   echo "install-deps: installing playwright-core (npm)" >&2
   npm ci --prefix "$here/tools/browser" --no-audit --no-fund --silent
+fi
+
+# PESQ-WB for the speech-quality tests (the `pesq` package builds its C core with gcc).
+if ! python3 -c 'import pesq, scipy, numpy' >/dev/null 2>&1; then
+  echo "install-deps: installing pesq, scipy, numpy (pip)" >&2
+  python3 -m pip install -q --user --no-warn-script-location pesq scipy numpy
 fi

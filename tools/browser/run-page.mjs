@@ -57,6 +57,9 @@ try {
   const result = await target.evaluate(() => window.confabResult ?? null);
   process.stdout.write(JSON.stringify({ title, result }) + '\n');
   code = title === 'DONE' ? 0 : 2;
+  // Close the tab as a person would: the page's pagehide handler hangs up (a leave and a
+  // clean close), so the call records a hang-up rather than a lost connection.
+  await page.close().catch(() => {});
 } catch (e) {
   process.stderr.write(`run-page: ${e}\n`);
   code = 3;

@@ -1,6 +1,7 @@
 //! `confab-recorder --server URL --call ID --out DIR`: records a call (see the crate docs
-//! for the layout). Needs a token for its identity: `--token` or `CONFAB_TOKEN`
-//! (`confab token --identity 28:recorder --scope bot`).
+//! for the layout). Needs a bot token: `--token` or `CONFAB_TOKEN` (`confab token
+//! --identity 28:recorder --scope bot --data-dir <the service's>`). Exits non-zero when the
+//! service refuses it or the call cannot be joined.
 
 use std::path::PathBuf;
 
@@ -23,12 +24,14 @@ struct Args {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    /// A token for the identity.
+    /// A bot token from the service (`confab token --identity 28:recorder --scope bot
+    /// --data-dir <the service's data dir>`).
     #[arg(long, env = "CONFAB_TOKEN")]
     token: String,
-    /// Who the recorder is.
-    #[arg(long, default_value = "28:recorder")]
-    identity: String,
+    /// Who the recorder is: must be the identity the token names [default: the token's
+    /// identity].
+    #[arg(long)]
+    identity: Option<String>,
 }
 
 #[tokio::main]
@@ -53,7 +56,11 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let identity: Identity = args.identity.parse()?;
+    let identity: Identity = match &args.identity {
+        Some(identity) => identity.parse()?,
+        None => confab_bot::token_identity(&args.token)
+            .ok_or("the token is not a confab token (see `confab token --help`)")?,
+    };
     let mut config = BotConfig::new(args.server, identity, args.token);
     config.display_name = "Recorder".into();
     Recorder::configure(&mut config);

@@ -73,4 +73,4 @@ pub use handle::{CallHandle, CallStats};
 pub use async_trait::async_trait;
 pub use confab_media::{AudioFrame, MediaTime, VideoFrame};
 pub use confab_signaling::protocol::{CallId, ParticipantId};
-pub use confab_signaling::{EndKind, EndReason, Identity, ParticipantState};
+pub use confab_signaling::{EndKind, EndReason, Identity, ParticipantState, token_identity};

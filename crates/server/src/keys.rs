@@ -81,6 +81,22 @@ impl Secrets {
         }
     }
 
+    /// Loads the secrets from `data_dir`; `Ok(None)` if there are none yet (a data directory
+    /// no service has started on).
+    pub fn load(data_dir: &Path) -> Result<Option<Secrets>, SecretsError> {
+        let path = data_dir.join(Secrets::FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| SecretsError::Corrupt {
+                    path,
+                    reason: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SecretsError::Io { path, source: e }),
+        }
+    }
+
     /// The token key derived from the signing secret.
     pub fn token_key(&self) -> Result<TokenKey, SecretsError> {
         TokenKey::from_secret(self.signing_secret.as_bytes()).map_err(|e| SecretsError::Corrupt {

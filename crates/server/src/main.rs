@@ -48,7 +48,8 @@ enum Command {
         /// Address advertised to peers.
         #[arg(long)]
         public_ip: Option<IpAddr>,
-        /// Directory for the signing and admin keys.
+        /// Directory for the signing and admin keys, created with fresh keys on first start
+        /// [default: confab-data in the working directory, or the config file's `data_dir`].
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// TLS certificate (PEM).
@@ -93,9 +94,15 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
-        /// The service's data directory.
+        /// The data directory of the service that will check the token (its signing key is
+        /// there: `confab serve` creates it on first start).
         #[arg(long, default_value = "confab-data")]
         data_dir: PathBuf,
+        /// Create a signing key if the data directory has none (for a service not started
+        /// yet, which will then use it). Without it, a missing key is an error: a token
+        /// signed with a new key would be refused by the running service.
+        #[arg(long)]
+        create_key: bool,
     },
 }
 
@@ -138,11 +145,27 @@ fn main() -> ExitCode {
             scope,
             ttl,
             data_dir,
+            create_key,
         } => {
             let identity = identity.unwrap_or_else(Identity::new_user);
-            let minted = Secrets::load_or_create(&data_dir)
-                .and_then(|s| s.token_key())
+            let secrets = if create_key {
+                Secrets::load_or_create(&data_dir).map(Some)
+            } else {
+                Secrets::load(&data_dir)
+            };
+            let minted = secrets
                 .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    s.ok_or_else(|| {
+                        format!(
+                            "no signing key in {}: pass the --data-dir of the running service \
+                             (`confab serve` creates its key there on first start), or \
+                             --create-key for a service that will start on this directory",
+                            data_dir.join("secrets.json").display()
+                        )
+                    })
+                })
+                .and_then(|s| s.token_key().map_err(|e| e.to_string()))
                 .and_then(|key| {
                     key.mint(&identity, &scope, unix_now(), ttl)
                         .map_err(|e| e.to_string())

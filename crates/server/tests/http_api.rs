@@ -110,5 +110,12 @@ async fn identities_and_tokens_behind_the_admin_key() {
     .await
     .unwrap();
     assert_eq!(status, 400);
+    // Every page load asks for an icon: there is one (no 404 in the logs).
+    let (status, icon) =
+        tokio::task::spawn_blocking(move || http(addr, "GET", "/favicon.ico", None, None))
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert!(icon.starts_with("<svg"), "{icon}");
     server.shutdown().await;
 }

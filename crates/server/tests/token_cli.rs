@@ -13,16 +13,38 @@ use confab_signaling::client::{ClientConfig, SignalingClient};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_token_opens_a_session() {
     let data_dir = temp_dir();
-    let output = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args([
-            "token",
-            "--identity",
-            "28:recorder",
-            "--scope",
-            "bot",
-            "--data-dir",
-        ])
+    let token_args = [
+        "token",
+        "--identity",
+        "28:recorder",
+        "--scope",
+        "bot",
+        "--data-dir",
+    ];
+    // A data directory without a key (no service started there): refused, with the way out.
+    let refused = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(token_args)
         .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("no signing key") && why.contains("--data-dir"),
+        "{why}"
+    );
+    assert!(refused.stdout.is_empty(), "no token printed");
+    assert!(!data_dir.join("secrets.json").exists(), "no key made");
+    let help = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["token", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("[default: confab-data]"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(token_args)
+        .arg(&data_dir)
+        .arg("--create-key")
         .output()
         .unwrap();
     assert!(

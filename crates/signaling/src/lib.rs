@@ -48,4 +48,4 @@ pub use switchboard::{
     CallSummary, ConnectionId, MAX_DTMF_DIGITS, MediaCommand, Output, PhoneCommand, PhoneRefusal,
     PhoneRoute, Switchboard, SwitchboardConfig,
 };
-pub use token::{Claims, ISSUER, Scope, TokenError, TokenKey};
+pub use token::{Claims, ISSUER, Scope, TokenError, TokenKey, token_identity};

@@ -78,6 +78,8 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(web::index))
         .route("/app.js", get(web::app))
+        .route("/favicon.svg", get(web::icon))
+        .route("/favicon.ico", get(web::icon))
         .route("/v1/guest", post(api::guest))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))

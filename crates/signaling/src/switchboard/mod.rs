@@ -247,7 +247,17 @@ impl Switchboard {
 
     /// When [`handle_timeout`](Switchboard::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let hello = self.hello_deadlines.front().map(|&(at, _)| at);
+        // The first connection still waiting to sign in (the others' entries go when
+        // their deadline passes).
+        let hello = self
+            .hello_deadlines
+            .iter()
+            .find(|(_, conn)| {
+                self.sessions
+                    .get(conn)
+                    .is_some_and(|s| s.identity.is_none())
+            })
+            .map(|&(at, _)| at);
         self.calls
             .values()
             .flat_map(|c| c.participants.values())

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""PESQ-WB (ITU-T P.862.2, the `pesq` package) and STOI of DEGRADED against REFERENCE, two
+48 kHz mono WAVs: both resampled to 16 kHz, the degraded one shifted to line up with the
+reference (cross-correlation) and both cut to their common length. Prints one JSON object.
+
+    scripts/pesq_wb.py reference.wav degraded.wav
+"""
+import json
+import sys
+
+import numpy as np
+from pesq import pesq
+from scipy.io import wavfile
+from scipy.signal import correlate, resample_poly
+
+
+def load16k(path):
+    rate, x = wavfile.read(path)
+    if rate != 48000:
+        sys.exit(f"{path}: {rate} Hz, not 48000")
+    return resample_poly(x.astype(np.float64), 1, 3)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    ref, deg = load16k(sys.argv[1]), load16k(sys.argv[2])
+    lag = int(np.argmax(correlate(deg, ref, mode="full", method="fft"))) - (len(ref) - 1)
+    deg = deg[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag), deg])
+    n = min(len(ref), len(deg))
+    result = {"pesq_wb": round(float(pesq(16000, ref[:n], deg[:n], "wb")), 3), "lag_ms": lag / 16}
+    try:
+        from pystoi import stoi
+
+        result["stoi"] = round(float(stoi(ref[:n], deg[:n], 16000)), 3)
+    except ImportError:
+        pass
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
