@@ -33,9 +33,39 @@ async fn two_browsers_hear_and_see_each_other() {
         &fixtures::path("speech-bob.wav").canonicalize().unwrap(),
         60,
     );
+    // The service's own per-participant stats, sampled while the pages are in the call
+    // (closing a tab hangs up: the call is gone once they are done).
+    let (addr, key) = (server.http_addr(), server.admin_key().to_owned());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut last = serde_json::Value::Null;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let (_, calls) = http(addr, "GET", "/v1/calls", Some(&key), None);
+                let calls: serde_json::Value = serde_json::from_str(&calls).unwrap();
+                if let Some(call_id) = calls[0]["call_id"].as_str() {
+                    let (status, media) = http(
+                        addr,
+                        "GET",
+                        &format!("/v1/calls/{call_id}/media"),
+                        Some(&key),
+                        None,
+                    );
+                    let media: serde_json::Value = serde_json::from_str(&media).unwrap_or_default();
+                    if status == 200 && media.as_array().is_some_and(|m| m.len() == 2) {
+                        last = media;
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            last
+        })
+    };
     let (alice, bob) = tokio::task::spawn_blocking(move || (result(alice), result(bob)))
         .await
         .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
     for (name, r) in [("Alice", &alice), ("Bob", &bob)] {
         println!("{name}: {r}");
         assert_eq!(r["connection"], "connected", "{name}'s media");
@@ -93,26 +123,8 @@ async fn two_browsers_hear_and_see_each_other() {
         "{}",
         alice["screen"]
     );
-    // The service's own per-participant stats (read within the reconnect grace, before the
-    // closed pages are dropped from the call): both sent audio and video.
-    let (addr, key) = (server.http_addr(), server.admin_key().to_owned());
-    let media = tokio::task::spawn_blocking(move || {
-        let (_, calls) = http(addr, "GET", "/v1/calls", Some(&key), None);
-        let calls: serde_json::Value = serde_json::from_str(&calls).unwrap();
-        let call_id = calls[0]["call_id"].as_str().unwrap().to_owned();
-        http(
-            addr,
-            "GET",
-            &format!("/v1/calls/{call_id}/media"),
-            Some(&key),
-            None,
-        )
-        .1
-    })
-    .await
-    .unwrap();
+    let media = sampler.await.unwrap();
     println!("service media stats: {media}");
-    let media: serde_json::Value = serde_json::from_str(&media).unwrap();
     let participants = media.as_array().unwrap();
     assert_eq!(participants.len(), 2);
     for p in participants {

@@ -5,7 +5,9 @@
 //!   ICE-lite peers on one UDP port (routed by the ufrag in STUN USERNAME, then by address;
 //!   peer-reflexive remotes accepted, mDNS never used); a bot's [`peer::Peer`] is a full-ICE
 //!   offerer. DTLS-SRTP always (AES-GCM preferred). Opus with RFC 6464 levels, H.264, PLI/FIR
-//!   surfaced as keyframe requests, NACK and RTCP reports from the core's interceptors.
+//!   surfaced as keyframe requests, NACK and sender reports from the core's interceptors;
+//!   audio sealed and opened in place by confab (the lean paths, AES-GCM), and receiver
+//!   reports for every stream written by the peer itself.
 //! - [`payload`]: RTP payload formats — H.264 per RFC 6184 (single NAL unit, STAP-A, FU-A,
 //!   packetization-mode 1) both ways, and Opus per RFC 7587 (TOC parsing, frame durations).
 //! - [`jitter`]: the adaptive audio [`JitterBuffer`](jitter::JitterBuffer): reorders, drops
