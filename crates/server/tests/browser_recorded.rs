@@ -1,5 +1,6 @@
-//! A headless-Chromium participant (its fake microphone plays a speech fixture) is recorded
-//! by the recorder bot: the WAV of its own audio is that speech.
+//! A headless-Chromium participant (its fake microphone plays a speech fixture, original
+//! sound) is recorded by the recorder bot: the WAV of its own audio is that speech, waveform
+//! for waveform.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -32,7 +33,7 @@ async fn the_recorder_records_a_browser() {
         .unwrap();
     let page = open_page(
         &format!(
-            "{}/?group={group}&name=Pat&seconds=5&expect=2",
+            "{}/?group={group}&name=Pat&seconds=5&expect=2&sound=original",
             server.base_url()
         ),
         &fixtures::path("speech-bob.wav").canonicalize().unwrap(),
@@ -83,6 +84,9 @@ async fn the_recorder_records_a_browser() {
     assert!(scores.len() >= 4, "speech in {} windows", scores.len());
     let median = scores[scores.len() / 2];
     println!("median correlation {median:.3}");
-    assert!(median >= 0.6, "{scores:?}");
+    // Original sound (no voice processing): the recorded voice is the fixture's waveform
+    // (0.96–0.99 per half second measured; with the processing on, the old bound of 0.6
+    // could not tell the two apart — browser_original_sound scores both with PESQ-WB).
+    assert!(median >= 0.9, "{scores:?}");
     server.shutdown().await;
 }
