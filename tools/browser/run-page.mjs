@@ -58,7 +58,9 @@ try {
   process.stdout.write(JSON.stringify({ title, result }) + '\n');
   code = title === 'DONE' ? 0 : 2;
   // Close the tab as a person would: the page's pagehide handler hangs up (a leave and a
-  // clean close), so the call records a hang-up rather than a lost connection.
+  // clean close), so the call records a hang-up rather than a lost connection. A second
+  // first: the other pages of a test finish their own measurements with this one present.
+  await new Promise((r) => setTimeout(r, 1000));
   await page.close().catch(() => {});
 } catch (e) {
   process.stderr.write(`run-page: ${e}\n`);

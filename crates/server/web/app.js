@@ -41,7 +41,9 @@ function request(message) {
   return new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
 }
 
-const nameOf = (pid) => state.roster.get(pid)?.display_name ?? `#${pid}`;
+// Names outlive roster entries: someone who just left is still named in what they sent.
+const names = new Map();
+const nameOf = (pid) => state.roster.get(pid)?.display_name ?? names.get(pid) ?? `#${pid}`;
 
 function renderRoster() {
   $('roster').replaceChildren(...[...state.roster.values()].map((p) => {
@@ -85,9 +87,9 @@ function endCall(reason) {
 
 async function onEvent(m) {
   switch (m.type) {
-    case 'roster': state.me = m.you; state.roster = new Map(m.participants.map((p) => [p.participant, p])); renderRoster(); subscribeTiles(); break;
+    case 'roster': state.me = m.you; state.roster = new Map(m.participants.map((p) => [p.participant, p])); m.participants.forEach((p) => names.set(p.participant, p.display_name)); renderRoster(); subscribeTiles(); break;
     case 'roster_update':
-      for (const p of m.updated ?? []) state.roster.set(p.participant, p);
+      for (const p of m.updated ?? []) { state.roster.set(p.participant, p); names.set(p.participant, p.display_name); }
       for (const d of m.removed ?? []) state.roster.delete(d.participant);
       renderRoster(); subscribeTiles(); break;
     case 'call_state':
