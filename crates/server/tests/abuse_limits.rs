@@ -6,37 +6,15 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use confab_server::{Limits, ServerConfig, ServerHandle};
+use confab_server::{Limits, ServerHandle};
 use confab_signaling::{Identity, Scope};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-async fn server_with(limits: Limits) -> ServerHandle {
-    confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        data_dir: temp_dir(),
-        echo_service: false,
-        limits,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-/// A TCP connection to `to` from the loopback address `from`.
-async fn connect_from(from: &str, to: SocketAddr) -> tokio::net::TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    socket.connect(to).await.unwrap()
-}
 
 struct Reply {
     status: u16,
@@ -93,16 +71,6 @@ async fn request(
     .unwrap()
 }
 
-fn metric(server: &ServerHandle, line_start: &str) -> u64 {
-    server
-        .metrics()
-        .render()
-        .lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {line_start}"))
-}
-
 fn assert_rate_limited(reply: &Reply) {
     assert_eq!(reply.status, 429, "{} {}", reply.head, reply.body);
     assert!(reply.head.contains("retry-after: "), "{}", reply.head);
@@ -113,7 +81,7 @@ fn assert_rate_limited(reply: &Reply) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_sign_ins_are_limited_per_address() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         guest_burst: 3,
         guests_per_minute: 1,
         ..Limits::default()
@@ -133,7 +101,7 @@ async fn guest_sign_ins_are_limited_per_address() {
         other.body
     );
     assert_eq!(
-        metric(&server, "confab_http_rate_limited_total{limit=\"guest\"}"),
+        server_metric(&server, "confab_http_rate_limited_total{limit=\"guest\"}"),
         1
     );
     let health = request("127.0.0.2", addr, "GET", "/healthz", None, "").await;
@@ -142,7 +110,7 @@ async fn guest_sign_ins_are_limited_per_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_connects_are_limited_per_address() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         ws_connect_burst: 2,
         ws_connects_per_second: 0,
         ..Limits::default()
@@ -168,7 +136,7 @@ async fn websocket_connects_are_limited_per_address() {
         .await
         .expect("another address still connects");
     assert_eq!(
-        metric(
+        server_metric(
             &server,
             "confab_http_rate_limited_total{limit=\"ws_connect\"}"
         ),
@@ -178,7 +146,7 @@ async fn websocket_connects_are_limited_per_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_admin_keys_lock_the_address_out() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         admin_failure_burst: 3,
         admin_failures_per_minute: 1,
         ..Limits::default()
@@ -208,7 +176,7 @@ async fn wrong_admin_keys_lock_the_address_out() {
     let elsewhere = request("127.0.0.3", addr, "GET", "/v1/calls", Some(&key), "").await;
     assert_eq!(elsewhere.status, 200, "{}", elsewhere.body);
     assert!(
-        metric(
+        server_metric(
             &server,
             "confab_http_rate_limited_total{limit=\"admin_key\"}"
         ) >= 1
@@ -217,7 +185,7 @@ async fn wrong_admin_keys_lock_the_address_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_limited_per_identity() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         token_burst: 2,
         tokens_per_minute: 1,
         ..Limits::default()
@@ -241,7 +209,7 @@ async fn tokens_are_limited_per_identity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_refused() {
-    let server = server_with(Limits::default()).await;
+    let server = server_with_limits(Limits::default()).await;
     let addr = server.http_addr();
     let key = server.admin_key().to_owned();
     let padding = "x".repeat(Limits::default().max_body_bytes);
@@ -302,7 +270,7 @@ async fn hello(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_on_at_most_the_allowed_number_of_connections() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         sessions_per_user: 2,
         ..Limits::default()
     })
@@ -323,7 +291,7 @@ async fn a_person_signs_in_on_at_most_the_allowed_number_of_connections() {
         "closed with 1008 and the reason"
     );
     assert_eq!(
-        metric(&server, "confab_signaling_sessions_refused_total"),
+        server_metric(&server, "confab_signaling_sessions_refused_total"),
         1
     );
     // One device signs out: a new one may sign in.
@@ -343,7 +311,7 @@ async fn a_person_signs_in_on_at_most_the_allowed_number_of_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_binary_frames_and_oversized_messages_get_close_codes() {
-    let server = server_with(Limits::default()).await;
+    let server = server_with_limits(Limits::default()).await;
     let url = format!("ws://{}/ws", server.http_addr());
     // A bad token: the error, then 1008 with the code as the reason.
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
@@ -407,7 +375,7 @@ async fn a_refused_token_binary_frames_and_oversized_messages_get_close_codes() 
 /// was refused with 400 before the admin key was looked at.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_key_comes_before_the_path() {
-    let server = server_with(Limits::default()).await;
+    let server = server_with_limits(Limits::default()).await;
     let addr = server.http_addr();
     let key = server.admin_key().to_owned();
     for method in ["GET", "DELETE"] {

@@ -14,14 +14,12 @@ use std::path::Path;
 use std::process::Command;
 
 use common::browser::{open_page, result, workspace};
+use common::drops;
 use common::*;
-use confab_bot::{BotClient, BotConfig, Identity};
 use confab_codecs::{
     AudioDecoder, AudioEncoder, OpusApplication, OpusDecoder, OpusEncoder, OpusEncoderConfig,
 };
 use confab_media::{AudioFormat, AudioFrame, FrameDuration};
-use confab_recorder::Recorder;
-use confab_signaling::Scope;
 use confab_testkit::{fixtures, signal};
 
 const RATE: usize = 48_000;
@@ -91,20 +89,8 @@ fn pesq_wb(reference: &Path, degraded: &Path) -> f64 {
 /// of the same stretch of the fixture through the codec alone.
 async fn through_the_page(server: &confab_server::ServerHandle, sound: &str) -> (f64, f64) {
     let out = temp_dir();
-    let recorder_id = Identity::Bot("recorder".into());
-    let token = server
-        .token_key()
-        .mint(&recorder_id, &[Scope::Bot], unix_now(), 600)
-        .unwrap();
-    let mut config = BotConfig::new(server.base_url(), recorder_id, token);
-    config.display_name = "Recorder".into();
-    Recorder::configure(&mut config);
-    let client = BotClient::connect(config).await.unwrap();
     let group = uuid::Uuid::new_v4();
-    let recording = client
-        .join_group(group, Recorder::new(&out).unwrap())
-        .await
-        .unwrap();
+    let recording = drops::join_recorder(drops::bot_config(server, "recorder"), group, &out).await;
     let page = open_page(
         &format!(
             "{}/?group={group}&name=Pat&seconds=9&expect=2{sound}",

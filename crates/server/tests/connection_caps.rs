@@ -8,31 +8,12 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use confab_server::{Limits, ServerConfig, ServerHandle};
+use confab_server::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    socket.connect(to).await.unwrap()
-}
-
-fn metric(server: &ServerHandle, name: &str) -> u64 {
-    server
-        .metrics()
-        .render()
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name}"))
-}
 
 /// A request from `from`; the status and JSON body of the reply.
 async fn get(from: &str, to: SocketAddr, path: &str) -> (u16, String) {
@@ -57,21 +38,13 @@ fn open_fds() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped_per_address_and_overall() {
-    let server = confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        data_dir: temp_dir(),
-        echo_service: false,
-        limits: Limits {
-            connections_per_address: 20,
-            max_connections: 45,
-            header_read_secs: 60,
-            ..Limits::default()
-        },
-        ..ServerConfig::default()
+    let server = server_with_limits(Limits {
+        connections_per_address: 20,
+        max_connections: 45,
+        header_read_secs: 60,
+        ..Limits::default()
     })
-    .await
-    .unwrap();
+    .await;
     let addr = server.http_addr();
     let fds_before = open_fds();
 
@@ -108,16 +81,16 @@ async fn connections_are_capped_per_address_and_overall() {
     assert_eq!(status, 503, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["error"], "too_many_connections");
-    assert_eq!(metric(&server, "confab_http_connections_open "), 45);
+    assert_eq!(server_metric(&server, "confab_http_connections_open "), 45);
     assert_eq!(
-        metric(
+        server_metric(
             &server,
             "confab_http_connections_refused_total{limit=\"address\"} "
         ),
         1
     );
     assert_eq!(
-        metric(
+        server_metric(
             &server,
             "confab_http_connections_refused_total{limit=\"total\"} "
         ),
@@ -128,10 +101,11 @@ async fn connections_are_capped_per_address_and_overall() {
     drop(ws);
     held.truncate(30);
     let deadline = Instant::now() + Duration::from_secs(3);
-    while metric(&server, "confab_http_connections_open ") > 30 && Instant::now() < deadline {
+    while server_metric(&server, "confab_http_connections_open ") > 30 && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(metric(&server, "confab_http_connections_open "), 30);
+    assert_eq!(server_metric(&server, "confab_http_connections_open "), 30);
     assert_eq!(
         get("127.0.0.5", addr, "/healthz").await.0,
         200,
@@ -140,10 +114,10 @@ async fn connections_are_capped_per_address_and_overall() {
 
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(3);
-    while metric(&server, "confab_http_connections_open ") > 0 && Instant::now() < deadline {
+    while server_metric(&server, "confab_http_connections_open ") > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(metric(&server, "confab_http_connections_open "), 0);
+    assert_eq!(server_metric(&server, "confab_http_connections_open "), 0);
     let fds_after = open_fds();
     assert!(
         fds_after <= fds_before + 2,

@@ -8,48 +8,17 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use confab_server::{Limits, ServerConfig, ServerHandle};
+use confab_server::Limits;
 use confab_signaling::client::Link;
 use confab_signaling::{Identity, Scope};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-async fn server_with(limits: Limits) -> ServerHandle {
-    confab_server::start(ServerConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        media_udp: "127.0.0.1:0".parse().unwrap(),
-        data_dir: temp_dir(),
-        echo_service: false,
-        limits,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn connect_from(from: &str, to: SocketAddr) -> tokio::net::TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    socket.connect(to).await.unwrap()
-}
-
-fn metric(server: &ServerHandle, name: &str) -> u64 {
-    server
-        .metrics()
-        .render()
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name}"))
-}
 
 /// How long until the service closes `stream` (reading whatever it sends first).
 async fn closed_after(mut stream: tokio::net::TcpStream, began: Instant) -> Duration {
@@ -76,13 +45,13 @@ async fn healthz(addr: SocketAddr) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_and_half_sent_requests_are_closed_at_the_header_deadline() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         header_read_secs: 1,
         ..Limits::default()
     })
     .await;
     let addr = server.http_addr();
-    let before = metric(&server, "confab_http_connections_open ");
+    let before = server_metric(&server, "confab_http_connections_open ");
     let began = Instant::now();
     let mut waits = Vec::new();
     for n in 0..40 {
@@ -107,7 +76,7 @@ async fn silent_and_half_sent_requests_are_closed_at_the_header_deadline() {
     assert_eq!(&first, b"HTTP/1.1 200");
     waits.push(tokio::spawn(closed_after(keep_alive, Instant::now())));
     assert_eq!(
-        metric(&server, "confab_http_connections_open "),
+        server_metric(&server, "confab_http_connections_open "),
         before + 41,
         "all held open for now"
     );
@@ -120,13 +89,18 @@ async fn silent_and_half_sent_requests_are_closed_at_the_header_deadline() {
         );
     }
     assert!(healthz(addr).await, "and afterwards");
-    assert!(metric(&server, "confab_http_timeouts_header_read_total ") >= 41);
+    assert!(server_metric(&server, "confab_http_timeouts_header_read_total ") >= 41);
     // Every place given back (the healthz connections close on their own).
     let deadline = Instant::now() + Duration::from_secs(2);
-    while metric(&server, "confab_http_connections_open ") > before && Instant::now() < deadline {
+    while server_metric(&server, "confab_http_connections_open ") > before
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(metric(&server, "confab_http_connections_open "), before);
+    assert_eq!(
+        server_metric(&server, "confab_http_connections_open "),
+        before
+    );
     server.shutdown().await;
 }
 
@@ -148,7 +122,7 @@ async fn close_of(ws: &mut Socket) -> (CloseCode, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_that_never_says_hello_is_closed() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         hello_secs: 1,
         ..Limits::default()
     })
@@ -183,13 +157,16 @@ async fn a_websocket_that_never_says_hello_is_closed() {
         Link::Up,
         "a signed-in socket outlives the deadline"
     );
-    assert_eq!(metric(&server, "confab_signaling_hello_timeouts_total "), 1);
+    assert_eq!(
+        server_metric(&server, "confab_signaling_hello_timeouts_total "),
+        1
+    );
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_that_answers_no_pings_is_closed_as_dead() {
-    let server = server_with(Limits {
+    let server = server_with_limits(Limits {
         ws_ping_secs: 1,
         ws_dead_secs: 2,
         ..Limits::default()
@@ -238,6 +215,9 @@ async fn a_websocket_that_answers_no_pings_is_closed_as_dead() {
         Link::Up,
         "pongs keep a socket alive past the deadline"
     );
-    assert_eq!(metric(&server, "confab_signaling_ping_timeouts_total "), 1);
+    assert_eq!(
+        server_metric(&server, "confab_signaling_ping_timeouts_total "),
+        1
+    );
     server.shutdown().await;
 }

@@ -36,6 +36,44 @@ pub async fn server() -> ServerHandle {
     confab_server::start(config).await.unwrap()
 }
 
+/// A service with `limits` and no echo test (so nothing but the test connects to it).
+pub async fn server_with_limits(limits: confab_server::Limits) -> ServerHandle {
+    confab_server::start(ServerConfig {
+        http: "127.0.0.1:0".parse().unwrap(),
+        media_udp: "127.0.0.1:0".parse().unwrap(),
+        data_dir: temp_dir(),
+        echo_service: false,
+        limits,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A TCP connection to `to` from the loopback address `from` (all of 127/8 is loopback:
+/// each address has its own per-address limits).
+pub async fn connect_from(from: &str, to: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(
+            from.parse::<std::net::IpAddr>().unwrap(),
+            0,
+        ))
+        .unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// The value of the service's metric line that starts with `line_start` (name and labels).
+pub fn server_metric(server: &ServerHandle, line_start: &str) -> u64 {
+    server
+        .metrics()
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {line_start}"))
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

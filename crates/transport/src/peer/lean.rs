@@ -115,7 +115,10 @@ fn srtp_profile(export: &SrtpExport) -> Result<ProtectionProfile, LeanError> {
 }
 
 /// Both halves' master keys and salts of a handshake's export (RFC 5764 4.2).
-fn session_keys(export: &SrtpExport, profile: ProtectionProfile) -> Result<Config, LeanError> {
+pub(super) fn session_keys(
+    export: &SrtpExport,
+    profile: ProtectionProfile,
+) -> Result<Config, LeanError> {
     let mut config = Config {
         profile,
         ..Default::default()

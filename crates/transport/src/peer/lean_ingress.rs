@@ -14,10 +14,10 @@
 use bytes::Bytes;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::dtls::srtp_export::SrtpExport;
-use rtc::srtp::config::Config;
 use rtc::srtp::protection_profile::ProtectionProfile;
 
 use super::Section;
+use super::lean::session_keys;
 use super::rtp_view::{RtpView, RtpViewError};
 use super::srtp_gcm::{GcmOpener, OpenError, TAG_LEN};
 use crate::slab::PacketSlab;
@@ -86,18 +86,10 @@ impl LeanIngress {
         if export.profile != SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm {
             return;
         }
-        let mut config = Config {
-            profile: ProtectionProfile::AeadAes128Gcm,
-            ..Default::default()
-        };
-        let opener = config
-            .set_session_keys_from_keying_material(
-                export.keying_material.as_ref(),
-                export.is_client,
-            )
+        let opener = session_keys(export, ProtectionProfile::AeadAes128Gcm)
             .map_err(|e| e.to_string())
-            .and_then(|()| rtc::crypto::default_provider().map_err(|e| e.to_string()))
-            .and_then(|provider| {
+            .and_then(|config| {
+                let provider = rtc::crypto::default_provider().map_err(|e| e.to_string())?;
                 GcmOpener::new(
                     provider.crypto(),
                     &config.keys.remote_master_key,
