@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """PESQ-WB (ITU-T P.862.2, the `pesq` package) and STOI of DEGRADED against REFERENCE, two
 48 kHz mono WAVs: both resampled to 16 kHz, the degraded one shifted to line up with the
-reference (cross-correlation) and both cut to their common length. Prints one JSON object.
+reference (cross-correlation, within MAX_LAG_MS either way: a looped or repetitive recording
+would otherwise line up a whole loop off) and both cut to their common length. Prints one
+JSON object.
 
     scripts/pesq_wb.py reference.wav degraded.wav
 """
@@ -12,6 +14,9 @@ import numpy as np
 from pesq import pesq
 from scipy.io import wavfile
 from scipy.signal import correlate, resample_poly
+
+# The inputs are roughly aligned already: only this much shift is searched (milliseconds).
+MAX_LAG_MS = 500
 
 
 def load16k(path):
@@ -25,7 +30,11 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     ref, deg = load16k(sys.argv[1]), load16k(sys.argv[2])
-    lag = int(np.argmax(correlate(deg, ref, mode="full", method="fft"))) - (len(ref) - 1)
+    xcorr = correlate(deg, ref, mode="full", method="fft")
+    zero = len(ref) - 1
+    reach = MAX_LAG_MS * 16
+    lo, hi = max(0, zero - reach), min(len(xcorr), zero + reach + 1)
+    lag = int(np.argmax(xcorr[lo:hi])) + lo - zero
     deg = deg[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag), deg])
     n = min(len(ref), len(deg))
     result = {"pesq_wb": round(float(pesq(16000, ref[:n], deg[:n], "wb")), 3), "lag_ms": lag / 16}

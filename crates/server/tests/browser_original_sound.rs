@@ -3,7 +3,7 @@
 //! suppression or automatic gain; Opus at 96 kbit/s), the recorder bot records it, and the
 //! recorded voice is scored with PESQ-WB (the `pesq` package, `scripts/pesq_wb.py`) against
 //! the fixture — beside the codec's own limit (the same stretch of the fixture through Opus
-//! at the same bit rate and nothing else; measured 0.07–0.14 apart, held to 0.15) and beside
+//! at the same bit rate and nothing else; measured 0.02–0.085 apart, held to 0.1) and beside
 //! the page with its default voice processing, which original sound must clearly beat.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -38,8 +38,8 @@ fn write_wav(path: &Path, samples: &[i16]) {
     w.finalize().unwrap();
 }
 
-/// `samples` through Opus at `bitrate_bps` and back.
-fn codec_only(samples: &[i16], bitrate_bps: u32) -> Vec<i16> {
+/// `samples` through Opus at `bitrate_bps` and back, and the mean packet size in bytes.
+fn codec_only(samples: &[i16], bitrate_bps: u32) -> (Vec<i16>, f64) {
     let config = OpusEncoderConfig {
         application: OpusApplication::Voip,
         bitrate_bps,
@@ -51,6 +51,8 @@ fn codec_only(samples: &[i16], bitrate_bps: u32) -> Vec<i16> {
     let mut decoder = OpusDecoder::new(AudioFormat::MONO_48K).unwrap();
     let mut out = Vec::new();
     let mut packet = Vec::new();
+    let mut bytes = 0usize;
+    let mut packets = 0usize;
     for frame in fixtures::frames(samples, AudioFormat::MONO_48K) {
         packet.clear();
         encoder.encode(&frame, &mut packet).unwrap();
@@ -63,8 +65,10 @@ fn codec_only(samples: &[i16], bitrate_bps: u32) -> Vec<i16> {
             .decode_into(&packet, frame.timestamp(), &mut decoded)
             .unwrap();
         out.extend_from_slice(decoded.samples());
+        bytes += packet.len();
+        packets += 1;
     }
-    out
+    (out, bytes as f64 / packets.max(1) as f64)
 }
 
 /// PESQ-WB of `degraded` against `reference` (both 48 kHz WAVs).
@@ -93,7 +97,7 @@ async fn through_the_page(server: &confab_server::ServerHandle, sound: &str) -> 
     let recording = drops::join_recorder(drops::bot_config(server, "recorder"), group, &out).await;
     let page = open_page(
         &format!(
-            "{}/?group={group}&name=Pat&seconds=9&expect=2{sound}",
+            "{}/?group={group}&name=Pat&seconds=16&expect=2{sound}",
             server.base_url()
         ),
         &fixtures::path("speech-bob.wav").canonicalize().unwrap(),
@@ -103,6 +107,8 @@ async fn through_the_page(server: &confab_server::ServerHandle, sound: &str) -> 
         .await
         .unwrap();
     println!("page{sound}: sent {}", page["audioSent"]);
+    let page_packet_bytes = page["audioSent"]["bytes"].as_f64().unwrap()
+        / page["audioSent"]["packets"].as_f64().unwrap().max(1.0);
     assert_eq!(page["originalSound"], !sound.is_empty(), "{page}");
     recording.handle().hang_up().await.unwrap();
     recording.finished().await.unwrap();
@@ -115,6 +121,7 @@ async fn through_the_page(server: &confab_server::ServerHandle, sound: &str) -> 
         .iter()
         .find(|p| p["display_name"] == "Pat")
         .expect("the page is in the manifest");
+    println!("recorder: {}", manifest["counters"]);
     let recorded: Vec<i16> =
         hound::WavReader::open(out.join(pat["audio"]["file"].as_str().unwrap()))
             .unwrap()
@@ -149,10 +156,23 @@ async fn through_the_page(server: &confab_server::ServerHandle, sound: &str) -> 
         * (RATE / 100);
     let skip = first_sound + RATE / 2;
     let keep = recorded.len() - skip - RATE / 2;
-    assert!(keep >= 5 * RATE, "at least 5 s to score: {keep} samples");
+    assert!(keep >= 10 * RATE, "at least 10 s to score: {keep} samples");
     let reference = &looped[start + skip..start + skip + keep];
     let degraded = &recorded[skip..skip + keep];
-    let codec = codec_only(reference, 96_000);
+    let (codec, codec_packet_bytes) = codec_only(reference, 96_000);
+    println!(
+        "mean Opus packet: the page {page_packet_bytes:.0} B, the codec alone at 96 kbit/s \
+         {codec_packet_bytes:.0} B"
+    );
+    if !sound.is_empty() {
+        // The page's encoder runs at the rate original sound asks for (measured 204 B and
+        // 204 B: the comparison is at the same bit rate).
+        assert!(
+            (page_packet_bytes / codec_packet_bytes - 1.0).abs() < 0.2,
+            "original sound sends {page_packet_bytes:.0} B packets, Opus at 96 kbit/s \
+             {codec_packet_bytes:.0} B"
+        );
+    }
 
     let dir = temp_dir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -177,10 +197,12 @@ async fn original_sound_scores_near_the_codec_limit() {
         "PESQ-WB through the page and the service: original sound {original:.2}, the codec \
          alone at 96 kbit/s {codec:.2}; with the default voice processing {processed:.2}"
     );
-    // Measured 0.07–0.14 below the codec (Chromium's own Opus encoder against ours at the
-    // same rate; no time-stretching or filtering shows in the recording).
+    // Chromium's own Opus encoder against ours at the same rate; nothing lost, concealed or
+    // time-stretched on the way. Over 9 s of speech the gap measured 0.05–0.14 (PESQ of one
+    // encoder against another swings that much from stretch to stretch); over the 14 s
+    // scored now, 0.02–0.085 in four runs.
     assert!(
-        original >= codec - 0.15,
+        original >= codec - 0.1,
         "original sound {original:.2} against the codec's {codec:.2}"
     );
     assert!(
