@@ -17,6 +17,7 @@ command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip-core)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 
 if ((${#need_apt[@]})); then
   echo "install-deps: installing ${need_apt[*]}" >&2

@@ -41,6 +41,23 @@ pub struct ServerConfig {
     pub srtp_aes_cm: bool,
     /// Abuse limits on the HTTP edge and signaling.
     pub limits: Limits,
+    /// More than one node sharing a Redis (off unless `cluster.redis` is set).
+    pub cluster: ClusterConfig,
+}
+
+/// Several `confab serve` nodes sharing one Redis: each call is hosted by one node, placed
+/// on the least loaded; any node takes a client's WebSocket and relays its calls' signaling
+/// to the nodes that host them (decision 0010).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://[user:password@]host:port[/db]`; `None`: one node, all state in memory.
+    pub redis: Option<String>,
+    /// This node's name in the cluster (default: `node-` and 8 random hex digits).
+    pub node_id: Option<String>,
+    /// The URL other nodes reach this node's HTTP and WebSocket on (default: the HTTP
+    /// address, `http://` or `https://`).
+    pub advertise_url: Option<String>,
 }
 
 /// Limits that keep one source address or one identity from taking the service for itself.
@@ -132,6 +149,7 @@ impl Default for ServerConfig {
             insecure_http: false,
             srtp_aes_cm: false,
             limits: Limits::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -229,6 +247,12 @@ impl ServerConfig {
         }
         if let Some(v) = env("CONFAB_ECHO_SERVICE") {
             self.echo_service = parse("CONFAB_ECHO_SERVICE", v)?;
+        }
+        if let Some(v) = env("CONFAB_REDIS") {
+            self.cluster.redis = Some(v);
+        }
+        if let Some(v) = env("CONFAB_NODE_ID") {
+            self.cluster.node_id = Some(v);
         }
         if let Some(v) = env("CONFAB_SIP_UDP") {
             self.sip.udp = Some(parse("CONFAB_SIP_UDP", v)?);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The service's secrets.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Secrets {
     /// 32 random bytes, hex: signs every access token.
     signing_secret: String,
@@ -56,29 +56,41 @@ impl Secrets {
     /// start (the file is readable by its owner only).
     pub fn load_or_create(data_dir: &Path) -> Result<Secrets, SecretsError> {
         let path = data_dir.join(Secrets::FILE);
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| SecretsError::Io { path, source }
-        };
+
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| SecretsError::Corrupt {
                 path,
                 reason: e.to_string(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-                let secrets = Secrets {
-                    signing_secret: random_hex32(),
-                    admin_key: random_hex32(),
-                };
-                let text = serde_json::to_string_pretty(&secrets).unwrap_or_default();
-                std::fs::write(&path, text).map_err(io(&path))?;
-                restrict(&path).map_err(io(&path))?;
+                let secrets = Secrets::generate();
+                secrets.save(data_dir)?;
                 tracing::info!(path = %path.display(), "generated the service's signing and admin keys");
                 Ok(secrets)
             }
             Err(e) => Err(SecretsError::Io { path, source: e }),
         }
+    }
+
+    /// Fresh random secrets.
+    pub(crate) fn generate() -> Secrets {
+        Secrets {
+            signing_secret: random_hex32(),
+            admin_key: random_hex32(),
+        }
+    }
+
+    /// Writes the secrets to `data_dir` (created if missing), readable by its owner only.
+    pub(crate) fn save(&self, data_dir: &Path) -> Result<(), SecretsError> {
+        let path = data_dir.join(Secrets::FILE);
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| SecretsError::Io { path, source }
+        };
+        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(&path, text).map_err(io(&path))?;
+        restrict(&path).map_err(io(&path))
     }
 
     /// Loads the secrets from `data_dir`; `Ok(None)` if there are none yet (a data directory

@@ -19,6 +19,7 @@
 //!
 //! [`Switchboard`]: confab_signaling::Switchboard
 
+mod cluster;
 mod config;
 pub mod demo;
 mod echo_service;
@@ -53,6 +54,7 @@ pub mod fuzzing {
             next_connection: Arc::new(AtomicU64::new(1)),
             guests: true,
             limits: Arc::new(EdgeLimits::new(&Limits::default())),
+            cluster: None,
         })
     }
 
@@ -80,7 +82,8 @@ use confab_signaling::{Switchboard, SwitchboardConfig, TokenKey};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use config::{ConfigError, Limits, ServerConfig};
+pub use cluster::ClusterError;
+pub use config::{ClusterConfig, ConfigError, Limits, ServerConfig};
 pub use http::tls::TlsError;
 pub use keys::{Secrets, SecretsError};
 pub use media::ParticipantMedia;
@@ -110,6 +113,9 @@ pub enum ServerError {
     /// The SIP gateway could not start.
     #[error(transparent)]
     Sip(#[from] confab_sip::GatewayError),
+    /// The node could not join its cluster (`--redis`).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// A running service.
@@ -127,6 +133,9 @@ pub struct ServerHandle {
     sip: Option<confab_sip::SipGateway>,
     http: JoinHandle<()>,
     switchboard: JoinHandle<()>,
+    /// Stops the cluster heartbeat (the node then leaves the cluster), when in one.
+    leave_cluster: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    node_id: Option<String>,
 }
 
 impl ServerHandle {
@@ -165,8 +174,20 @@ impl ServerHandle {
         self.sip.as_ref().map(confab_sip::SipGateway::local_addr)
     }
 
-    /// Ends every call with the server-shutdown reason, closes connections and stops.
+    /// This node's name in its cluster (`None` when not in one).
+    pub fn node_id(&self) -> Option<&str> {
+        self.node_id.as_deref()
+    }
+
+    /// Ends every call with the server-shutdown reason, closes connections and stops; a node
+    /// in a cluster first leaves it (no new calls are placed here).
     pub async fn shutdown(mut self) {
+        if let Some(leave) = self.leave_cluster.take() {
+            let (done, left) = oneshot::channel();
+            if leave.send(done).is_ok() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), left).await;
+            }
+        }
         if let Some(echo) = self.echo.take() {
             echo.abort();
         }
@@ -206,7 +227,13 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         (Some(cert), Some(key)) => Some(http::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let secrets = Secrets::load_or_create(&config.data_dir)?;
+    let (store, secrets) = match &config.cluster.redis {
+        Some(url) => {
+            let (store, secrets) = cluster::join(url, &config.data_dir).await?;
+            (Some(store), secrets)
+        }
+        None => (None, Secrets::load_or_create(&config.data_dir)?),
+    };
     let token_key = secrets.token_key()?;
     let metrics = Arc::new(Metrics::default());
     let (signaling, commands) = mpsc::channel(4096);
@@ -270,6 +297,32 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         addr: config.http,
         source,
     })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let cluster = store.map(|store| {
+        let id =
+            config.cluster.node_id.clone().unwrap_or_else(|| {
+                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            });
+        let url = config.cluster.advertise_url.clone().unwrap_or_else(|| {
+            let addr = if http_addr.ip().is_unspecified() {
+                SocketAddr::new(
+                    config
+                        .public_ip
+                        .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+                    http_addr.port(),
+                )
+            } else {
+                http_addr
+            };
+            format!("{scheme}://{addr}")
+        });
+        Arc::new(cluster::Cluster::new(
+            id,
+            url,
+            cluster::heartbeat_unix_ms(),
+            store,
+        ))
+    });
     let state = http::AppState {
         signaling: signaling.clone(),
         metrics: metrics.clone(),
@@ -278,6 +331,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         next_connection: Arc::new(AtomicU64::new(1)),
         guests: config.guests_allowed(),
         limits: Arc::new(http::EdgeLimits::new(&config.limits)),
+        cluster: cluster.clone(),
     };
     let (stop_http, stopped) = oneshot::channel::<()>();
     let header_read = std::time::Duration::from_secs(config.limits.header_read_secs.max(1));
@@ -288,7 +342,6 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     );
     let app = http::router(state);
     let internal_app = app.clone();
-    let scheme = if tls.is_some() { "https" } else { "http" };
     let http = match tls {
         Some(acceptor) => {
             let listener =
@@ -365,6 +418,16 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     } else {
         None
     };
+    let leave_cluster = match &cluster {
+        Some(cluster) => {
+            let (leave, stop) = oneshot::channel();
+            cluster::spawn_heartbeat(cluster.clone(), signaling.clone(), metrics.clone(), stop)
+                .await;
+            tracing::info!(node = %cluster.id, url = %cluster.url, "joined the cluster");
+            Some(leave)
+        }
+        None => None,
+    };
     tracing::info!(url = %format!("{scheme}://{http_addr}/"), %media_addr, data_dir = %config.data_dir.display(), "confab is serving");
     Ok(ServerHandle {
         scheme,
@@ -379,5 +442,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         sip,
         http,
         switchboard,
+        leave_cluster,
+        node_id: cluster.as_ref().map(|c| c.id.clone()),
     })
 }

@@ -33,6 +33,7 @@ enum LogFormat {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, at start
 enum Command {
     /// Run the call service.
     Serve {
@@ -72,6 +73,17 @@ enum Command {
         /// admin key and tokens would otherwise cross the network in clear text).
         #[arg(long)]
         insecure_http: bool,
+        /// Join a cluster of nodes sharing this Redis (`redis://host:6379`): calls are placed
+        /// on the least loaded node and any node takes any client [default: one node, state
+        /// in memory].
+        #[arg(long)]
+        redis: Option<String>,
+        /// This node's name in the cluster [default: node- and 8 random hex digits].
+        #[arg(long)]
+        node_id: Option<String>,
+        /// The URL other nodes reach this one on [default: http(s):// and the --http address].
+        #[arg(long)]
+        advertise_url: Option<String>,
     },
     /// Run the demo: the service in-process, three synthetic participants, the recorder and
     /// an echo bot in one call; prints a summary and leaves the recording in --out.
@@ -193,6 +205,9 @@ fn main() -> ExitCode {
             sip_udp,
             sip_tcp,
             insecure_http,
+            redis,
+            node_id,
+            advertise_url,
         } => {
             let mut settings = match config {
                 Some(path) => match ServerConfig::from_file(&path) {
@@ -218,6 +233,9 @@ fn main() -> ExitCode {
             settings.sip.udp = sip_udp.or(settings.sip.udp);
             settings.sip.tcp = sip_tcp.or(settings.sip.tcp);
             settings.insecure_http |= insecure_http;
+            settings.cluster.redis = redis.or(settings.cluster.redis);
+            settings.cluster.node_id = node_id.or(settings.cluster.node_id);
+            settings.cluster.advertise_url = advertise_url.or(settings.cluster.advertise_url);
             serve(settings)
         }
     }

@@ -318,6 +318,41 @@ pub(crate) async fn list_calls(
     Ok(Json(ask(&state, SignalingCommand::Calls).await?))
 }
 
+/// The cluster's live nodes and their load (`GET /v1/nodes`); a node not in a cluster lists
+/// itself alone.
+pub(crate) async fn list_nodes(
+    State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    admin(&state, from, &headers)?;
+    let Some(cluster) = &state.cluster else {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        return Ok(Json(serde_json::json!({
+            "cluster": false,
+            "node": null,
+            "nodes": [{
+                "id": null,
+                "calls": load(&state.metrics.calls),
+                "participants": load(&state.metrics.participants),
+                "connections": load(&state.metrics.connections),
+            }],
+        })));
+    };
+    let nodes = cluster.nodes().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            format!("the cluster's Redis: {e}"),
+        )
+    })?;
+    Ok(Json(serde_json::json!({
+        "cluster": true,
+        "node": cluster.id,
+        "nodes": nodes,
+    })))
+}
+
 /// The call id of a path, read only after the admin key was checked (a path that does not
 /// even decode is a 400 for those with the key, a 401 for everyone else).
 fn call_id(path: Result<Path<String>, PathRejection>) -> Result<CallId, ApiError> {

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub(crate) next_connection: Arc<AtomicU64>,
     pub(crate) guests: bool,
     pub(crate) limits: Arc<EdgeLimits>,
+    /// The node's cluster, when it is in one.
+    pub(crate) cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// The HTTP edge's abuse limits (see [`Limits`]).
@@ -87,6 +89,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/identities", post(api::create_identity))
         .route("/v1/tokens", post(api::issue_token))
         .route("/v1/calls", get(api::list_calls))
+        .route("/v1/nodes", get(api::list_nodes))
         .route("/v1/calls/{id}", get(api::get_call).delete(api::end_call))
         .route("/v1/calls/{id}/media", get(api::call_media))
         .route("/v1/calls/{id}/participants", post(api::add_participant))

@@ -57,6 +57,11 @@ async fn serve(socket: WebSocket, state: AppState) {
     let (ping_every, dead_after) = (state.limits.ws_ping, state.limits.ws_dead);
     let conn = ConnectionId(state.next_connection.fetch_add(1, Ordering::Relaxed));
     let (outbox, mut outgoing) = mpsc::channel(OUTBOX);
+    // In a cluster, frames about calls hosted on other nodes are relayed there.
+    let mut relay = state
+        .cluster
+        .clone()
+        .map(|cluster| crate::cluster::Relay::new(cluster, outbox.clone()));
     if state
         .signaling
         .send(SignalingCommand::Connect { conn, outbox })
@@ -126,10 +131,14 @@ async fn serve(socket: WebSocket, state: AppState) {
         heard = tokio::time::Instant::now();
         match message {
             Ok(Message::Text(text)) => {
-                let frame = SignalingCommand::Frame {
-                    conn,
-                    text: text.to_string(),
+                let text = match relay.as_mut() {
+                    Some(relay) => match relay.route(text.to_string()).await {
+                        Some(local) => local,
+                        None => continue,
+                    },
+                    None => text.to_string(),
                 };
+                let frame = SignalingCommand::Frame { conn, text };
                 if state.signaling.send(frame).await.is_err() {
                     break;
                 }

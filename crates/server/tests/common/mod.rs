@@ -9,6 +9,7 @@
 )]
 
 pub mod browser;
+pub mod cluster;
 pub mod drops;
 pub mod phones;
 

@@ -1,0 +1,258 @@
+//! More than one node (`confab serve --redis URL`): nodes share one Redis, where each
+//! announces itself and its load with a heartbeat that expires; a new call is placed on the
+//! least loaded live node and lives there (its media, its mixer); any node takes any
+//! client's WebSocket and relays the signaling of calls hosted elsewhere to their node
+//! (decision 0010). The signing and admin keys are the cluster's, kept in Redis.
+//!
+//! This module owns the Redis side ([`store`]), the heartbeat, placement and the per-
+//! connection relay. It must not touch media or the switchboard's rules: a relayed client
+//! is, to the hosting node, one more WebSocket client.
+
+mod heartbeat;
+mod leg;
+mod placement;
+mod record;
+mod relay;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use confab_signaling::protocol::CallId;
+
+pub(crate) use heartbeat::{spawn as spawn_heartbeat, unix_ms as heartbeat_unix_ms};
+pub(crate) use record::NodeRecord;
+pub(crate) use relay::Relay;
+use store::{Store, StoreError};
+
+use crate::keys::{Secrets, SecretsError};
+
+/// How often a node rewrites its record.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How long a record (and a hosted call's entry) outlives its last heartbeat: a node silent
+/// this long is dead, and its calls can be placed afresh.
+pub(crate) const NODE_TTL: Duration = Duration::from_secs(4);
+
+/// How long the first connection to Redis may take at start.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// Redis did not answer.
+    #[error("cannot reach Redis at {url}: {reason}")]
+    Unreachable {
+        /// The Redis URL (without its password).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The data directory's keys are not the cluster's.
+    #[error(
+        "{} holds a different signing key than the cluster at {url}: tokens of one would be \
+         refused by the other. Remove that secrets.json to take the cluster's keys, or start \
+         this node on the data directory the cluster's first node used",
+        .path.display()
+    )]
+    SecretsDiffer {
+        /// The node's secrets file.
+        path: PathBuf,
+        /// The Redis URL (without its password).
+        url: String,
+    },
+    /// The data directory could not be read or written.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub(crate) fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Where a call is (or goes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Host {
+    /// On this node.
+    Here,
+    /// On another node, reached at `url`.
+    There {
+        /// Its name.
+        node: String,
+        /// Its HTTP base URL.
+        url: String,
+    },
+}
+
+/// This node's membership of the cluster.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    /// This node's name.
+    pub(crate) id: String,
+    /// Where other nodes reach this one.
+    pub(crate) url: String,
+    /// When it started (Unix milliseconds).
+    pub(crate) started_unix_ms: u64,
+    store: Store,
+}
+
+/// Connects to the cluster's Redis and settles the node's secrets with the cluster's:
+/// adopted (and written to `data_dir`) when the node has none, published when the cluster
+/// has none, an error when both have and they differ.
+pub(crate) async fn join(url: &str, data_dir: &Path) -> Result<(Store, Secrets), ClusterError> {
+    let unreachable = |e: StoreError| ClusterError::Unreachable {
+        url: redacted(url),
+        reason: e.to_string(),
+    };
+    let mut store = Store::connect(url, CONNECT_TIMEOUT)
+        .await
+        .map_err(unreachable)?;
+    let local = Secrets::load(data_dir)?;
+    let cluster = match store.secrets().await.map_err(unreachable)? {
+        Some(cluster) => cluster,
+        None => {
+            let mine = local.clone().unwrap_or_else(Secrets::generate);
+            store.claim_secrets(&mine).await.map_err(unreachable)?
+        }
+    };
+    match local {
+        Some(local) if local != cluster => Err(ClusterError::SecretsDiffer {
+            path: data_dir.join("secrets.json"),
+            url: redacted(url),
+        }),
+        Some(_) => Ok((store, cluster)),
+        None => {
+            cluster.save(data_dir)?;
+            tracing::info!(data_dir = %data_dir.display(), "took the cluster's signing and admin keys");
+            Ok((store, cluster))
+        }
+    }
+}
+
+impl Cluster {
+    pub(crate) fn new(id: String, url: String, started_unix_ms: u64, store: Store) -> Cluster {
+        Cluster {
+            id,
+            url,
+            started_unix_ms,
+            store,
+        }
+    }
+
+    fn host(&self, node: &str, nodes: &[NodeRecord]) -> Host {
+        if node == self.id {
+            return Host::Here;
+        }
+        match nodes.iter().find(|n| n.id == node) {
+            Some(n) => Host::There {
+                node: n.id.clone(),
+                url: n.url.clone(),
+            },
+            None => Host::Here,
+        }
+    }
+
+    /// The live nodes, this one among them.
+    pub(crate) async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        Ok(self.store.clone().nodes().await?.0)
+    }
+
+    /// Where a call being created goes: `group`'s running call's node if it is alive, else
+    /// the least loaded live node (which then holds the group). With Redis out of reach the
+    /// call stays here.
+    pub(crate) async fn place(&self, group: Option<uuid::Uuid>) -> Host {
+        match self.try_place(group).await {
+            Ok(host) => host,
+            Err(e) => {
+                tracing::warn!("placing a call: {e}; hosting it here");
+                Host::Here
+            }
+        }
+    }
+
+    async fn try_place(&self, group: Option<uuid::Uuid>) -> Result<Host, StoreError> {
+        let mut store = self.store.clone();
+        let (nodes, placed) = store.nodes().await?;
+        let live = |id: &str| nodes.iter().any(|n| n.id == id);
+        let holder = match group {
+            Some(g) => store.group_host(g).await?,
+            None => None,
+        };
+        if let Some(holder) = &holder
+            && live(holder)
+        {
+            return Ok(self.host(holder, &nodes));
+        }
+        let chosen = placement::least_loaded(&nodes, &placed)
+            .map_or_else(|| self.id.clone(), |n| n.id.clone());
+        let host = match (group, holder) {
+            (Some(g), Some(dead)) => {
+                tracing::info!(group = %g, from = %dead, to = %chosen, "the group's node is gone: placing its call afresh");
+                store.take_group(g, &dead, &chosen, NODE_TTL).await?
+            }
+            (Some(g), None) => store.claim_group(g, &chosen, NODE_TTL).await?,
+            (None, _) => chosen.clone(),
+        };
+        if host == chosen {
+            store.note_placed(&chosen, NODE_TTL).await?;
+        }
+        Ok(self.host(&host, &nodes))
+    }
+
+    /// Where `group`'s running call is, if anywhere alive.
+    pub(crate) async fn group_host(&self, group: uuid::Uuid) -> Option<Host> {
+        let mut store = self.store.clone();
+        let holder = store.group_host(group).await.ok().flatten()?;
+        let nodes = store.nodes().await.ok()?.0;
+        nodes
+            .iter()
+            .any(|n| n.id == holder)
+            .then(|| self.host(&holder, &nodes))
+    }
+
+    /// Where `call` is, if anywhere alive.
+    pub(crate) async fn call_host(&self, call: CallId) -> Option<Host> {
+        let mut store = self.store.clone();
+        let holder = store.call_host(call).await.ok().flatten()?;
+        let nodes = store.nodes().await.ok()?.0;
+        nodes
+            .iter()
+            .any(|n| n.id == holder)
+            .then(|| self.host(&holder, &nodes))
+    }
+
+    pub(crate) fn store(&self) -> Store {
+        self.store.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("redis://user:s3cret@db:6379/0"),
+            "redis://user:***@db:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("redis://:pw@db"), "redis://:***@db");
+    }
+}

@@ -1,0 +1,126 @@
+//! Per client connection: which node each of its frames is for. Frames about calls hosted
+//! here (and everything else: `hello`, ringing, pings) go to this node's switchboard;
+//! frames about a call hosted elsewhere go down a [`leg`](super::leg) to that node, one leg
+//! per node, opened with the client's own `hello`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use confab_signaling::protocol::{CallId, ClientMessage, parse_client};
+use tokio::sync::mpsc;
+
+use super::leg::{self, CallNodes};
+use super::{Cluster, Host};
+use crate::signaling_service::OutFrame;
+
+/// One client connection's routing.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    cluster: Arc<Cluster>,
+    outbox: mpsc::Sender<OutFrame>,
+    hello: Option<String>,
+    legs: HashMap<String, mpsc::Sender<String>>,
+    calls: CallNodes,
+}
+
+impl Relay {
+    /// Routing for a connection whose frames to the client go to `outbox`.
+    pub(crate) fn new(cluster: Arc<Cluster>, outbox: mpsc::Sender<OutFrame>) -> Relay {
+        Relay {
+            cluster,
+            outbox,
+            hello: None,
+            legs: HashMap::new(),
+            calls: CallNodes::default(),
+        }
+    }
+
+    /// The node a call this connection is in lives on, as its legs learned it (its URL is
+    /// looked up only if the leg must be opened again).
+    fn known(&self, call: CallId) -> Option<Host> {
+        let node = self.calls.lock().ok()?.get(&call).cloned()?;
+        Some(Host::There {
+            node,
+            url: String::new(),
+        })
+    }
+
+    /// Sends `text` on to the node it is for; gives it back if that is this node.
+    pub(crate) async fn route(&mut self, text: String) -> Option<String> {
+        let Ok(envelope) = parse_client(&text) else {
+            return Some(text);
+        };
+        let host = match &envelope.message {
+            ClientMessage::Hello { .. } => {
+                self.hello = Some(text.clone());
+                return Some(text);
+            }
+            ClientMessage::CreateCall { group_id, .. } => self.cluster.place(*group_id).await,
+            ClientMessage::JoinCall {
+                call_id: Some(call),
+                ..
+            } => match self.known(*call) {
+                Some(host) => host,
+                None => self.cluster.call_host(*call).await.unwrap_or(Host::Here),
+            },
+            ClientMessage::JoinCall {
+                group_id: Some(group),
+                ..
+            } => self.cluster.group_host(*group).await.unwrap_or(Host::Here),
+            other => match other.call_id().and_then(|c| self.known(c)) {
+                Some(host) => host,
+                None => Host::Here,
+            },
+        };
+        match host {
+            Host::Here => Some(text),
+            // Not signed in yet: this node's switchboard says so.
+            Host::There { .. } if self.hello.is_none() => Some(text),
+            Host::There { node, url } => {
+                self.send(node, url, text).await;
+                None
+            }
+        }
+    }
+
+    /// Sends `text` down the leg to `node` (at `url`), opening it if need be.
+    async fn send(&mut self, node: String, url: String, text: String) {
+        if let Some(leg) = self.legs.get(&node)
+            && !leg.is_closed()
+        {
+            if let Err(mpsc::error::SendError(text)) = leg.send(text).await {
+                self.legs.remove(&node);
+                tracing::debug!(%node, "relay leg closed; opening another");
+                return Box::pin(self.send(node, url, text)).await;
+            }
+            return;
+        }
+        let url = if url.is_empty() {
+            match self
+                .cluster
+                .nodes()
+                .await
+                .ok()
+                .and_then(|nodes| nodes.into_iter().find(|n| n.id == node).map(|n| n.url))
+            {
+                Some(url) => url,
+                None => {
+                    tracing::warn!(%node, "a call's node is no longer in the cluster");
+                    return;
+                }
+            }
+        } else {
+            url
+        };
+        let hello = self.hello.clone().unwrap_or_default();
+        let leg = leg::open(
+            node.clone(),
+            url,
+            hello,
+            self.outbox.clone(),
+            self.calls.clone(),
+        );
+        let _ = leg.send(text).await;
+        self.legs.insert(node, leg);
+    }
+}
