@@ -424,6 +424,15 @@ impl Bot for Recorder {
                 };
                 self.events.push(json!({ "at_ms": now_ms, "kind": kind }));
             }
+            // The call's node was lost and the call goes on, in a fresh instance on a live
+            // node: the same files carry on (with a gap), the participants rejoin under new ids.
+            CallEvent::Rejoined { call_id } => {
+                self.events.push(json!({
+                    "at_ms": now_ms,
+                    "kind": "call_rejoined",
+                    "call_id": call_id,
+                }));
+            }
             _ => {}
         }
         self.maybe_write_manifest(call);

@@ -155,7 +155,7 @@ pub(crate) async fn prepare(
     })?;
     let handle = CallHandle {
         inner: Arc::new(HandleInner {
-            call_id,
+            call_id: Mutex::new(call_id),
             client,
             to_media,
             queue,
@@ -279,7 +279,7 @@ impl View {
                         self.slots.insert(*section, p);
                     }
                 }
-                tracing::debug!(call_id = %inner.call_id, slots = ?self.slots, "media slots");
+                tracing::debug!(call_id = %self.handle.call_id(), slots = ?self.slots, "media slots");
             }
             ServerMessage::DominantSpeakers { speakers, .. } => {
                 let first = speakers.first().copied();
@@ -324,7 +324,7 @@ impl View {
                 events.push(CallEvent::State(state));
             }
             ServerMessage::Error { code, message } => {
-                tracing::warn!(call_id = %inner.call_id, ?code, "{message}");
+                tracing::warn!(call_id = %self.handle.call_id(), ?code, "{message}");
             }
             _ => {}
         }
@@ -361,6 +361,8 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         on_hold: false,
     };
     let mut recovery = Recovery::new(reconnect);
+    // A group call the service lost: its group, and when to try joining it afresh.
+    let mut rejoin: Option<(uuid::Uuid, Instant)> = None;
     // A replacement connection offered, waiting for the service's answer.
     let mut offered: Option<Peer> = None;
     // Unmixed audio can outrun the notice saying whose it is (UDP against the WebSocket):
@@ -415,7 +417,31 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
                         bot.on_event(&call, &event).await;
                     }
                 }
+                Some(CallInput::Rejoin(group)) => rejoin = Some((group, Instant::now())),
                 None => ended = Some(EndReason::new(EndKind::NetworkLost)),
+            },
+            () = sleep_until(rejoin.map(|(_, at)| at)) => {
+                if let Some((group, _)) = rejoin.take() {
+                    match rejoin_group(&handle, &router, &mut view, group).await {
+                        Ok(events) => {
+                            for event in &events {
+                                bot.on_event(&call, event).await;
+                            }
+                            if events.is_empty() {
+                                // The same call (its node lives; the place came back).
+                                if let Some(event) = recovery.link_up() {
+                                    bot.on_event(&call, &event).await;
+                                }
+                            } else {
+                                recovery.rejoined(Instant::now());
+                            }
+                        }
+                        Err(e) => {
+                            tracing::info!(%group, "joining the group afresh: {e}; trying again");
+                            rejoin = Some((group, Instant::now() + REJOIN_RETRY));
+                        }
+                    }
+                }
             },
             () = sleep_until(recovery_due) => match recovery.poll(Instant::now()) {
                 Some(Step::Offer) => {
@@ -509,6 +535,65 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// How soon a failed attempt to join a lost group call afresh is repeated (the cluster
+/// takes a few seconds to see a dead node as dead).
+const REJOIN_RETRY: Duration = Duration::from_millis(500);
+
+/// Joins `group` afresh after the service lost its call: the events for the bot (those of
+/// the old instance leaving, then [`CallEvent::Rejoined`]), or none when the service gave
+/// the same call back.
+async fn rejoin_group(
+    handle: &CallHandle,
+    router: &Router,
+    view: &mut View,
+    group: uuid::Uuid,
+) -> Result<Vec<CallEvent>, BotError> {
+    let old = handle.call_id();
+    let reply = handle
+        .inner
+        .client
+        .request(ClientMessage::CreateCall {
+            group_id: Some(group),
+            lobby: false,
+            video: false,
+        })
+        .await?;
+    let ServerMessage::Ok {
+        call_id: Some(new),
+        participant,
+    } = reply
+    else {
+        return Err(BotError::Protocol(format!("unexpected answer {reply:?}")));
+    };
+    if new == old {
+        return Ok(Vec::new());
+    }
+    tracing::info!(%old, %new, %group, "the group's call goes on in a fresh instance");
+    router.rekey(old, new);
+    if let Ok(mut id) = handle.inner.call_id.lock() {
+        *id = new;
+    }
+    let me = handle.me();
+    if let Ok(mut mine) = handle.inner.me.lock() {
+        *mine = participant;
+    }
+    let mut events = Vec::new();
+    if let Ok(mut roster) = handle.inner.roster.lock() {
+        for (id, p) in roster.drain() {
+            if Some(id) != me {
+                events.push(CallEvent::Left {
+                    participant: p,
+                    reason: EndReason::new(EndKind::NetworkLost),
+                });
+            }
+        }
+    }
+    view.slots.clear();
+    view.dominant = None;
+    events.push(CallEvent::Rejoined { call_id: new });
+    Ok(events)
 }
 
 /// Offers a new media connection from the call's socket (its answer replaces the old one).

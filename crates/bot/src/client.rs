@@ -80,6 +80,7 @@ impl BotClient {
         signaling.request_timeout = config.request_timeout;
         signaling.endpoint = Some(config.endpoint.clone());
         signaling.reconnect = config.reconnect;
+        signaling.fallback_urls = config.fallback_ws_urls();
         let (client, events) = SignalingClient::connect(&signaling).await?;
         let (router, incoming) = Router::start(events, client.link());
         Ok(BotClient {
@@ -105,7 +106,9 @@ impl BotClient {
                 video: false,
             })
             .await?;
-        self.start(reply, bot).await
+        let task = self.start(reply, bot).await?;
+        self.router.set_group(task.handle.call_id(), group_id);
+        Ok(task)
     }
 
     /// Joins a call by its id.

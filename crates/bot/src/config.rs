@@ -102,6 +102,10 @@ pub struct BotConfig {
     /// How long the media may stay silent (the service sends the mix every 20 ms) before
     /// the connection is taken for lost and replaced.
     pub media_timeout: Duration,
+    /// Other nodes of the service's cluster (`http(s)://host:port`): when `server` is gone,
+    /// reconnecting goes round them. A group call whose node died is joined afresh on a
+    /// live node (needs `reconnect`).
+    pub fallback_servers: Vec<String>,
 }
 
 impl BotConfig {
@@ -127,24 +131,35 @@ impl BotConfig {
             endpoint: format!("bot-{}", uuid::Uuid::new_v4()),
             reconnect: Some(Duration::from_secs(30)),
             media_timeout: Duration::from_secs(1),
+            fallback_servers: Vec::new(),
         }
     }
 
     /// The signaling WebSocket URL for `server`.
     pub(crate) fn ws_url(&self) -> String {
-        let s = self.server.trim_end_matches('/');
-        let base = if let Some(rest) = s.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else if let Some(rest) = s.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else {
-            s.to_owned()
-        };
-        if base.ends_with("/ws") {
-            base
-        } else {
-            format!("{base}/ws")
-        }
+        ws_url(&self.server)
+    }
+
+    /// The signaling WebSocket URLs of the fallback servers.
+    pub(crate) fn fallback_ws_urls(&self) -> Vec<String> {
+        self.fallback_servers.iter().map(|s| ws_url(s)).collect()
+    }
+}
+
+/// The signaling WebSocket URL of a server's base URL.
+fn ws_url(server: &str) -> String {
+    let s = server.trim_end_matches('/');
+    let base = if let Some(rest) = s.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if let Some(rest) = s.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        s.to_owned()
+    };
+    if base.ends_with("/ws") {
+        base
+    } else {
+        format!("{base}/ws")
     }
 }
 

@@ -72,6 +72,16 @@ pub enum CallEvent {
     /// Back after [`CallEvent::Reconnecting`]: the same participant in the same call, its
     /// roster and slots as the service sees them now.
     Reconnected,
+    /// The node hosting this group call was lost and the SDK joined the group afresh on a
+    /// live one: the call goes on under a new id ([`CallHandle::call_id`]) with its own
+    /// roster (everyone of the lost instance left first). [`CallEvent::Reconnected`] follows
+    /// once media flows again.
+    ///
+    /// [`CallHandle::call_id`]: crate::CallHandle::call_id
+    Rejoined {
+        /// The new call id.
+        call_id: confab_signaling::protocol::CallId,
+    },
     /// Someone joined (or was first seen).
     Joined(Participant),
     /// Someone's state, mute or video flags changed (the new view).

@@ -51,7 +51,8 @@ pub struct CallStats {
 }
 
 pub(crate) struct HandleInner {
-    pub(crate) call_id: CallId,
+    /// The call; a group call whose node died is joined afresh under a new id.
+    pub(crate) call_id: Mutex<CallId>,
     pub(crate) client: SignalingClient,
     pub(crate) to_media: SyncSender<ToMedia>,
     pub(crate) queue: Arc<AudioQueue>,
@@ -73,7 +74,7 @@ pub struct CallHandle {
 impl std::fmt::Debug for CallHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallHandle")
-            .field("call_id", &self.inner.call_id)
+            .field("call_id", &self.call_id())
             .finish_non_exhaustive()
     }
 }
@@ -81,7 +82,10 @@ impl std::fmt::Debug for CallHandle {
 impl CallHandle {
     /// The call.
     pub fn call_id(&self) -> CallId {
-        self.inner.call_id
+        self.inner
+            .call_id
+            .lock()
+            .map_or_else(|poisoned| *poisoned.into_inner(), |id| *id)
     }
 
     /// The bot's participant id, once the roster arrived.

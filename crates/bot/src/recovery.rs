@@ -95,6 +95,17 @@ impl Recovery {
         self.settle()
     }
 
+    /// The call was joined afresh (a new instance on a live node) at `now`: the link is up,
+    /// the old media connection leads nowhere, offer a new one at once.
+    pub(crate) fn rejoined(&mut self, now: Instant) {
+        self.link_up = true;
+        self.media_up = false;
+        if self.since.is_none() {
+            self.since = Some(now);
+        }
+        self.next_offer = Some(now);
+    }
+
     /// What to do at `now`.
     pub(crate) fn poll(&mut self, now: Instant) -> Option<Step> {
         let since = self.since?;
@@ -217,5 +228,19 @@ mod tests {
         assert_eq!(r.media_lost(t0, true), None);
         assert_eq!(r.link_down(t0), None);
         assert_eq!(r.poll(at(t0, 60_000)), None);
+    }
+
+    #[test]
+    fn a_call_joined_afresh_offers_media_at_once() {
+        let t0 = Instant::now();
+        let mut r = Recovery::new(Some(Duration::from_secs(30)));
+        assert_eq!(r.media_connected(), Some(CallEvent::MediaConnected));
+        assert_eq!(r.link_down(t0), Some(CallEvent::Reconnecting));
+        // The link came back, but the call was gone: joined afresh under a new id.
+        r.rejoined(at(t0, 4_000));
+        assert_eq!(r.deadline(), Some(at(t0, 4_000)));
+        assert_eq!(r.poll(at(t0, 4_000)), Some(Step::Offer));
+        assert_eq!(r.media_connected(), Some(CallEvent::Reconnected));
+        assert!(!r.recovering());
     }
 }

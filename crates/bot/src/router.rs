@@ -2,7 +2,9 @@
 //! they are about; incoming calls go to whoever waits for them. Events for a call that has
 //! not registered yet (they can overtake the answer that names the call) are held for it.
 //! When the connection drops and comes back, each call hears so; a call the service did not
-//! give back (its `welcome` does not list it) loses its route, which ends it.
+//! give back (its `welcome` does not list it) loses its route, which ends it — unless it is
+//! a group call, which is told to join the group afresh (its node died; in a cluster a live
+//! node places the call anew) and is routed under its new id from then on.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -28,11 +30,16 @@ pub(crate) enum CallInput {
     LinkDown,
     /// The connection is back, and the call with it.
     LinkUp,
+    /// The connection is back but the service did not give this group call back: join the
+    /// group afresh.
+    Rejoin(uuid::Uuid),
 }
 
 #[derive(Debug, Default)]
 struct Routes {
     calls: HashMap<CallId, mpsc::Sender<CallInput>>,
+    /// The group of each group call joined by its group.
+    groups: HashMap<CallId, uuid::Uuid>,
     held: HashMap<CallId, Vec<ServerMessage>>,
     /// Calls held for, oldest first (the oldest goes when room is needed).
     held_order: VecDeque<CallId>,
@@ -62,6 +69,7 @@ impl Routes {
 
     fn finish(&mut self, call_id: CallId) {
         self.calls.remove(&call_id);
+        self.groups.remove(&call_id);
         self.held.remove(&call_id);
         self.held_order.retain(|c| *c != call_id);
         if self.finished.insert(call_id) {
@@ -106,6 +114,33 @@ impl Router {
         rx
     }
 
+    /// Notes that `call_id` was joined as `group`'s call (rejoined if the service loses it).
+    pub(crate) fn set_group(&self, call_id: CallId, group: uuid::Uuid) {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.groups.insert(call_id, group);
+        }
+    }
+
+    /// Routes what was `old`'s to `new` (a group call joined afresh), with anything held
+    /// for `new` meanwhile; `old` is finished.
+    pub(crate) fn rekey(&self, old: CallId, new: CallId) {
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        let (Some(tx), group) = (routes.calls.remove(&old), routes.groups.remove(&old)) else {
+            return;
+        };
+        routes.finish(old);
+        for message in routes.held.remove(&new).unwrap_or_default() {
+            let _ = tx.try_send(CallInput::Server(message));
+        }
+        routes.held_order.retain(|c| *c != new);
+        routes.calls.insert(new, tx);
+        if let Some(group) = group {
+            routes.groups.insert(new, group);
+        }
+    }
+
     /// Stops routing a finished call.
     pub(crate) fn unregister(&self, call_id: CallId) {
         if let Ok(mut routes) = self.routes.lock() {
@@ -133,13 +168,21 @@ impl Router {
             .filter(|c| !resumed.contains(c))
             .copied()
             .collect();
-        for call_id in lost {
-            tracing::warn!(%call_id, "the service did not give this call back after the reconnect");
-            // Dropping its route ends the call as network-lost.
-            routes.finish(call_id);
+        for call_id in &lost {
+            if let (Some(group), Some(tx)) = (routes.groups.get(call_id), routes.calls.get(call_id))
+            {
+                tracing::warn!(%call_id, %group, "the service did not give this call back after the reconnect: joining the group afresh");
+                let _ = tx.try_send(CallInput::Rejoin(*group));
+            } else {
+                tracing::warn!(%call_id, "the service did not give this call back after the reconnect");
+                // Dropping its route ends the call as network-lost.
+                routes.finish(*call_id);
+            }
         }
-        for tx in routes.calls.values() {
-            let _ = tx.try_send(CallInput::LinkUp);
+        for (call_id, tx) in &routes.calls {
+            if !lost.contains(call_id) {
+                let _ = tx.try_send(CallInput::LinkUp);
+            }
         }
     }
 

@@ -37,6 +37,9 @@ pub struct ClientConfig {
     /// Re-open a dropped connection, trying for this long (needs an `endpoint` to get calls
     /// back); `None`: a drop closes the client.
     pub reconnect: Option<Duration>,
+    /// Other nodes of the same cluster: reconnect attempts go round `url` and these (a node
+    /// that died is left for a live one).
+    pub fallback_urls: Vec<String>,
 }
 
 /// The state of a client's connection.
@@ -61,6 +64,7 @@ impl ClientConfig {
             endpoint: None,
             request_timeout: Duration::from_secs(10),
             reconnect: None,
+            fallback_urls: Vec::new(),
         }
     }
 }
@@ -127,6 +131,7 @@ impl SignalingClient {
             next_id: next_id.clone(),
             pending: Pending::new(),
             backlog: VecDeque::new(),
+            url_index: 0,
         };
         tokio::spawn(driver.run(socket));
         let client = SignalingClient {
@@ -224,6 +229,8 @@ struct Driver {
     pending: Pending,
     /// Messages given while reconnecting: sent once the connection is back.
     backlog: VecDeque<ClientEnvelope>,
+    /// Which of `url` (0) and the fallbacks the next attempt goes to.
+    url_index: usize,
 }
 
 /// Waits between reconnect attempts: 100 ms, doubling up to 2 s.
@@ -242,7 +249,7 @@ impl Driver {
             let Some(give_up) = self.config.reconnect else {
                 break;
             };
-            tracing::info!(url = %self.config.url, "signaling connection lost; reconnecting");
+            tracing::info!(url = %self.url(), "signaling connection lost; reconnecting");
             let _ = self.link.send(Link::Reconnecting);
             match self.reopen(give_up).await {
                 Some(again) => socket = again,
@@ -268,7 +275,11 @@ impl Driver {
                     tracing::warn!("reconnect refused: {e}");
                     return None;
                 }
-                Err(Retry::Again(e)) => tracing::debug!("reconnect failed: {e}"),
+                Err(Retry::Again(e)) => {
+                    tracing::debug!(url = %self.url(), "reconnect failed: {e}");
+                    // The next attempt tries the next node.
+                    self.url_index = (self.url_index + 1) % (1 + self.config.fallback_urls.len());
+                }
             }
             let next = tokio::time::Instant::now() + wait;
             if next >= deadline {
@@ -291,6 +302,18 @@ impl Driver {
         }
     }
 
+    /// Where the next (re)connect goes.
+    fn url(&self) -> &str {
+        match self.url_index {
+            0 => &self.config.url,
+            i => self
+                .config
+                .fallback_urls
+                .get(i - 1)
+                .unwrap_or(&self.config.url),
+        }
+    }
+
     fn hold(&mut self, envelope: ClientEnvelope, answer: Option<oneshot::Sender<ServerMessage>>) {
         if let (Some(id), Some(answer)) = (envelope.id, answer) {
             self.pending.insert(id, answer);
@@ -300,9 +323,8 @@ impl Driver {
 
     /// One connect and hello; the `welcome` goes to the events like any other.
     async fn attempt(&mut self) -> Result<Socket, Retry> {
-        let mut socket = open(&self.config.url)
-            .await
-            .map_err(|e| Retry::Again(e.to_string()))?;
+        let url = self.url().to_owned();
+        let mut socket = open(&url).await.map_err(|e| Retry::Again(e.to_string()))?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let envelope = ClientEnvelope::new(Some(id), hello(&self.config));
         socket

@@ -142,8 +142,12 @@ impl Switchboard {
                 "a 1:1 call is joined by invitation only",
             );
         }
-        if call.on_connection(conn).is_some() {
-            return refuse(ErrorCode::InvalidState, "already in this call");
+        if let Some(pid) = call.on_connection(conn) {
+            // Already in it (a device that reconnected and got its place back, asking again
+            // through another node of a cluster): that place, with the call's state anew.
+            self.send_call_state(call_id, pid);
+            self.send_roster(call_id, pid);
+            return Ok(joined(call_id, pid));
         }
         // Someone invited who joins by id instead of answering: that is an answer.
         if let Some(pid) = call.ringing_for(&identity) {
