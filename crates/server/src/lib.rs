@@ -274,6 +274,12 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             ring_timeout: std::time::Duration::from_secs(config.ring_timeout_secs.max(1)),
             max_sessions_per_user: config.limits.sessions_per_user,
             hello_timeout: std::time::Duration::from_secs(config.limits.hello_secs.max(1)),
+            // In a cluster, a called person's devices on other nodes are brought here to ring.
+            device_wait: config
+                .cluster
+                .redis
+                .as_ref()
+                .map(|_| std::time::Duration::from_secs(3)),
             ..SwitchboardConfig::default()
         },
         token_key.clone(),
@@ -423,6 +429,9 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             let (leave, stop) = oneshot::channel();
             cluster::spawn_heartbeat(cluster.clone(), signaling.clone(), metrics.clone(), stop)
                 .await;
+            if let Some(url) = &config.cluster.redis {
+                cluster::spawn_ring_listener(cluster.clone(), url.clone());
+            }
             tracing::info!(node = %cluster.id, url = %cluster.url, "joined the cluster");
             Some(leave)
         }

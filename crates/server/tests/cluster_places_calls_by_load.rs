@@ -3,7 +3,12 @@
 //! connects to the hosting node though their signaling goes through a, `GET /v1/nodes`
 //! shows every node's load, and a node that stops leaves the cluster at once.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::disallowed_methods
+)]
 
 mod common;
 
@@ -12,6 +17,19 @@ use std::time::Duration;
 use common::cluster;
 use common::drops::{Seen, join_tone_speaker, wait_for};
 use confab_bot::CallEvent;
+
+/// How many of `calls` `node` hosts.
+fn calls_on(node: &cluster::Node, calls: &[confab_bot::CallTask]) -> usize {
+    let hosted: Vec<String> = node
+        .calls()
+        .iter()
+        .map(|c| c["call_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    calls
+        .iter()
+        .filter(|t| hosted.contains(&t.call_id().0.to_string()))
+        .count()
+}
 
 fn ids(view: &serde_json::Value) -> Vec<String> {
     view["nodes"]
@@ -36,6 +54,7 @@ async fn new_calls_go_to_the_least_loaded_node() {
     for i in 0..3 {
         let seen = Seen::default();
         let group = uuid::Uuid::new_v4();
+        let asked = std::time::Instant::now();
         let task = join_tone_speaker(
             nodes[0].bot_config(&format!("speaker{i}")),
             group,
@@ -43,9 +62,18 @@ async fn new_calls_go_to_the_least_loaded_node() {
             30,
         )
         .await;
+        let joined = asked.elapsed();
         // Media connects to whichever node hosts the call.
-        wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
+        let connected = wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
         calls.push(task);
+        let host = nodes
+            .iter()
+            .find(|n| calls_on(n, &calls[i..]) == 1)
+            .map_or("?", |n| n.id.as_str());
+        println!(
+            "call {i} on node {host}: joined {joined:?}, media connected {:?} after asking",
+            connected - asked
+        );
     }
     let hosted: Vec<usize> = nodes.iter().map(|n| n.calls().len()).collect();
     println!("calls hosted per node: {hosted:?}");

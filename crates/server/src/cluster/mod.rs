@@ -13,6 +13,7 @@ mod leg;
 mod placement;
 mod record;
 mod relay;
+mod ring;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use confab_signaling::protocol::CallId;
 pub(crate) use heartbeat::{spawn as spawn_heartbeat, unix_ms as heartbeat_unix_ms};
 pub(crate) use record::NodeRecord;
 pub(crate) use relay::Relay;
+pub(crate) use ring::{RingRequest, spawn_listener as spawn_ring_listener};
 use store::{Store, StoreError};
 
 use crate::keys::{Secrets, SecretsError};
@@ -109,6 +111,8 @@ pub(crate) struct Cluster {
     pub(crate) url: String,
     /// When it started (Unix milliseconds).
     pub(crate) started_unix_ms: u64,
+    /// This node's signed-in connections, for ringing across nodes.
+    pub(crate) devices: std::sync::Arc<ring::Devices>,
     store: Store,
 }
 
@@ -151,6 +155,7 @@ impl Cluster {
             id,
             url,
             started_unix_ms,
+            devices: std::sync::Arc::default(),
             store,
         }
     }
@@ -235,6 +240,19 @@ impl Cluster {
             .iter()
             .any(|n| n.id == holder)
             .then(|| self.host(&holder, &nodes))
+    }
+
+    /// Asks the other nodes to bring `identity`'s devices here to ring (a call to them was
+    /// placed here).
+    pub(crate) async fn ring_elsewhere(&self, identity: &str) {
+        let request = RingRequest {
+            identity: identity.to_owned(),
+            node: self.id.clone(),
+            url: self.url.clone(),
+        };
+        if let Err(e) = self.store.clone().publish_ring(&request).await {
+            tracing::warn!(%identity, "cannot ring devices on other nodes: {e}");
+        }
     }
 
     pub(crate) fn store(&self) -> Store {

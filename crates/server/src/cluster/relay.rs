@@ -10,6 +10,7 @@ use confab_signaling::protocol::{CallId, ClientMessage, parse_client};
 use tokio::sync::mpsc;
 
 use super::leg::{self, CallNodes};
+use super::ring::{DeviceEntry, RingRequest};
 use super::{Cluster, Host};
 use crate::signaling_service::OutFrame;
 
@@ -21,6 +22,10 @@ pub(crate) struct Relay {
     hello: Option<String>,
     legs: HashMap<String, mpsc::Sender<String>>,
     calls: CallNodes,
+    /// Signed in: this connection among the node's devices, and ring requests for it.
+    device: Option<(DeviceEntry, mpsc::Receiver<RingRequest>)>,
+    /// Someone this connection just called (or invited) here, to ring on other nodes too.
+    to_ring: Option<String>,
 }
 
 impl Relay {
@@ -32,6 +37,49 @@ impl Relay {
             hello: None,
             legs: HashMap::new(),
             calls: CallNodes::default(),
+            device: None,
+            to_ring: None,
+        }
+    }
+
+    /// The next request to bring this connection to another node to ring (never, before
+    /// it signed in).
+    pub(crate) async fn ring_request(&mut self) -> Option<RingRequest> {
+        match &mut self.device {
+            Some((_, requests)) => requests.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Brings this connection to `request.node` to ring: a leg there (its `hello` makes it
+    /// one more device of the called identity on that node).
+    pub(crate) async fn ring_there(&mut self, request: RingRequest) {
+        if self
+            .legs
+            .get(&request.node)
+            .is_some_and(|leg| !leg.is_closed())
+        {
+            return;
+        }
+        let Some(hello) = self.hello.clone() else {
+            return;
+        };
+        tracing::debug!(node = %request.node, "a leg to ring this device there");
+        let leg = leg::open(
+            request.node.clone(),
+            request.url,
+            hello,
+            self.outbox.clone(),
+            self.calls.clone(),
+        );
+        self.legs.insert(request.node, leg);
+    }
+
+    /// After a frame went to this node's switchboard: a call placed (or invitation made)
+    /// here rings the called person's devices on other nodes too.
+    pub(crate) async fn handed_over(&mut self) {
+        if let Some(identity) = self.to_ring.take() {
+            self.cluster.ring_elsewhere(&identity).await;
         }
     }
 
@@ -51,8 +99,21 @@ impl Relay {
             return Some(text);
         };
         let host = match &envelope.message {
-            ClientMessage::Hello { .. } => {
-                self.hello = Some(text.clone());
+            ClientMessage::Hello { identity, .. } => {
+                if self.hello.is_none() {
+                    self.hello = Some(text.clone());
+                    self.device = Some(self.cluster.devices.add(identity.to_string()));
+                }
+                return Some(text);
+            }
+            ClientMessage::PlaceCall { to, .. } if !to.is_phone() => {
+                self.to_ring = Some(to.to_string());
+                return Some(text);
+            }
+            ClientMessage::Invite { call_id, identity }
+                if !identity.is_phone() && self.known(*call_id).is_none() =>
+            {
+                self.to_ring = Some(identity.to_string());
                 return Some(text);
             }
             ClientMessage::CreateCall { group_id, .. } => self.cluster.place(*group_id).await,

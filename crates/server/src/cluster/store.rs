@@ -13,6 +13,7 @@ use confab_signaling::protocol::CallId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::record::NodeRecord;
+use super::ring::RingRequest;
 use crate::keys::Secrets;
 
 /// How long one Redis exchange may take before it counts as failed.
@@ -61,6 +62,9 @@ fn call_key(call: CallId) -> String {
 }
 
 const NODES: &str = "confab:nodes";
+/// The pub/sub channel on which a node asks the others to bring a called person's devices
+/// to it to ring.
+pub(crate) const RING_CHANNEL: &str = "confab:ring";
 const SECRETS: &str = "confab:secrets";
 
 async fn bounded<T>(op: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
@@ -313,6 +317,19 @@ impl Store {
             .group_host(group)
             .await?
             .unwrap_or_else(|| node.to_owned()))
+    }
+
+    /// Asks every node to bring `request.identity`'s devices to `request.node` to ring.
+    pub(crate) async fn publish_ring(&mut self, request: &RingRequest) -> Result<(), StoreError> {
+        let text = serde_json::to_string(request).unwrap_or_default();
+        bounded(
+            redis::cmd("PUBLISH")
+                .arg(RING_CHANNEL)
+                .arg(text)
+                .query_async::<i64>(&mut self.redis),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The node hosting `call`, if one does.

@@ -44,6 +44,16 @@ pub(crate) async fn upgrade(
 /// dropped (a peer that reads nothing would otherwise hold it until it is found dead).
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
+/// The next request to ring this connection on another node (never without a cluster).
+async fn ring_request(
+    relay: Option<&mut crate::cluster::Relay>,
+) -> Option<crate::cluster::RingRequest> {
+    match relay {
+        Some(relay) => relay.ring_request().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -114,6 +124,12 @@ async fn serve(socket: WebSocket, state: AppState) {
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
+            Some(request) = ring_request(relay.as_mut()) => {
+                if let Some(relay) = relay.as_mut() {
+                    relay.ring_there(request).await;
+                }
+                continue;
+            }
             () = we_closed.notified(), if linger_until.is_none() => {
                 linger_until = Some(tokio::time::Instant::now() + CLOSE_LINGER);
                 continue;
@@ -141,6 +157,9 @@ async fn serve(socket: WebSocket, state: AppState) {
                 let frame = SignalingCommand::Frame { conn, text };
                 if state.signaling.send(frame).await.is_err() {
                     break;
+                }
+                if let Some(relay) = relay.as_mut() {
+                    relay.handed_over().await;
                 }
             }
             Ok(Message::Binary(_)) => {

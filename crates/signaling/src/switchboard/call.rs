@@ -37,6 +37,9 @@ pub(crate) struct Participant {
     pub(crate) media_connected: bool,
     /// While ringing: when to give up.
     pub(crate) ring_deadline: Option<Instant>,
+    /// Ringing with no device to ring yet (waiting for one from another node of a cluster):
+    /// giving up then is `unavailable`, not a ring timeout.
+    pub(crate) awaiting_device: bool,
     /// Who rang this participant in, while ringing.
     pub(crate) invited_by: Option<Identity>,
     /// After the connection dropped: when to declare the network lost.
@@ -117,6 +120,7 @@ impl Call {
                 established: false,
                 media_connected: false,
                 ring_deadline: None,
+                awaiting_device: false,
                 invited_by: None,
                 lost_deadline: None,
                 phone: false,

@@ -201,10 +201,23 @@ impl Switchboard {
         tracing::info!(%call_id, from = %identity, %to, "1:1 call placed");
         self.enter(call_id, caller, conn, endpoint, video, false);
         self.ring(call_id, callee, video);
+        self.wait_for_device(call_id, callee, now);
         Ok(joined(call_id, caller))
     }
 
     /// Rings every device of an Idle participant; ends it as unavailable if none is online.
+    /// A participant rung with no device to ring yet waits `device_wait` for one.
+    fn wait_for_device(&mut self, call_id: CallId, pid: ParticipantId, now: Instant) {
+        let Some(wait) = self.config.device_wait else {
+            return;
+        };
+        if let Some(p) = self.participant_mut(call_id, pid)
+            && p.awaiting_device
+        {
+            p.ring_deadline = Some(now + wait);
+        }
+    }
+
     pub(super) fn ring(&mut self, call_id: CallId, pid: ParticipantId, video: bool) {
         let Some(call) = self.calls.get(&call_id) else {
             return;
@@ -248,8 +261,14 @@ impl Switchboard {
             .copied()
             .collect();
         if devices.is_empty() {
-            self.end_participation(call_id, pid, EndKind::Unavailable);
-            return;
+            if self.config.device_wait.is_none() {
+                self.end_participation(call_id, pid, EndKind::Unavailable);
+                return;
+            }
+            // Devices may come from other nodes: ring (the caller hears it) meanwhile.
+            if let Some(p) = self.participant_mut(call_id, pid) {
+                p.awaiting_device = true;
+            }
         }
         for conn in devices {
             self.event(
@@ -466,6 +485,7 @@ impl Switchboard {
         }
         self.announce(call_id, &[invitee]);
         self.ring(call_id, invitee, video);
+        self.wait_for_device(call_id, invitee, now);
         Ok(ServerMessage::Ok {
             call_id: Some(call_id),
             participant: Some(invitee),

@@ -10,6 +10,7 @@ use crate::protocol::{CallId, Departure, ErrorCode, ParticipantId, ServerEnvelop
 use crate::{CallEvent, EndKind, EndReason, Identity, ParticipantEvent, ParticipantState, Scope};
 
 impl Switchboard {
+    #[allow(clippy::too_many_arguments)] // the hello's fields, and both clocks
     pub(super) fn hello(
         &mut self,
         conn: ConnectionId,
@@ -18,6 +19,7 @@ impl Switchboard {
         display_name: Option<String>,
         endpoint: Option<&str>,
         unix_secs: u64,
+        now: Instant,
     ) -> Result<ServerMessage, Refusal> {
         if self
             .sessions
@@ -81,7 +83,7 @@ impl Switchboard {
             self.send_call_state(call_id, pid);
             self.send_roster(call_id, pid);
         }
-        self.ring_new_device(conn, identity);
+        self.ring_new_device(conn, identity, now);
         // The welcome above already answered; the reply for `re` is a plain ok.
         Ok(ServerMessage::Ok {
             call_id: None,
@@ -119,7 +121,17 @@ impl Switchboard {
     }
 
     /// A device coming online while a call rings for its identity rings too.
-    fn ring_new_device(&mut self, conn: ConnectionId, identity: &Identity) {
+    fn ring_new_device(&mut self, conn: ConnectionId, identity: &Identity, now: Instant) {
+        // A call that waited for a device of this identity rings for its full time now.
+        let ring_timeout = self.config.ring_timeout;
+        for call in self.calls.values_mut() {
+            if let Some(pid) = call.ringing_for(identity)
+                && let Some(p) = call.participants.get_mut(&pid)
+                && std::mem::take(&mut p.awaiting_device)
+            {
+                p.ring_deadline = Some(now + ring_timeout);
+            }
+        }
         let ringing: Vec<(CallId, Identity, bool)> = self
             .calls
             .values()
@@ -195,7 +207,12 @@ impl Switchboard {
         for call in self.calls.values() {
             for p in call.participants.values() {
                 if p.ring_deadline.is_some_and(|d| d <= now) {
-                    expired.push((call.id, p.id, EndKind::RingTimeout));
+                    let kind = if p.awaiting_device {
+                        EndKind::Unavailable
+                    } else {
+                        EndKind::RingTimeout
+                    };
+                    expired.push((call.id, p.id, kind));
                 } else if p.lost_deadline.is_some_and(|d| d <= now) {
                     expired.push((call.id, p.id, EndKind::NetworkLost));
                 }

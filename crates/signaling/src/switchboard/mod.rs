@@ -55,6 +55,11 @@ pub struct SwitchboardConfig {
     /// How long a new connection has to sign in (`hello`); then it is closed with
     /// `hello_timeout`.
     pub hello_timeout: Duration,
+    /// In a cluster, someone called with no device signed in here may have devices on other
+    /// nodes, which bring them here to ring: wait this long for one before the call is
+    /// `unavailable` (then it rings for the full `ring_timeout`). `None`: unavailable at
+    /// once.
+    pub device_wait: Option<Duration>,
 }
 
 impl Default for SwitchboardConfig {
@@ -68,6 +73,7 @@ impl Default for SwitchboardConfig {
             max_participants: 350,
             max_sessions_per_user: 10,
             hello_timeout: Duration::from_secs(10),
+            device_wait: None,
         }
     }
 }
@@ -341,6 +347,7 @@ impl Switchboard {
                 display_name,
                 endpoint.as_deref(),
                 unix_secs,
+                now,
             ),
             ClientMessage::Ping => Ok(ServerMessage::Pong),
             message => match self.authenticated(conn) {
