@@ -13,7 +13,7 @@ const state = {
   roster: new Map(), pc: null, mic: null, camera: null, screen: null, muted: false,
   transceivers: null, slots: new Map(), dominant: [], levels: [], ended: null, incoming: null,
   credentials: null, welcomed: false, linkDown: false, mediaDown: false, restarting: false,
-  reconnects: 0, dropSince: null,
+  reconnects: 0, dropSince: null, group: null, nodes: [], rejoin: false, rejoins: 0,
 };
 // This tab's device id: a WebSocket re-opened with it gets the tab's calls back.
 // Kept in sessionStorage where the page may use it (a sandboxed or third-party frame may
@@ -83,6 +83,7 @@ function endCall(reason) {
   state.pc?.close();
   state.pc = null;
   state.callId = null;
+  state.group = null;
 }
 
 async function onEvent(m) {
@@ -111,6 +112,8 @@ async function onEvent(m) {
       // Every welcome after the first is a reconnect: is the call still ours?
       if (state.welcomed && state.callId) {
         if ((m.resumed ?? []).includes(state.callId)) { state.linkDown = false; settle(); }
+        // A group call not given back (its node died, or this one did): join it again.
+        else if (state.group) state.rejoin = true;
         else { status('The call ended while the connection was down.'); endCall({ text: 'The connection was lost', code: 410 }); }
       }
       state.welcomed = true;
@@ -127,10 +130,25 @@ async function onEvent(m) {
   }
 }
 
-function connect(identity, token) {
+// The signaling WebSocket URL of a node's base URL (this page's own by default).
+function wsUrl(base) {
+  const u = new URL(base);
+  return `${u.protocol === 'https:' ? 'wss' : 'ws'}://${u.host}/ws`;
+}
+
+// The other nodes of this service's cluster, to reconnect through if this one goes away
+// (none without a cluster, or behind a load balancer that hides them).
+async function learnNodes() {
+  try {
+    const r = await (await fetch('/v1/cluster')).json();
+    state.nodes = (r.nodes ?? []).filter((u) => new URL(u).origin !== location.origin);
+  } catch { state.nodes = []; }
+}
+
+function connect(identity, token, base = location.origin) {
   state.credentials = { identity, token };
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+    const ws = new WebSocket(wsUrl(base));
     state.ws = ws;
     ws.onmessage = (e) => {
       const m = JSON.parse(e.data);
@@ -173,22 +191,58 @@ function settle() {
   }
 }
 
-// Re-opens the WebSocket as the same device, backing off from 100 ms to 2 s, for up to 30 s.
+// Re-opens the WebSocket as the same device, backing off from 100 ms to 2 s, for up to 30 s:
+// through this page's node, or in turn the cluster's others.
 async function reconnectSignaling() {
   if (state.linkDown && state.reconnectingLink) return;
   state.reconnectingLink = true;
   dropped('link');
-  for (let wait = 100; Date.now() - started < RECONNECT_FOR_MS; wait = Math.min(wait * 2, 2000)) {
+  const started = Date.now();
+  const bases = [location.origin, ...state.nodes];
+  for (let attempt = 0, wait = 100; Date.now() - started < RECONNECT_FOR_MS; attempt++, wait = Math.min(wait * 2, 2000)) {
     await sleep(wait);
+    const base = bases[attempt % bases.length];
     try {
-      await connect(state.credentials.identity, state.credentials.token);
+      await connect(state.credentials.identity, state.credentials.token, base);
+      console.log(`signaling back through ${base}`);
       state.reconnectingLink = false;
       if (!state.callId) { state.linkDown = false; status('Signed in again.'); }
+      if (state.rejoin) await rejoinGroup();
       return;
     } catch (e) { console.log('reconnect failed', e.message); }
   }
   state.reconnectingLink = false;
   status('Signaling connection lost.');
+  if (state.callId) endCall({ text: 'The connection was lost', code: 410 });
+}
+
+// The group's call was not given back after a reconnect: join the group again (on a live
+// node; the cluster needs a few seconds to see a dead one as dead), and offer media anew
+// when it is a fresh instance of the call.
+async function rejoinGroup() {
+  state.rejoin = false;
+  const started = Date.now();
+  while (state.callId && Date.now() - started < RECONNECT_FOR_MS) {
+    try {
+      const joined = await request({ type: 'create_call', group_id: state.group, lobby: false, video: !!state.camera });
+      if (joined.call_id !== state.callId) {
+        console.log(`rejoined the group's call as ${joined.call_id}`);
+        state.callId = joined.call_id;
+        state.rejoins += 1;
+        state.levelsAtRejoin = state.levels.length;
+        state.linkDown = false;
+        status('The call goes on on another node; reconnecting media...');
+        restartMedia();
+      } else {
+        state.linkDown = false;
+        settle();
+      }
+      return;
+    } catch (e) {
+      console.log('rejoining failed', e.message);
+      await sleep(500);
+    }
+  }
   if (state.callId) endCall({ text: 'The connection was lost', code: 410 });
 }
 
@@ -434,6 +488,8 @@ async function joinGroup() {
   const wantVideo = params.get('video') !== '0' && $('with-video').checked;
   const joined = await request({ type: 'create_call', group_id: group, lobby: false, video: wantVideo });
   state.callId = joined.call_id;
+  state.group = group;
+  learnNodes();
   status('Joined; connecting media...');
   await startMedia(wantVideo);
 }
@@ -636,6 +692,9 @@ async function automate(seconds, expect) {
     audioSent,
     originalSound: originalSound(),
     reconnects: state.reconnects,
+    rejoins: state.rejoins,
+    // Level windows (100 ms) with sound since the last rejoin (or the whole call).
+    loudSinceRejoin: state.levels.slice(state.levelsAtRejoin ?? 0).filter((l) => l > -50).length,
     windows: state.levels.length,
     loudWindows: state.levels.filter((l) => l > -50).length,
     loudestDb: Math.max(-200, ...state.levels),

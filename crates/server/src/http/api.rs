@@ -318,6 +318,20 @@ pub(crate) async fn list_calls(
     Ok(Json(ask(&state, SignalingCommand::Calls).await?))
 }
 
+/// Where the cluster's live nodes are (`GET /v1/cluster`, public: the page reconnects
+/// through another node when its own goes away). Empty without a cluster.
+pub(crate) async fn cluster_nodes(State(state): State<AppState>) -> impl IntoResponse {
+    let nodes: Vec<String> = match &state.cluster {
+        Some(cluster) => cluster
+            .nodes()
+            .await
+            .map(|nodes| nodes.into_iter().map(|n| n.url).collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Json(serde_json::json!({ "nodes": nodes }))
+}
+
 /// The cluster's live nodes and their load (`GET /v1/nodes`); a node not in a cluster lists
 /// itself alone.
 pub(crate) async fn list_nodes(

@@ -90,6 +90,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/tokens", post(api::issue_token))
         .route("/v1/calls", get(api::list_calls))
         .route("/v1/nodes", get(api::list_nodes))
+        .route("/v1/cluster", get(api::cluster_nodes))
         .route("/v1/calls/{id}", get(api::get_call).delete(api::end_call))
         .route("/v1/calls/{id}/media", get(api::call_media))
         .route("/v1/calls/{id}/participants", post(api::add_participant))
