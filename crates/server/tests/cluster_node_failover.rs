@@ -22,7 +22,7 @@ use confab_bot::CallEvent;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_moves_to_a_live_node() {
-    let (_redis, mut nodes) = tokio::task::spawn_blocking(|| cluster::start(3))
+    let (redis, mut nodes) = tokio::task::spawn_blocking(|| cluster::start(3))
         .await
         .unwrap();
     let others = |i: usize, nodes: &[cluster::Node]| -> Vec<String> {
@@ -132,4 +132,20 @@ async fn the_call_moves_to_a_live_node() {
         after >= 100,
         "the tone went on after the gap: {after} windows"
     );
+
+    // Nothing in Redis names the dead node any more (its entries expired with it).
+    let dead = nodes[host].id.clone();
+    let keys = redis.keys();
+    assert!(!keys.is_empty());
+    for (key, value) in &keys {
+        let names_it = key.ends_with(&format!(":{dead}"))
+            || value == &dead
+            || value.split(' ').any(|member| member == dead)
+            || value.contains(&format!("\"id\":\"{dead}\""));
+        assert!(
+            !names_it,
+            "{key} = {value} still names the dead node {dead}"
+        );
+    }
+    println!("{} keys in Redis, none naming node {dead}", keys.len());
 }

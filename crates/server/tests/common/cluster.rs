@@ -54,6 +54,28 @@ impl Redis {
         }
     }
 
+    /// Every key under `confab:` with its value (a set's members joined by spaces).
+    pub fn keys(&self) -> Vec<(String, String)> {
+        let cli = |args: &[&str]| -> String {
+            let out = Command::new("redis-cli")
+                .args(["-p", &self.port.to_string()])
+                .args(args)
+                .output()
+                .expect("redis-cli runs");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        cli(&["--scan", "--pattern", "confab:*"])
+            .lines()
+            .map(|key| {
+                let value = match cli(&["TYPE", key]).as_str() {
+                    "set" => cli(&["SMEMBERS", key]).replace('\n', " "),
+                    _ => cli(&["GET", key]),
+                };
+                (key.to_owned(), value)
+            })
+            .collect()
+    }
+
     /// Kills it (its data goes with it).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
