@@ -567,7 +567,9 @@ async fn rejoin_group(
     else {
         return Err(BotError::Protocol(format!("unexpected answer {reply:?}")));
     };
-    if new == old {
+    let me = handle.me();
+    if new == old && participant == me {
+        // The same place (the call's node lives; this device's own node was lost).
         return Ok(Vec::new());
     }
     tracing::info!(%old, %new, %group, "the group's call goes on in a fresh instance");
@@ -575,7 +577,6 @@ async fn rejoin_group(
     if let Ok(mut id) = handle.inner.call_id.lock() {
         *id = new;
     }
-    let me = handle.me();
     if let Ok(mut mine) = handle.inner.me.lock() {
         *mine = participant;
     }

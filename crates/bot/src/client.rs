@@ -82,7 +82,7 @@ impl BotClient {
         signaling.reconnect = config.reconnect;
         signaling.fallback_urls = config.fallback_ws_urls();
         let (client, events) = SignalingClient::connect(&signaling).await?;
-        let (router, incoming) = Router::start(events, client.link());
+        let (router, incoming) = Router::start(events, client.link(), client.node_lost_signal());
         Ok(BotClient {
             client,
             router,

@@ -2,11 +2,12 @@
 //! they are about; incoming calls go to whoever waits for them. Events for a call that has
 //! not registered yet (they can overtake the answer that names the call) are held for it.
 //! When the connection drops and comes back, each call hears so; a call the service did not
-//! give back (its `welcome` does not list it) loses its route, which ends it — unless it is
-//! a group call, which is told to join the group afresh (its node died; in a cluster a live
-//! node places the call anew) and is routed under its new id from then on.
+//! give back (its `welcome` does not list it) loses its route, which ends it — unless its
+//! node was lost (a cluster's) and it is a group call: that is told to join the group
+//! afresh (a live node places the call anew) and is routed under its new id from then on.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use confab_signaling::client::{Events, Link};
@@ -94,10 +95,11 @@ impl Router {
     pub(crate) fn start(
         events: Events,
         link: watch::Receiver<Link>,
+        node_lost: Arc<AtomicBool>,
     ) -> (Router, mpsc::Receiver<IncomingCall>) {
         let router = Router::default();
         let (incoming_tx, incoming) = mpsc::channel(64);
-        tokio::spawn(router.clone().run(events, link, incoming_tx));
+        tokio::spawn(router.clone().run(events, link, node_lost, incoming_tx));
         (router, incoming)
     }
 
@@ -124,6 +126,9 @@ impl Router {
     /// Routes what was `old`'s to `new` (a group call joined afresh), with anything held
     /// for `new` meanwhile; `old` is finished.
     pub(crate) fn rekey(&self, old: CallId, new: CallId) {
+        if old == new {
+            return;
+        }
         let Ok(mut routes) = self.routes.lock() else {
             return;
         };
@@ -157,8 +162,9 @@ impl Router {
         }
     }
 
-    /// The connection is back: the calls the service resumed hear so; the others are gone.
-    fn reconnected(&self, resumed: &[CallId]) {
+    /// The connection is back: the calls the service resumed hear so; the others are gone,
+    /// or — group calls whose node was lost — are joined afresh.
+    fn reconnected(&self, resumed: &[CallId], node_lost: bool) {
         let Ok(mut routes) = self.routes.lock() else {
             return;
         };
@@ -169,8 +175,11 @@ impl Router {
             .copied()
             .collect();
         for call_id in &lost {
-            if let (Some(group), Some(tx)) = (routes.groups.get(call_id), routes.calls.get(call_id))
-            {
+            if let (true, Some(group), Some(tx)) = (
+                node_lost,
+                routes.groups.get(call_id),
+                routes.calls.get(call_id),
+            ) {
                 tracing::warn!(%call_id, %group, "the service did not give this call back after the reconnect: joining the group afresh");
                 let _ = tx.try_send(CallInput::Rejoin(*group));
             } else {
@@ -190,6 +199,7 @@ impl Router {
         self,
         mut events: Events,
         mut link: watch::Receiver<Link>,
+        node_lost: Arc<AtomicBool>,
         incoming: mpsc::Sender<IncomingCall>,
     ) {
         let mut link_open = true;
@@ -215,7 +225,7 @@ impl Router {
                 // The first message of every connection; every one after the first is a
                 // reconnect, and says which calls came back.
                 if std::mem::replace(&mut welcomed, true) {
-                    self.reconnected(resumed);
+                    self.reconnected(resumed, node_lost.swap(false, Ordering::Relaxed));
                 }
                 continue;
             }

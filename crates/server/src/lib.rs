@@ -327,6 +327,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             url,
             cluster::heartbeat_unix_ms(),
             store,
+            metrics.clone(),
         ))
     });
     let state = http::AppState {
@@ -344,6 +345,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let gate = http::gate::ConnectionGate::new(
         http::gate::connection_budget(config.limits.max_connections),
         config.limits.connections_per_address.max(1),
+        cluster.as_ref().map(|c| c.peer_addresses.clone()),
         metrics.clone(),
     );
     let app = http::router(state);

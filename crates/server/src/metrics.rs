@@ -38,6 +38,12 @@ pub struct Metrics {
     pub hello_timeouts: AtomicU64,
     /// WebSockets closed as dead: nothing heard, pings unanswered.
     pub ping_timeouts: AtomicU64,
+    /// Relay legs open to other nodes of the cluster (clients' calls hosted there).
+    pub cluster_legs_open: AtomicU64,
+    /// Relay legs that could not be opened (the node unreachable, or it refused the client).
+    pub cluster_legs_failed: AtomicU64,
+    /// Signaling frames relayed between clients and the nodes hosting their calls.
+    pub cluster_frames_relayed: AtomicU64,
     /// Media datagrams received on the shared port.
     pub media_datagrams_in: AtomicU64,
     /// Media datagrams sent.
@@ -268,6 +274,24 @@ impl Metrics {
             "counter",
             "WebSockets closed as dead (pings unanswered).",
             &self.ping_timeouts,
+        );
+        put(
+            "confab_cluster_legs_open",
+            "gauge",
+            "Relay legs open to other nodes (clients' calls hosted there).",
+            &self.cluster_legs_open,
+        );
+        put(
+            "confab_cluster_legs_failed_total",
+            "counter",
+            "Relay legs that could not be opened.",
+            &self.cluster_legs_failed,
+        );
+        put(
+            "confab_cluster_frames_relayed_total",
+            "counter",
+            "Signaling frames relayed between clients and the nodes hosting their calls.",
+            &self.cluster_frames_relayed,
         );
         put(
             "confab_media_datagrams_received_total",

@@ -112,11 +112,12 @@ async function onEvent(m) {
       // Every welcome after the first is a reconnect: is the call still ours?
       if (state.welcomed && state.callId) {
         if ((m.resumed ?? []).includes(state.callId)) { state.linkDown = false; settle(); }
-        // A group call not given back (its node died, or this one did): join it again.
-        else if (state.group) state.rejoin = true;
+        // A group call not given back after its node was lost (a cluster's): join it again.
+        else if (state.group && state.nodeLost) state.rejoin = true;
         else { status('The call ended while the connection was down.'); endCall({ text: 'The connection was lost', code: 410 }); }
       }
       state.welcomed = true;
+      state.nodeLost = state.closedNodeLost = false;
       break;
     case 'sdp_answer': await state.pc?.setRemoteDescription({ type: 'answer', sdp: withOpusBitrate(m.sdp) }); break;
     case 'media_slots':
@@ -160,8 +161,10 @@ function connect(identity, token, base = location.origin) {
     };
     ws.onopen = () => request({ type: 'hello', identity, token, display_name: $('name').value, endpoint: ENDPOINT }).then(resolve, reject);
     ws.onerror = () => reject(new Error('signaling connection failed'));
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       reject(new Error('signaling connection closed'));
+      // 1012: the node relaying this page's call lost the node hosting it.
+      if (event.code === 1012) state.closedNodeLost = true;
       if (state.ws !== ws) return;
       for (const { reject: fail } of state.pending.values()) fail(new Error('connection lost'));
       state.pending.clear();
@@ -202,6 +205,8 @@ async function reconnectSignaling() {
   for (let attempt = 0, wait = 100; Date.now() - started < RECONNECT_FOR_MS; attempt++, wait = Math.min(wait * 2, 2000)) {
     await sleep(wait);
     const base = bases[attempt % bases.length];
+    // Back only through another node: this page's own is gone.
+    state.nodeLost = state.closedNodeLost || base !== location.origin;
     try {
       await connect(state.credentials.identity, state.credentials.token, base);
       console.log(`signaling back through ${base}`);

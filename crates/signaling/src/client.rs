@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -110,6 +110,7 @@ pub struct SignalingClient {
     next_id: Arc<AtomicU64>,
     timeout: Duration,
     link: watch::Receiver<Link>,
+    node_lost: Arc<AtomicBool>,
 }
 
 /// Server events (everything that is not an answer to a request), in order.
@@ -123,6 +124,7 @@ impl SignalingClient {
         let (event_tx, events) = mpsc::channel(1024);
         let (link_tx, link) = watch::channel(Link::Up);
         let next_id = Arc::new(AtomicU64::new(1));
+        let node_lost = Arc::new(AtomicBool::new(false));
         let driver = Driver {
             config: config.clone(),
             commands: command_rx,
@@ -132,6 +134,9 @@ impl SignalingClient {
             pending: Pending::new(),
             backlog: VecDeque::new(),
             url_index: 0,
+            node_lost: node_lost.clone(),
+            connected_index: 0,
+            closed_node_lost: false,
         };
         tokio::spawn(driver.run(socket));
         let client = SignalingClient {
@@ -139,6 +144,7 @@ impl SignalingClient {
             next_id,
             timeout: config.request_timeout,
             link,
+            node_lost,
         };
         client.request(hello(config)).await?;
         Ok((client, events))
@@ -147,6 +153,14 @@ impl SignalingClient {
     /// The connection's state, as it changes.
     pub fn link(&self) -> watch::Receiver<Link> {
         self.link.clone()
+    }
+
+    /// Set when the connection came back after its node was lost — the server closed it
+    /// with 1012 `node_lost` (a cluster node relaying for a node that died), or it came back
+    /// only through another of [`ClientConfig::fallback_urls`]. Whoever handles the next
+    /// `welcome` reads and clears it: calls not given back then are gone with their node.
+    pub fn node_lost_signal(&self) -> Arc<AtomicBool> {
+        self.node_lost.clone()
     }
 
     /// Sends a request and waits for its answer: the `ok` message, or the server's refusal
@@ -231,6 +245,12 @@ struct Driver {
     backlog: VecDeque<ClientEnvelope>,
     /// Which of `url` (0) and the fallbacks the next attempt goes to.
     url_index: usize,
+    /// See [`SignalingClient::node_lost_signal`].
+    node_lost: Arc<AtomicBool>,
+    /// Which URL the connection that dropped was on.
+    connected_index: usize,
+    /// The connection that dropped was closed with 1012 `node_lost`.
+    closed_node_lost: bool,
 }
 
 /// Waits between reconnect attempts: 100 ms, doubling up to 2 s.
@@ -255,6 +275,11 @@ impl Driver {
                 Some(again) => socket = again,
                 None => break,
             }
+            if self.url_index != self.connected_index {
+                tracing::info!(url = %self.url(), "the server is gone: back through another");
+            }
+            self.connected_index = self.url_index;
+            self.closed_node_lost = false;
             tracing::info!("signaling connection back");
             let _ = self.link.send(Link::Up);
         }
@@ -325,6 +350,9 @@ impl Driver {
     async fn attempt(&mut self) -> Result<Socket, Retry> {
         let url = self.url().to_owned();
         let mut socket = open(&url).await.map_err(|e| Retry::Again(e.to_string()))?;
+        // Said before the hello: its `welcome` is read as soon as it comes.
+        let lost = self.closed_node_lost || self.url_index != self.connected_index;
+        self.node_lost.store(lost, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let envelope = ClientEnvelope::new(Some(id), hello(&self.config));
         socket
@@ -399,7 +427,15 @@ impl Driver {
                     },
                     // The server closing the socket itself is a loss too: a restarting
                     // service, a proxy timing out.
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Lost,
+                    Some(Ok(Message::Close(frame))) => {
+                        // 1012: a cluster node relaying this client's call lost the node
+                        // hosting it.
+                        if frame.is_some_and(|f| u16::from(f.code) == 1012) {
+                            self.closed_node_lost = true;
+                        }
+                        return Ended::Lost;
+                    }
+                    None | Some(Err(_)) => return Ended::Lost,
                     Some(Ok(_)) => {}
                 },
             }

@@ -90,6 +90,9 @@ pub(crate) async fn spawn(
                 return;
             };
             let record = beat(&calls, &mut sampler);
+            if let Ok((nodes, _)) = store.nodes().await {
+                cluster.note_peers(&nodes).await;
+            }
             match store.heartbeat(&record, &calls, NODE_TTL).await {
                 Ok(()) if failing => {
                     failing = false;

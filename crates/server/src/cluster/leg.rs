@@ -3,6 +3,7 @@
 //! frames both ways unchanged. To the host it is one more client.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
+use crate::metrics::Metrics;
 use crate::signaling_service::OutFrame;
 
 /// How long the host gets to accept the leg and answer its `hello`.
@@ -45,10 +47,27 @@ pub(crate) fn open(
     hello: String,
     outbox: mpsc::Sender<OutFrame>,
     calls: CallNodes,
+    metrics: Arc<Metrics>,
 ) -> mpsc::Sender<String> {
     let (tx, rx) = mpsc::channel(LEG_QUEUE);
-    tokio::spawn(run(node, url, hello, rx, outbox, calls));
+    tokio::spawn(async move {
+        let open = Leg {
+            node,
+            outbox,
+            calls,
+            metrics,
+        };
+        open.run(url, hello, rx).await;
+    });
     tx
+}
+
+/// A leg's fixed parts.
+struct Leg {
+    node: String,
+    outbox: mpsc::Sender<OutFrame>,
+    calls: CallNodes,
+    metrics: Arc<Metrics>,
 }
 
 /// Tells the client its queued requests failed: the hosting node is out of reach.
@@ -74,92 +93,99 @@ fn refuse_queued(
     }
 }
 
-async fn run(
-    node: String,
-    url: String,
-    hello: String,
-    mut from_client: mpsc::Receiver<String>,
-    outbox: mpsc::Sender<OutFrame>,
-    calls: CallNodes,
-) {
-    let target = ws_url(&url);
-    let setup = async {
-        let (mut socket, _) = tokio_tungstenite::connect_async(target.as_str())
-            .await
-            .map_err(|e| e.to_string())?;
-        socket
-            .send(Message::Text(hello.into()))
-            .await
-            .map_err(|e| e.to_string())?;
-        while let Some(frame) = socket.next().await {
-            let Message::Text(text) = frame.map_err(|e| e.to_string())? else {
-                continue;
-            };
-            return match parse_server(&text).map(|e| e.message) {
-                Ok(ServerMessage::Welcome { .. }) => Ok(socket),
-                Ok(ServerMessage::Error { code, message }) => {
-                    Err(format!("it refused the client: {code:?}: {message}"))
-                }
-                other => Err(format!("unexpected first answer {other:?}")),
-            };
-        }
-        Err("it closed the connection".to_owned())
-    };
-    let mut socket = match tokio::time::timeout(LEG_SETUP, setup).await {
-        Ok(Ok(socket)) => socket,
-        Ok(Err(why)) => {
-            tracing::warn!(%node, %target, "relay leg failed: {why}");
-            return refuse_queued(&node, &mut from_client, &outbox, &why);
-        }
-        Err(_) => {
-            tracing::warn!(%node, %target, "relay leg: no welcome within {LEG_SETUP:?}");
-            return refuse_queued(&node, &mut from_client, &outbox, "no answer");
-        }
-    };
-    tracing::debug!(%node, "relay leg up");
-    loop {
-        tokio::select! {
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if let Ok(envelope) = parse_server(&text)
-                        && let Some(call) = envelope.message.call_id()
-                        && let Ok(mut calls) = calls.lock()
-                    {
-                        calls.entry(call).or_insert_with(|| node.clone());
+impl Leg {
+    async fn run(self, url: String, hello: String, mut from_client: mpsc::Receiver<String>) {
+        let Leg {
+            node,
+            outbox,
+            calls,
+            metrics,
+        } = self;
+        let target = ws_url(&url);
+        let setup = async {
+            let (mut socket, _) = tokio_tungstenite::connect_async(target.as_str())
+                .await
+                .map_err(|e| e.to_string())?;
+            socket
+                .send(Message::Text(hello.into()))
+                .await
+                .map_err(|e| e.to_string())?;
+            while let Some(frame) = socket.next().await {
+                let Message::Text(text) = frame.map_err(|e| e.to_string())? else {
+                    continue;
+                };
+                return match parse_server(&text).map(|e| e.message) {
+                    Ok(ServerMessage::Welcome { .. }) => Ok(socket),
+                    Ok(ServerMessage::Error { code, message }) => {
+                        Err(format!("it refused the client: {code:?}: {message}"))
                     }
-                    if outbox.try_send(OutFrame::Text(text.to_string())).is_err() {
-                        // The client cannot keep up (or is gone): as for a direct client.
-                        let _ = outbox.try_send(OutFrame::Close(1008, "too slow".into()));
-                        break;
+                    other => Err(format!("unexpected first answer {other:?}")),
+                };
+            }
+            Err("it closed the connection".to_owned())
+        };
+        let mut socket = match tokio::time::timeout(LEG_SETUP, setup).await {
+            Ok(Ok(socket)) => socket,
+            Ok(Err(why)) => {
+                tracing::warn!(%node, %target, "relay leg failed: {why}");
+                metrics.cluster_legs_failed.fetch_add(1, Ordering::Relaxed);
+                return refuse_queued(&node, &mut from_client, &outbox, &why);
+            }
+            Err(_) => {
+                tracing::warn!(%node, %target, "relay leg: no welcome within {LEG_SETUP:?}");
+                metrics.cluster_legs_failed.fetch_add(1, Ordering::Relaxed);
+                return refuse_queued(&node, &mut from_client, &outbox, "no answer");
+            }
+        };
+        tracing::debug!(%node, "relay leg up");
+        metrics.cluster_legs_open.fetch_add(1, Ordering::Relaxed);
+        loop {
+            tokio::select! {
+                frame = socket.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Ok(envelope) = parse_server(&text)
+                            && let Some(call) = envelope.message.call_id()
+                            && let Ok(mut calls) = calls.lock()
+                        {
+                            calls.entry(call).or_insert_with(|| node.clone());
+                        }
+                        metrics.cluster_frames_relayed.fetch_add(1, Ordering::Relaxed);
+                        if outbox.try_send(OutFrame::Text(text.to_string())).is_err() {
+                            // The client cannot keep up (or is gone): as for a direct client.
+                            let _ = outbox.try_send(OutFrame::Close(1008, "too slow".into()));
+                            break;
+                        }
                     }
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                    tracing::info!(%node, %reason, "the hosting node closed the relay leg");
-                    let _ = outbox.try_send(OutFrame::Close(1012, "node_lost".into()));
-                    break;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => {
-                    tracing::warn!(%node, "relay leg lost: the hosting node is gone");
-                    let _ = outbox.try_send(OutFrame::Close(1012, "node_lost".into()));
-                    break;
-                }
-            },
-            text = from_client.recv() => match text {
-                Some(text) => {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
+                    Some(Ok(Message::Close(frame))) => {
+                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        tracing::info!(%node, %reason, "the hosting node closed the relay leg");
                         let _ = outbox.try_send(OutFrame::Close(1012, "node_lost".into()));
                         break;
                     }
-                }
-                None => {
-                    let close = CloseFrame { code: 1000.into(), reason: "client left".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
-                }
-            },
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => {
+                        tracing::warn!(%node, "relay leg lost: the hosting node is gone");
+                        let _ = outbox.try_send(OutFrame::Close(1012, "node_lost".into()));
+                        break;
+                    }
+                },
+                text = from_client.recv() => match text {
+                    Some(text) => {
+                        metrics.cluster_frames_relayed.fetch_add(1, Ordering::Relaxed);
+                        if socket.send(Message::Text(text.into())).await.is_err() {
+                            let _ = outbox.try_send(OutFrame::Close(1012, "node_lost".into()));
+                            break;
+                        }
+                    }
+                    None => {
+                        let close = CloseFrame { code: 1000.into(), reason: "client left".into() };
+                        let _ = socket.send(Message::Close(Some(close))).await;
+                        break;
+                    }
+                },
+            }
         }
+        metrics.cluster_legs_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

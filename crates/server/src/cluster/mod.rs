@@ -113,6 +113,10 @@ pub(crate) struct Cluster {
     pub(crate) started_unix_ms: u64,
     /// This node's signed-in connections, for ringing across nodes.
     pub(crate) devices: std::sync::Arc<ring::Devices>,
+    /// The other live nodes' addresses: their relay legs are held to no per-address limit.
+    pub(crate) peer_addresses: crate::http::gate::PeerAddresses,
+    /// The node's counters (relay legs and frames among them).
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     store: Store,
 }
 
@@ -150,12 +154,20 @@ pub(crate) async fn join(url: &str, data_dir: &Path) -> Result<(Store, Secrets),
 }
 
 impl Cluster {
-    pub(crate) fn new(id: String, url: String, started_unix_ms: u64, store: Store) -> Cluster {
+    pub(crate) fn new(
+        id: String,
+        url: String,
+        started_unix_ms: u64,
+        store: Store,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Cluster {
         Cluster {
             id,
             url,
             started_unix_ms,
             devices: std::sync::Arc::default(),
+            peer_addresses: crate::http::gate::PeerAddresses::default(),
+            metrics,
             store,
         }
     }
@@ -240,6 +252,40 @@ impl Cluster {
             .iter()
             .any(|n| n.id == holder)
             .then(|| self.host(&holder, &nodes))
+    }
+
+    /// Whether `address` is another live node's (as of the last heartbeat).
+    pub(crate) fn is_peer(&self, address: std::net::IpAddr) -> bool {
+        self.peer_addresses
+            .read()
+            .is_ok_and(|peers| peers.contains(&address))
+    }
+
+    /// Notes the addresses of the live `nodes` other than this one (their URLs' hosts, when
+    /// those are IP addresses or resolve).
+    pub(crate) async fn note_peers(&self, nodes: &[NodeRecord]) {
+        let mut addresses = std::collections::HashSet::new();
+        for node in nodes.iter().filter(|n| n.id != self.id) {
+            let Some(authority) = node
+                .url
+                .split("://")
+                .nth(1)
+                .map(|rest| rest.split('/').next().unwrap_or(rest))
+            else {
+                continue;
+            };
+            let with_port = if authority.contains(':') && !authority.ends_with(']') {
+                authority.to_owned()
+            } else {
+                format!("{authority}:80")
+            };
+            if let Ok(found) = tokio::net::lookup_host(with_port).await {
+                addresses.extend(found.map(|a| a.ip()));
+            }
+        }
+        if let Ok(mut peers) = self.peer_addresses.write() {
+            *peers = addresses;
+        }
     }
 
     /// Asks the other nodes to bring `identity`'s devices here to ring (a call to them was

@@ -71,6 +71,7 @@ impl Relay {
             hello,
             self.outbox.clone(),
             self.calls.clone(),
+            self.cluster.metrics.clone(),
         );
         self.legs.insert(request.node, leg);
     }
@@ -180,6 +181,7 @@ impl Relay {
             hello,
             self.outbox.clone(),
             self.calls.clone(),
+            self.cluster.metrics.clone(),
         );
         let _ = leg.send(text).await;
         self.legs.insert(node, leg);

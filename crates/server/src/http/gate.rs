@@ -6,7 +6,7 @@
 //! WebSocket. A refused one gets a short HTTP error where that costs nothing (plain HTTP:
 //! 503 `too_many_connections` or 429 `too_many_connections_from_address`) and is closed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,11 +51,16 @@ impl Refusal {
     }
 }
 
+/// Addresses held to no per-address limit: the other nodes of this node's cluster, whose
+/// relay legs carry many clients each (kept up to date by the cluster heartbeat).
+pub(crate) type PeerAddresses = Arc<std::sync::RwLock<HashSet<IpAddr>>>;
+
 /// Counts open connections against the limits.
 #[derive(Debug)]
 pub(crate) struct ConnectionGate {
     max_total: usize,
     per_address: usize,
+    peers: Option<PeerAddresses>,
     open: AtomicUsize,
     by_address: Mutex<HashMap<IpAddr, usize>>,
     metrics: Arc<Metrics>,
@@ -69,10 +74,16 @@ pub(crate) struct Admission {
 }
 
 impl ConnectionGate {
-    pub(crate) fn new(max_total: usize, per_address: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub(crate) fn new(
+        max_total: usize,
+        per_address: usize,
+        peers: Option<PeerAddresses>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(ConnectionGate {
             max_total,
             per_address,
+            peers,
             open: AtomicUsize::new(0),
             by_address: Mutex::new(HashMap::new()),
             metrics,
@@ -88,7 +99,9 @@ impl ConnectionGate {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let refusal = if self.open.load(Ordering::Relaxed) >= self.max_total {
             Some(Refusal::Total)
-        } else if by_address.get(&key).copied().unwrap_or(0) >= self.per_address {
+        } else if by_address.get(&key).copied().unwrap_or(0) >= self.per_address
+            && !self.is_peer(key)
+        {
             Some(Refusal::Address)
         } else {
             None
@@ -110,6 +123,13 @@ impl ConnectionGate {
             gate: self.clone(),
             key,
         })
+    }
+
+    fn is_peer(&self, address: IpAddr) -> bool {
+        self.peers
+            .as_ref()
+            .and_then(|p| p.read().ok().map(|p| p.contains(&address)))
+            .unwrap_or(false)
     }
 
     /// Connections open now.
@@ -250,7 +270,20 @@ mod tests {
     use super::*;
 
     fn gate(total: usize, per: usize) -> Arc<ConnectionGate> {
-        ConnectionGate::new(total, per, Arc::new(Metrics::default()))
+        ConnectionGate::new(total, per, None, Arc::new(Metrics::default()))
+    }
+
+    #[test]
+    fn other_nodes_of_the_cluster_have_no_per_address_limit() {
+        let peers = PeerAddresses::default();
+        let g = ConnectionGate::new(4, 1, Some(peers.clone()), Arc::new(Metrics::default()));
+        let node: SocketAddr = "10.0.0.12:40000".parse().unwrap();
+        let _first = g.admit(node).unwrap();
+        assert_eq!(g.admit(node).unwrap_err(), Refusal::Address);
+        peers.write().unwrap().insert(node.ip());
+        let _legs: Vec<Admission> = (0..3).map(|_| g.admit(node).unwrap()).collect();
+        // The whole service's limit still holds.
+        assert_eq!(g.admit(node).unwrap_err(), Refusal::Total);
     }
 
     #[test]
