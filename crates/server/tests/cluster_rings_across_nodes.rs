@@ -107,3 +107,75 @@ async fn both_devices_on_other_nodes_ring() {
     println!("the caller heard the tone for {:.1} s", tone as f64 / 50.0);
     assert!(tone >= 100, "the caller heard the answering device");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_into_a_call_elsewhere_rings_once() {
+    let (_redis, nodes) = tokio::task::spawn_blocking(|| cluster::start(3))
+        .await
+        .unwrap();
+    // A group call started through node a, hosted wherever placement puts it.
+    let seen = Seen::default();
+    let group = uuid::Uuid::new_v4();
+    let host_bot =
+        drops::join_tone_speaker(nodes[0].bot_config("organizer"), group, &seen, 20).await;
+    wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
+    let host = nodes
+        .iter()
+        .position(|n| !n.calls().is_empty())
+        .expect("a node hosts the call");
+    // The inviter joins through a second node, the invitee's one device is on the third:
+    // the invitation is relayed to the host, and the device brought there to ring.
+    let inviter_node = (0..3).find(|&i| i != host).unwrap();
+    let device_node = (0..3).find(|&i| i != host && i != inviter_node).unwrap();
+    let inviter_seen = Seen::default();
+    let inviter = drops::join_tone_speaker(
+        nodes[inviter_node].bot_config("inviter"),
+        group,
+        &inviter_seen,
+        20,
+    )
+    .await;
+    wait_for(
+        &inviter_seen,
+        CallEvent::MediaConnected,
+        Duration::from_secs(10),
+    )
+    .await;
+    let guest = Identity::Bot("guest".into());
+    let token = nodes[device_node]
+        .token_key()
+        .mint(&guest, &[Scope::Bot], unix_now(), 600)
+        .unwrap();
+    let mut config = ClientConfig::new(
+        format!("ws://{}/ws", nodes[device_node].http),
+        guest.clone(),
+        token,
+    );
+    config.endpoint = Some("guest-device".into());
+    let (_device, mut events) = SignalingClient::connect(&config).await.unwrap();
+    println!(
+        "call on node {}, inviter on {}, invitee's device on {}",
+        nodes[host].id, nodes[inviter_node].id, nodes[device_node].id
+    );
+
+    let invited = Instant::now();
+    inviter.handle().invite(guest).await.unwrap();
+    // Every ring the device hears within 2 s: exactly one, for this call.
+    let mut rings = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(message) = events.recv().await {
+            if let ServerMessage::IncomingCall { call_id, group, .. } = message {
+                println!("rang {:?} after the invitation", invited.elapsed());
+                rings.push((call_id, group));
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        rings,
+        [(host_bot.call_id(), true)],
+        "one ring, for the group call"
+    );
+    inviter.handle().hang_up().await.unwrap();
+    host_bot.handle().hang_up().await.unwrap();
+}

@@ -13,6 +13,8 @@ use confab_signaling::protocol::{
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use crate::metrics::Metrics;
@@ -23,6 +25,11 @@ const LEG_SETUP: Duration = Duration::from_secs(3);
 
 /// Frames from the client queued for a leg still connecting.
 const LEG_QUEUE: usize = 64;
+
+/// The header a leg's WebSocket upgrade carries (the name of the node it comes from): the
+/// host relays nothing of a leg onward and does not count it among its devices for ringing
+/// (the client's own node does both). Claiming it gains a client nothing.
+pub(crate) const LEG_HEADER: &str = "x-confab-leg";
 
 /// The calls a connection's legs carry: which node hosts each.
 pub(crate) type CallNodes = Arc<Mutex<HashMap<CallId, String>>>;
@@ -42,6 +49,7 @@ pub(crate) fn ws_url(base: &str) -> String {
 /// the client's `outbox`. Frames sent on the returned sender go to the host; dropping it
 /// closes the leg.
 pub(crate) fn open(
+    from: String,
     node: String,
     url: String,
     hello: String,
@@ -52,6 +60,7 @@ pub(crate) fn open(
     let (tx, rx) = mpsc::channel(LEG_QUEUE);
     tokio::spawn(async move {
         let open = Leg {
+            from,
             node,
             outbox,
             calls,
@@ -64,6 +73,8 @@ pub(crate) fn open(
 
 /// A leg's fixed parts.
 struct Leg {
+    /// This node's name.
+    from: String,
     node: String,
     outbox: mpsc::Sender<OutFrame>,
     calls: CallNodes,
@@ -96,6 +107,7 @@ fn refuse_queued(
 impl Leg {
     async fn run(self, url: String, hello: String, mut from_client: mpsc::Receiver<String>) {
         let Leg {
+            from,
             node,
             outbox,
             calls,
@@ -103,7 +115,13 @@ impl Leg {
         } = self;
         let target = ws_url(&url);
         let setup = async {
-            let (mut socket, _) = tokio_tungstenite::connect_async(target.as_str())
+            let mut request = target
+                .as_str()
+                .into_client_request()
+                .map_err(|e| e.to_string())?;
+            let name = HeaderValue::from_str(&from).map_err(|e| e.to_string())?;
+            request.headers_mut().insert(LEG_HEADER, name);
+            let (mut socket, _) = tokio_tungstenite::connect_async(request)
                 .await
                 .map_err(|e| e.to_string())?;
             socket

@@ -22,6 +22,7 @@ use std::time::Duration;
 use confab_signaling::protocol::CallId;
 
 pub(crate) use heartbeat::{spawn as spawn_heartbeat, unix_ms as heartbeat_unix_ms};
+pub(crate) use leg::LEG_HEADER;
 pub(crate) use record::NodeRecord;
 pub(crate) use relay::Relay;
 pub(crate) use ring::{RingRequest, spawn_listener as spawn_ring_listener};
@@ -288,13 +289,13 @@ impl Cluster {
         }
     }
 
-    /// Asks the other nodes to bring `identity`'s devices here to ring (a call to them was
-    /// placed here).
-    pub(crate) async fn ring_elsewhere(&self, identity: &str) {
+    /// Asks the other nodes to bring `identity`'s devices to `node` (at `url`) to ring: a
+    /// call to them was placed, or they were invited into a call, there.
+    pub(crate) async fn ring_at(&self, identity: &str, node: String, url: String) {
         let request = RingRequest {
             identity: identity.to_owned(),
-            node: self.id.clone(),
-            url: self.url.clone(),
+            node,
+            url,
         };
         if let Err(e) = self.store.clone().publish_ring(&request).await {
             tracing::warn!(%identity, "cannot ring devices on other nodes: {e}");

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use confab_signaling::protocol::{CallId, ClientMessage, parse_client};
+use confab_signaling::protocol::{
+    CallId, ClientMessage, ErrorCode, ServerEnvelope, ServerMessage, parse_client,
+};
 use tokio::sync::mpsc;
 
 use super::leg::{self, CallNodes};
@@ -24,8 +26,9 @@ pub(crate) struct Relay {
     calls: CallNodes,
     /// Signed in: this connection among the node's devices, and ring requests for it.
     device: Option<(DeviceEntry, mpsc::Receiver<RingRequest>)>,
-    /// Someone this connection just called (or invited) here, to ring on other nodes too.
-    to_ring: Option<String>,
+    /// Someone this connection just called (or invited), and the node of the call, to ring
+    /// their devices on other nodes too.
+    to_ring: Option<(String, Host)>,
 }
 
 impl Relay {
@@ -66,6 +69,7 @@ impl Relay {
         };
         tracing::debug!(node = %request.node, "a leg to ring this device there");
         let leg = leg::open(
+            self.cluster.id.clone(),
             request.node.clone(),
             request.url,
             hello,
@@ -79,9 +83,40 @@ impl Relay {
     /// After a frame went to this node's switchboard: a call placed (or invitation made)
     /// here rings the called person's devices on other nodes too.
     pub(crate) async fn handed_over(&mut self) {
-        if let Some(identity) = self.to_ring.take() {
-            self.cluster.ring_elsewhere(&identity).await;
+        self.ring_elsewhere().await;
+    }
+
+    /// Asks the other nodes to bring the person just called or invited to the call's node.
+    async fn ring_elsewhere(&mut self) {
+        let Some((identity, host)) = self.to_ring.take() else {
+            return;
+        };
+        match host {
+            Host::Here => {
+                let (node, url) = (self.cluster.id.clone(), self.cluster.url.clone());
+                self.cluster.ring_at(&identity, node, url).await;
+            }
+            Host::There { node, url } => {
+                let Some(url) = self.url_of(&node, url).await else {
+                    return;
+                };
+                self.cluster.ring_at(&identity, node, url).await;
+            }
         }
+    }
+
+    /// `url`, or if that is empty the URL the cluster has for `node` (`None`: it is gone).
+    async fn url_of(&self, node: &str, url: String) -> Option<String> {
+        if !url.is_empty() {
+            return Some(url);
+        }
+        self.cluster
+            .nodes()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|n| n.id == node)
+            .map(|n| n.url)
     }
 
     /// The node a call this connection is in lives on, as its legs learned it (its URL is
@@ -108,14 +143,13 @@ impl Relay {
                 return Some(text);
             }
             ClientMessage::PlaceCall { to, .. } if !to.is_phone() => {
-                self.to_ring = Some(to.to_string());
+                self.to_ring = Some((to.to_string(), Host::Here));
                 return Some(text);
             }
-            ClientMessage::Invite { call_id, identity }
-                if !identity.is_phone() && self.known(*call_id).is_none() =>
-            {
-                self.to_ring = Some(identity.to_string());
-                return Some(text);
+            ClientMessage::Invite { call_id, identity } if !identity.is_phone() => {
+                let host = self.known(*call_id).unwrap_or(Host::Here);
+                self.to_ring = Some((identity.to_string(), host.clone()));
+                host
             }
             ClientMessage::CreateCall { group_id, .. } => self.cluster.place(*group_id).await,
             ClientMessage::JoinCall {
@@ -140,6 +174,7 @@ impl Relay {
             Host::There { .. } if self.hello.is_none() => Some(text),
             Host::There { node, url } => {
                 self.send(node, url, text).await;
+                self.ring_elsewhere().await;
                 None
             }
         }
@@ -157,25 +192,22 @@ impl Relay {
             }
             return;
         }
-        let url = if url.is_empty() {
-            match self
-                .cluster
-                .nodes()
-                .await
-                .ok()
-                .and_then(|nodes| nodes.into_iter().find(|n| n.id == node).map(|n| n.url))
-            {
-                Some(url) => url,
-                None => {
-                    tracing::warn!(%node, "a call's node is no longer in the cluster");
-                    return;
-                }
-            }
-        } else {
-            url
+        let Some(url) = self.url_of(&node, url).await else {
+            tracing::info!(%node, "a call's node is no longer in the cluster");
+            let id = parse_client(&text).ok().and_then(|e| e.id);
+            let error = ServerEnvelope::reply(
+                id,
+                ServerMessage::Error {
+                    code: ErrorCode::CallNotFound,
+                    message: format!("the node hosting this call ({node}) is gone"),
+                },
+            );
+            let _ = self.outbox.try_send(OutFrame::Text(error.to_json()));
+            return;
         };
         let hello = self.hello.clone().unwrap_or_default();
         let leg = leg::open(
+            self.cluster.id.clone(),
             node.clone(),
             url,
             hello,

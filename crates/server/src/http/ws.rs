@@ -23,8 +23,11 @@ use crate::signaling_service::{OUTBOX, OutFrame, SignalingCommand};
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<ClientAddr>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // A relay leg of another node: its frames are all for this node.
+    let leg = headers.contains_key(crate::cluster::LEG_HEADER);
     // Another node of the cluster opens legs for many clients: no per-address rate.
     let peer = state
         .cluster
@@ -42,7 +45,7 @@ pub(crate) async fn upgrade(
     // Frames over the protocol's limit are refused by the WebSocket layer itself (a bit of
     // slack so the switchboard still sees, and answers, slightly oversized JSON).
     ws.max_message_size(MAX_MESSAGE_BYTES * 2)
-        .on_upgrade(move |socket| serve(socket, state))
+        .on_upgrade(move |socket| serve(socket, state, leg))
 }
 
 /// How long a peer has to answer the service's close frame before the connection is
@@ -68,14 +71,16 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 
 /// Runs one signaling socket: frames in to the switchboard, its frames out, a ping every
 /// `ws_ping`, and closes as dead (1001 `ping_timeout`) after `ws_dead` with nothing heard.
-async fn serve(socket: WebSocket, state: AppState) {
+async fn serve(socket: WebSocket, state: AppState, leg: bool) {
     let (ping_every, dead_after) = (state.limits.ws_ping, state.limits.ws_dead);
     let conn = ConnectionId(state.next_connection.fetch_add(1, Ordering::Relaxed));
     let (outbox, mut outgoing) = mpsc::channel(OUTBOX);
     // In a cluster, frames about calls hosted on other nodes are relayed there.
+    // (Not for a relay leg of another node: relaying and ringing are its own node's.)
     let mut relay = state
         .cluster
         .clone()
+        .filter(|_| !leg)
         .map(|cluster| crate::cluster::Relay::new(cluster, outbox.clone()));
     if state
         .signaling
