@@ -4,8 +4,8 @@
 //! recorded voice is scored with PESQ-WB (the `pesq` package, `scripts/pesq_wb.py`) against
 //! the fixture — beside the codec's own limit (the same stretch of the fixture through Opus
 //! at the same bit rate and nothing else; 20 s scored, measured 0.06–0.09 apart, held to 0.1)
-//! and beside
-//! the page with its default voice processing, which original sound must clearly beat.
+//! and beside the page with its default voice processing, which original sound must clearly
+//! beat.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
