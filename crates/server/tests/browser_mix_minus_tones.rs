@@ -5,30 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::browser::{open_page, result};
+use common::browser::{open_page, result, tone_wav};
 use common::*;
 
 const TONES: [u32; 3] = [440, 700, 1100];
-
-/// A 10 s, 48 kHz mono tone at −12 dBFS.
-fn tone_wav(hz: u32) -> PathBuf {
-    let path = temp_dir().with_extension(format!("{hz}.wav"));
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for n in 0..48_000 * 10 {
-        let v = 0.25 * (2.0 * std::f64::consts::PI * f64::from(hz) * f64::from(n) / 48_000.0).sin();
-        w.write_sample((v * 32767.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_hears_its_own_tone() {
@@ -42,7 +22,7 @@ async fn no_page_hears_its_own_tone() {
                 "http://{}/?group={group}&name=tone{hz}&seconds=5&expect=3&video=0&tones={tones}",
                 server.http_addr()
             );
-            open_page(&url, &tone_wav(hz), 60)
+            open_page(&url, &tone_wav(hz, 10), 60)
         })
         .collect();
     let results =

@@ -8,33 +8,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::browser::{open_page, result};
+use common::browser::{open_page, result, tone_wav};
 use common::cluster;
 use common::drops::{self, Seen, join_tone_speaker, wait_for};
 use common::temp_dir;
 use confab_bot::CallEvent;
 use confab_testkit::signal;
-
-/// A 20 s, 48 kHz mono 700 Hz tone at −12 dBFS.
-fn tone_wav() -> PathBuf {
-    let path = temp_dir().with_extension("700.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for n in 0..48_000 * 20 {
-        let v = 0.25 * (std::f64::consts::TAU * 700.0 * f64::from(n) / 48_000.0).sin();
-        w.write_sample((v * 32767.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_a_page_and_the_recorder_on_three_nodes_hear_each_other() {
@@ -53,7 +34,7 @@ async fn a_bot_a_page_and_the_recorder_on_three_nodes_hear_each_other() {
             "{}/?group={group}&name=Pat&seconds=6&expect=3&video=0&tones=440,700&sound=original",
             nodes[1].base_url()
         ),
-        &tone_wav(),
+        &tone_wav(700, 20),
         60,
     );
     let page = tokio::task::spawn_blocking(move || result(page))

@@ -14,32 +14,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::browser::{open_page, result};
+use common::browser::{open_page, result, tone_wav};
 use common::cluster;
 use common::drops::{self, Seen, join_tone_speaker, wait_for};
 use common::temp_dir;
 use confab_bot::CallEvent;
-
-/// A 40 s, 48 kHz mono 700 Hz tone at −12 dBFS.
-fn tone_wav() -> PathBuf {
-    let path = temp_dir().with_extension("700.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for n in 0..48_000 * 40 {
-        let v = 0.25 * (std::f64::consts::TAU * 700.0 * f64::from(n) / 48_000.0).sin();
-        w.write_sample((v * 32767.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_follows_its_call_to_a_live_node() {
@@ -74,7 +55,7 @@ async fn the_page_follows_its_call_to_a_live_node() {
             "{}/?group={group}&name=Pat&seconds=20&expect=3&video=0&tones=440,700&sound=original",
             nodes[host].base_url()
         ),
-        &tone_wav(),
+        &tone_wav(700, 40),
         90,
     );
     // The page in the call with everyone, a few seconds: then its node dies.

@@ -56,3 +56,22 @@ pub fn result(page: Child) -> serde_json::Value {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     report["result"].clone()
 }
+
+/// A 48 kHz mono WAV of a steady `hz` tone at −12 dBFS lasting `seconds`, for a page's fake
+/// microphone.
+pub fn tone_wav(hz: u32, seconds: u32) -> PathBuf {
+    let path = super::temp_dir().with_extension(format!("{hz}.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for n in 0..48_000 * seconds {
+        let v = 0.25 * (std::f64::consts::TAU * f64::from(hz) * f64::from(n) / 48_000.0).sin();
+        w.write_sample((v * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
