@@ -100,6 +100,21 @@ pub fn tone_frequency(samples: &[i16], rate_hz: u32) -> Option<f64> {
     Some(periods * f64::from(rate_hz) / (last - first))
 }
 
+/// The tone most windows of `window` samples carry: the median of each window's own
+/// [`tone_frequency`]. Unlike one estimate over a whole recording, a few glitched or
+/// concealed windows (or seams where quiet stretches were cut out) do not shift it.
+pub fn median_tone_frequency(samples: &[i16], rate_hz: u32, window: usize) -> Option<f64> {
+    let mut each: Vec<f64> = samples
+        .chunks_exact(window.max(2))
+        .filter_map(|w| tone_frequency(w, rate_hz))
+        .collect();
+    if each.is_empty() {
+        return None;
+    }
+    each.sort_by(f64::total_cmp);
+    Some(each[each.len() / 2])
+}
+
 /// Residual of a least-squares fit of `a·cos + b·sin + c` at `freq_hz` to the samples:
 /// what is left when the tone is removed. Clicks and discontinuities show up in it.
 #[allow(clippy::needless_range_loop)]
@@ -237,5 +252,26 @@ mod tests {
         assert!(tone_residual(&clicked, 48_000, f)[1000].abs() > 2000.0);
         assert!(max_bend_at(&clicked, [1000]) > max_bend_at(&t, 2..t.len()) * 10.0);
         assert!((rms_dbfs(&t) - (20.0 * (10_000.0f64 / 32768.0).log10() - 3.0103)).abs() < 0.01);
+    }
+
+    #[test]
+    fn the_median_tone_ignores_seams_and_glitches() {
+        // 2 s of 440 Hz cut into 20 ms windows with every third window's phase jumped
+        // and one window of noise: one whole-span estimate is thrown off, the median not.
+        let t = tone(440.0, 8000.0, 96_000, 48_000);
+        let mut seamed: Vec<i16> = Vec::new();
+        for (i, w) in t.chunks(960).enumerate() {
+            let skip = if i % 3 == 0 { 37 } else { 0 };
+            seamed.extend_from_slice(&w[skip..]);
+        }
+        seamed.splice(
+            4800..4800,
+            (0..960u32).map(|i| ((i * 7919) % 4001) as i16 - 2000),
+        );
+        let whole = tone_frequency(&seamed, 48_000).unwrap();
+        let median = median_tone_frequency(&seamed, 48_000, 960).unwrap();
+        assert!((whole - 440.0).abs() > 2.0, "whole {whole}");
+        assert!((median - 440.0).abs() < 0.5, "median {median}");
+        assert_eq!(median_tone_frequency(&[0; 100], 48_000, 960), None);
     }
 }
