@@ -19,6 +19,7 @@ mod error;
 mod mixer;
 mod narrowband;
 mod output;
+mod packet_inbox;
 mod scheduler;
 mod selector;
 mod source;

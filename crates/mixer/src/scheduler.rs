@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use confab_transport::jitter::AudioPacket;
 
+use crate::packet_inbox::{PacketInbox, Pushed, Queued};
+
 /// The tick period.
 pub const TICK: Duration = Duration::from_millis(20);
 
@@ -150,7 +152,8 @@ type Job = Box<dyn FnOnce(&mut dyn Tick) + Send>;
 enum Command {
     Add(u64, Box<dyn Tick>),
     Run(u64, Job),
-    Packet(u64, crate::SourceId, AudioPacket, Instant),
+    /// Look at the packet inbox (sent only to a thread asleep with no deadline).
+    Wake,
     Remove(u64),
     Stop,
 }
@@ -163,6 +166,7 @@ struct Counters {
     tick_nanos: AtomicU64,
     max_tick_nanos: AtomicU64,
     rounds: AtomicU64,
+    wakeups: AtomicU64,
 }
 
 /// A snapshot of the scheduler's counters.
@@ -174,6 +178,8 @@ pub struct SchedulerStats {
     pub overruns: u64,
     /// Rounds run (wake-ups of a media thread that ticked at least one room).
     pub rounds: u64,
+    /// Times a media thread stopped waiting (a deadline, a command or a packet's wake-up).
+    pub wakeups: u64,
     /// Mean room tick, in nanoseconds.
     pub mean_tick_nanos: u64,
     /// Longest room tick, in nanoseconds.
@@ -182,6 +188,7 @@ pub struct SchedulerStats {
 
 struct Worker {
     commands: SyncSender<Command>,
+    packets: Arc<PacketInbox>,
     rooms: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
@@ -206,6 +213,7 @@ impl std::fmt::Debug for MediaScheduler {
 pub struct RoomHandle {
     id: u64,
     commands: SyncSender<Command>,
+    packets: Arc<PacketInbox>,
 }
 
 impl std::fmt::Debug for RoomHandle {
@@ -237,17 +245,24 @@ impl RoomHandle {
     }
 
     /// Hands an audio packet to the room ([`Tick::packet`]) on its media thread without
-    /// blocking and without allocating; dropped when the queue is full, like a packet lost
-    /// on the way.
+    /// blocking, without allocating and (unless the thread sleeps with no room to tick)
+    /// without waking it: the room gets it before its next tick. Dropped when the inbox is
+    /// full, like a packet lost on the way.
     pub fn packet(
         &self,
         source: crate::SourceId,
         packet: AudioPacket,
         now: Instant,
     ) -> Result<(), QueueFull> {
-        self.commands
-            .try_send(Command::Packet(self.id, source, packet, now))
-            .map_err(|_| QueueFull)
+        match self.packets.push((self.id, source, packet, now)) {
+            Pushed::Queued => Ok(()),
+            Pushed::WakeThread => {
+                // A full command queue means the thread is busy anyway.
+                let _ = self.commands.try_send(Command::Wake);
+                Ok(())
+            }
+            Pushed::Full => Err(QueueFull),
+        }
     }
 
     /// Like [`with`](RoomHandle::with), but waits for room in the queue instead of
@@ -274,20 +289,23 @@ impl RoomHandle {
 }
 
 impl MediaScheduler {
-    /// Starts `threads` media threads, each with a command queue of `queue` entries.
+    /// Starts `threads` media threads, each with a command queue and a packet inbox of
+    /// `queue` entries.
     pub fn new(threads: usize, queue: usize) -> Self {
         let counters = Arc::new(Counters::default());
         let workers = (0..threads.max(1))
             .map(|i| {
                 let (commands, rx) = mpsc::sync_channel(queue.max(16));
+                let packets = Arc::new(PacketInbox::new(queue.max(16)));
                 let rooms = Arc::new(AtomicUsize::new(0));
-                let (c, r) = (counters.clone(), rooms.clone());
+                let (c, r, p) = (counters.clone(), rooms.clone(), packets.clone());
                 let thread = thread::Builder::new()
                     .name(format!("confab-media-{i}"))
-                    .spawn(move || run(&rx, &c, &r))
+                    .spawn(move || run(&rx, &p, &c, &r))
                     .ok();
                 Worker {
                     commands,
+                    packets,
                     rooms,
                     thread,
                 }
@@ -316,6 +334,7 @@ impl MediaScheduler {
         Ok(RoomHandle {
             id,
             commands: worker.commands.clone(),
+            packets: worker.packets.clone(),
         })
     }
 
@@ -335,6 +354,7 @@ impl MediaScheduler {
             ticks,
             overruns: c.overruns.load(Ordering::Relaxed),
             rounds: c.rounds.load(Ordering::Relaxed),
+            wakeups: c.wakeups.load(Ordering::Relaxed),
             mean_tick_nanos: c.tick_nanos.load(Ordering::Relaxed) / ticks.max(1),
             max_tick_nanos: c.max_tick_nanos.load(Ordering::Relaxed),
         }
@@ -360,22 +380,41 @@ struct Active {
     clock: RoomClock,
 }
 
-/// One media thread: ticks each room at its deadline, applies commands in between, sleeps
-/// otherwise.
+/// One media thread: ticks each room at its deadline, applies commands in between, takes
+/// the packet inbox before each round, sleeps otherwise.
 #[allow(clippy::disallowed_methods)] // the scheduler is the driver: it reads the clock
-fn run(rx: &mpsc::Receiver<Command>, counters: &Counters, load: &AtomicUsize) {
+fn run(
+    rx: &mpsc::Receiver<Command>,
+    inbox: &PacketInbox,
+    counters: &Counters,
+    load: &AtomicUsize,
+) {
     let mut active: Vec<Active> = Vec::new();
     let mut parked: Vec<(u64, Box<dyn Tick>)> = Vec::new();
+    let mut packets: Vec<Queued> = Vec::new();
     loop {
         // Wait for the earliest deadline, applying commands as they come; with nothing
-        // active, block until a command arrives (idle rooms cost nothing).
+        // active, block until a command (or a packet's wake-up) arrives: idle rooms cost
+        // nothing.
         let earliest = active.iter().map(|a| a.clock.deadline()).min();
         let command = match earliest {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            None if !inbox.may_sleep() => Ok(Command::Wake),
+            None => {
+                let command = rx.recv().map_err(|_| RecvTimeoutError::Disconnected);
+                inbox.awake();
+                command
+            }
             Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
         };
+        counters.wakeups.fetch_add(1, Ordering::Relaxed);
         match command {
             Ok(Command::Stop) => return,
+            Ok(Command::Wake) => {
+                if take_packets(rx, inbox, &mut packets, &mut active, &mut parked, load) {
+                    return;
+                }
+                continue;
+            }
             Ok(command) => {
                 apply(command, &mut active, &mut parked, load);
                 let due = active.iter().any(|a| a.clock.deadline() <= Instant::now());
@@ -386,7 +425,11 @@ fn run(rx: &mpsc::Receiver<Command>, counters: &Counters, load: &AtomicUsize) {
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        // A round: tick every room whose deadline has come.
+        // A round: the packets that came since the last, then every room whose deadline
+        // has come.
+        if take_packets(rx, inbox, &mut packets, &mut active, &mut parked, load) {
+            return;
+        }
         let now = Instant::now();
         for a in active.iter_mut().filter(|a| a.clock.deadline() <= now) {
             let start = Instant::now();
@@ -413,6 +456,42 @@ fn run(rx: &mpsc::Receiver<Command>, counters: &Counters, load: &AtomicUsize) {
     }
 }
 
+/// Hands the inbox's packets to their rooms (waking parked ones). The commands already
+/// queued go first: a packet is pushed after the commands that made its room and source,
+/// so taking the inbox before those commands, then applying it after them, keeps that
+/// order. Returns true when a `Stop` was among the commands.
+#[allow(clippy::disallowed_methods)] // the scheduler is the driver: it reads the clock
+fn take_packets(
+    rx: &mpsc::Receiver<Command>,
+    inbox: &PacketInbox,
+    packets: &mut Vec<Queued>,
+    active: &mut Vec<Active>,
+    parked: &mut Vec<(u64, Box<dyn Tick>)>,
+    load: &AtomicUsize,
+) -> bool {
+    inbox.take(packets);
+    while let Ok(command) = rx.try_recv() {
+        if matches!(command, Command::Stop) {
+            return true;
+        }
+        apply(command, active, parked, load);
+    }
+    for (id, source, packet, at) in packets.drain(..) {
+        if let Some(a) = active.iter_mut().find(|a| a.id == id) {
+            a.room.packet(source, packet, at);
+        } else if let Some(i) = parked.iter().position(|(i, _)| *i == id) {
+            let (id, mut room) = parked.swap_remove(i);
+            room.packet(source, packet, at);
+            active.push(Active {
+                id,
+                room,
+                clock: RoomClock::new(Instant::now() + TICK),
+            });
+        }
+    }
+    false
+}
+
 #[allow(clippy::disallowed_methods)] // the scheduler is the driver: it reads the clock
 fn apply(
     command: Command,
@@ -436,15 +515,6 @@ fn apply(
                 job(a.room.as_mut());
             }
         }
-        Command::Packet(id, source, packet, at) => {
-            if let Some(at_parked) = parked.iter().position(|(i, _)| *i == id) {
-                let (id, room) = parked.swap_remove(at_parked);
-                active.push(woken(id, room));
-            }
-            if let Some(a) = active.iter_mut().find(|a| a.id == id) {
-                a.room.packet(source, packet, at);
-            }
-        }
         Command::Remove(id) => {
             let before = active.len() + parked.len();
             active.retain(|a| a.id != id);
@@ -453,7 +523,7 @@ fn apply(
                 load.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        Command::Stop => {}
+        Command::Wake | Command::Stop => {}
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use confab_mixer::{MediaScheduler, Tick};
+use confab_transport::jitter::AudioPacket;
 
 /// A room that counts its ticks and is idle when it has no members.
 struct CountingRoom {
@@ -175,5 +176,112 @@ fn a_room_that_reports_a_phase_error_is_moved_a_little_each_tick() {
             .iter()
             .all(|t| phase(t).abs_diff(7_000) <= 250),
         "the room's ticks settled 7 ms into its periods"
+    );
+}
+
+/// A room that counts the packets it was given before each tick, idle once it has had 50
+/// ticks without one.
+#[derive(Default)]
+struct ListeningRoom {
+    arrived: Vec<Instant>,
+    seen_by_tick: Vec<(Instant, usize)>,
+    quiet_ticks: u32,
+}
+
+impl Tick for ListeningRoom {
+    fn tick(&mut self, now: Instant) {
+        let before = self.seen_by_tick.last().map_or(0, |(_, n)| *n);
+        self.quiet_ticks = if self.arrived.len() > before {
+            0
+        } else {
+            self.quiet_ticks + 1
+        };
+        self.seen_by_tick.push((now, self.arrived.len()));
+    }
+
+    fn packet(&mut self, _: confab_mixer::SourceId, _: AudioPacket, now: Instant) {
+        self.arrived.push(now);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.quiet_ticks >= 50
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+fn audio(seq: u16) -> AudioPacket {
+    AudioPacket {
+        seq,
+        timestamp: u32::from(seq) * 960,
+        payload: bytes::Bytes::from_static(&[0xF8, 0xFF, 0xFE]),
+        level: None,
+    }
+}
+
+/// Packets reach their room by its next tick without waking the media thread for each
+/// (500 packets a second cost no more wake-ups than the ticks themselves), and a packet for
+/// a parked room on an otherwise idle thread still wakes it at once.
+#[test]
+#[allow(clippy::disallowed_methods)] // real threads, real time
+fn packets_arrive_by_the_next_tick_without_a_wake_up_each() {
+    let scheduler = MediaScheduler::new(1, 1024);
+    let room = scheduler.add(ListeningRoom::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = scheduler.stats();
+    let sent: Vec<Instant> = (0..500u16)
+        .map(|seq| {
+            let at = Instant::now();
+            room.packet(confab_mixer::SourceId(1), audio(seq), at)
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            at
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let after = scheduler.stats();
+    let (tx, rx) = std::sync::mpsc::channel();
+    room.with(move |r: &mut ListeningRoom| tx.send(r.seen_by_tick.clone()).unwrap())
+        .unwrap();
+    let seen_by_tick = rx.recv_timeout(Duration::from_secs(1)).unwrap();
+    let (ticks, wakeups) = (after.ticks - before.ticks, after.wakeups - before.wakeups);
+    println!("{} packets over {ticks} ticks: {wakeups} wake-ups", sent.len());
+    assert!(
+        wakeups <= ticks + 5,
+        "{wakeups} wake-ups for {ticks} ticks and 500 packets"
+    );
+    // Every packet was in its room by the first tick after it was sent...
+    for (i, at) in sent.iter().enumerate() {
+        let by = seen_by_tick
+            .iter()
+            .find(|(tick, _)| tick > at)
+            .map(|(_, n)| *n);
+        assert!(
+            by.is_none_or(|n| n > i),
+            "packet {i} missed the tick after it"
+        );
+    }
+    // ... and all of them arrived.
+    assert_eq!(seen_by_tick.last().unwrap().1, 500);
+
+    // Quiet for 50 ticks: parked; the thread has nothing else and sleeps. A packet wakes it.
+    std::thread::sleep(Duration::from_millis(1_300));
+    let asleep = scheduler.stats();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(scheduler.stats().ticks, asleep.ticks, "parked, no ticks");
+    let at = Instant::now();
+    room.packet(confab_mixer::SourceId(1), audio(500), at)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (tx, rx) = std::sync::mpsc::channel();
+    room.with(move |r: &mut ListeningRoom| tx.send(r.arrived.clone()).unwrap())
+        .unwrap();
+    let arrived = rx.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(arrived.len(), 501, "the packet reached the parked room");
+    assert!(
+        scheduler.stats().ticks > asleep.ticks,
+        "and it ticks again"
     );
 }
