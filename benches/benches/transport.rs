@@ -150,6 +150,51 @@ fn egress(c: &mut Criterion) {
     group.finish();
 }
 
+/// One tick of the mix to every listener of a room, per iteration: an 80-byte Opus packet
+/// sealed and queued for each of `listeners` connected peers (the socket write is not
+/// included). Unlike `egress_mix_packet`'s one hot peer, each peer's state is as cold as
+/// in a real room, where the tick visits every listener once per 20 ms.
+fn egress_tick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("egress_mix_tick");
+    for listeners in [50u16, 350] {
+        group.throughput(Throughput::Elements(u64::from(listeners)));
+        group.bench_function(BenchmarkId::new("listeners", listeners), |b| {
+            let mut server = PeerServer::new(service_addr());
+            let mut now = Instant::now();
+            let mut ids = Vec::new();
+            let mut clients = Vec::new();
+            for n in 0..listeners {
+                let (id, client, at) = connect_in_memory(
+                    &mut server,
+                    n,
+                    MediaLayout::default(),
+                    PeerOptions::default(),
+                    now,
+                );
+                assert!(server.peer(id).unwrap().sends_lean());
+                ids.push(id);
+                clients.push(client);
+                now = at;
+            }
+            while server.poll_transmit().is_some() {}
+            let payload = Bytes::from_static(&[0x78; 80]);
+            let mut n: u32 = 0;
+            b.iter(|| {
+                n = n.wrapping_add(1);
+                for &id in &ids {
+                    server
+                        .send_audio(id, Section::Audio, now, payload.clone(), n * 960, Some(30))
+                        .unwrap();
+                }
+                while let Some(datagram) = server.poll_transmit() {
+                    black_box(datagram);
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 /// One 80-byte Opus packet from a participant into the service, per iteration: the datagram
 /// opened and parsed and the event taken (every packet is new: SRTP refuses replays). On the
 /// lean path the service opens it itself; on webrtc-rs's, the core's read pipeline does.
@@ -365,6 +410,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = transport;
     config = config();
-    targets = jitter_buffer, h264_payload, opus_payload, egress, ingress, udp_egress, video_forward
+    targets = jitter_buffer, h264_payload, opus_payload, egress, egress_tick, ingress, udp_egress, video_forward
 }
 criterion_main!(transport);

@@ -383,12 +383,7 @@ struct Active {
 /// One media thread: ticks each room at its deadline, applies commands in between, takes
 /// the packet inbox before each round, sleeps otherwise.
 #[allow(clippy::disallowed_methods)] // the scheduler is the driver: it reads the clock
-fn run(
-    rx: &mpsc::Receiver<Command>,
-    inbox: &PacketInbox,
-    counters: &Counters,
-    load: &AtomicUsize,
-) {
+fn run(rx: &mpsc::Receiver<Command>, inbox: &PacketInbox, counters: &Counters, load: &AtomicUsize) {
     let mut active: Vec<Active> = Vec::new();
     let mut parked: Vec<(u64, Box<dyn Tick>)> = Vec::new();
     let mut packets: Vec<Queued> = Vec::new();

@@ -247,7 +247,10 @@ fn packets_arrive_by_the_next_tick_without_a_wake_up_each() {
         .unwrap();
     let seen_by_tick = rx.recv_timeout(Duration::from_secs(1)).unwrap();
     let (ticks, wakeups) = (after.ticks - before.ticks, after.wakeups - before.wakeups);
-    println!("{} packets over {ticks} ticks: {wakeups} wake-ups", sent.len());
+    println!(
+        "{} packets over {ticks} ticks: {wakeups} wake-ups",
+        sent.len()
+    );
     assert!(
         wakeups <= ticks + 5,
         "{wakeups} wake-ups for {ticks} ticks and 500 packets"
@@ -280,8 +283,5 @@ fn packets_arrive_by_the_next_tick_without_a_wake_up_each() {
         .unwrap();
     let arrived = rx.recv_timeout(Duration::from_secs(1)).unwrap();
     assert_eq!(arrived.len(), 501, "the packet reached the parked room");
-    assert!(
-        scheduler.stats().ticks > asleep.ticks,
-        "and it ticks again"
-    );
+    assert!(scheduler.stats().ticks > asleep.ticks, "and it ticks again");
 }

@@ -233,10 +233,23 @@ impl GcmSealer {
         let written = header.marshal_to(&mut out[..header_len])?;
         debug_assert_eq!(written, header_len);
         out[header_len..header_len + payload.len()].copy_from_slice(payload);
-        let roc = self.rollover_counter(header.ssrc, header.sequence_number);
-        let nonce = nonce(&self.session_salt, header.ssrc, roc, header.sequence_number);
-        let (aad, rest) = out.split_at_mut(header_len);
-        let (body, tag) = rest.split_at_mut(payload.len());
+        self.seal_in_place(out, header_len, header.ssrc, header.sequence_number)
+    }
+
+    /// Seals `packet` in place: an RTP packet of `ssrc` and `seq` whose header is
+    /// `header_len` bytes, followed by [`TAG_LEN`] bytes of room for the tag.
+    pub(super) fn seal_in_place(
+        &mut self,
+        packet: &mut [u8],
+        header_len: usize,
+        ssrc: u32,
+        seq: u16,
+    ) -> Result<(), SealError> {
+        let roc = self.rollover_counter(ssrc, seq);
+        let nonce = nonce(&self.session_salt, ssrc, roc, seq);
+        let tag_at = packet.len().saturating_sub(TAG_LEN).max(header_len);
+        let (sealed, tag) = packet.split_at_mut(tag_at);
+        let (aad, body) = sealed.split_at_mut(header_len.min(tag_at));
         self.cipher.seal_in_place(&nonce, aad, body, tag)?;
         Ok(())
     }
