@@ -445,9 +445,16 @@ fn run(rx: &mpsc::Receiver<Command>, inbox: &PacketInbox, counters: &Counters, l
             }
         }
         counters.rounds.fetch_add(1, Ordering::Relaxed);
-        let (still, idle): (Vec<_>, Vec<_>) = active.drain(..).partition(|a| !a.room.is_idle());
-        active = still;
-        parked.extend(idle.into_iter().map(|a| (a.id, a.room)));
+        // Idle rooms to the parked list, in place (a round allocates nothing).
+        let mut i = 0;
+        while i < active.len() {
+            if active[i].room.is_idle() {
+                let a = active.swap_remove(i);
+                parked.push((a.id, a.room));
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 
