@@ -503,13 +503,15 @@ impl Peer {
         self.state == RTCPeerConnectionState::Connected
     }
 
-    /// Feeds a datagram that arrived from `from`.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+    /// Feeds a datagram that arrived from `from`. Returns whether the core saw it: a packet
+    /// opened on the lean ingress path (`false`) leaves the core's queues and timers as
+    /// they were, so a caller may then take only [`poll_event`](Peer::poll_event).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> bool {
         if self.handle_lean(now, data) {
             if let Some(heard) = &mut self.heard {
                 *heard = now;
             }
-            return;
+            return false;
         }
         let message = TaggedBytesMut {
             now,
@@ -531,6 +533,7 @@ impl Peer {
         if let Some(heard) = &mut self.heard {
             *heard = now;
         }
+        true
     }
 
     /// A datagram of a stream on the lean ingress path: opened here, never shown to the

@@ -318,10 +318,19 @@ impl Transport for PeerServer {
             return;
         };
         self.stats.routed += 1;
-        if let Some(peer) = self.peers.get_mut(&id) {
-            peer.handle_datagram(now, from, data);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.handle_datagram(now, from, data) {
+            self.collect(id);
+        } else {
+            // Opened on the lean path (most of a room's incoming audio): the core was not
+            // touched, so there is nothing of its to send and its timers stand — walking
+            // its queues and handlers for them cost more than opening the packet.
+            while let Some(event) = peer.poll_event() {
+                self.events.push_back((id, event));
+            }
         }
-        self.collect(id);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -354,7 +363,7 @@ impl Transport for PeerServer {
 
 impl Transport for Peer {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        Peer::handle_datagram(self, now, from, data);
+        let _ = Peer::handle_datagram(self, now, from, data);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
