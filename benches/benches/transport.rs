@@ -116,6 +116,28 @@ fn connected(options: PeerOptions) -> (PeerServer, PeerId, Peer, Instant) {
     (server, id, bot, now)
 }
 
+/// A server with `peers` clients connected in memory one after another: their ids at the
+/// server, the clients (kept, so nothing is torn down), and when the last one connected.
+fn many_connected(peers: u16) -> (PeerServer, Vec<PeerId>, Vec<Peer>, Instant) {
+    let mut server = PeerServer::new(service_addr());
+    let mut now = Instant::now();
+    let mut ids = Vec::new();
+    let mut clients = Vec::new();
+    for n in 0..peers {
+        let (id, client, at) = connect_in_memory(
+            &mut server,
+            n,
+            MediaLayout::default(),
+            PeerOptions::default(),
+            now,
+        );
+        ids.push(id);
+        clients.push(client);
+        now = at;
+    }
+    (server, ids, clients, now)
+}
+
 /// One 80-byte Opus packet from the service to one listener, sealed and queued, per
 /// iteration (the socket write is not included).
 fn egress(c: &mut Criterion) {
@@ -159,23 +181,8 @@ fn egress_tick(c: &mut Criterion) {
     for listeners in [50u16, 350] {
         group.throughput(Throughput::Elements(u64::from(listeners)));
         group.bench_function(BenchmarkId::new("listeners", listeners), |b| {
-            let mut server = PeerServer::new(service_addr());
-            let mut now = Instant::now();
-            let mut ids = Vec::new();
-            let mut clients = Vec::new();
-            for n in 0..listeners {
-                let (id, client, at) = connect_in_memory(
-                    &mut server,
-                    n,
-                    MediaLayout::default(),
-                    PeerOptions::default(),
-                    now,
-                );
-                assert!(server.peer(id).unwrap().sends_lean());
-                ids.push(id);
-                clients.push(client);
-                now = at;
-            }
+            let (mut server, ids, _clients, now) = many_connected(listeners);
+            assert!(ids.iter().all(|&id| server.peer(id).unwrap().sends_lean()));
             while server.poll_transmit().is_some() {}
             let payload = Bytes::from_static(&[0x78; 80]);
             let mut n: u32 = 0;
@@ -332,22 +339,7 @@ fn video_forward(c: &mut Criterion) {
     for viewers in [1u16, 10] {
         group.throughput(Throughput::Elements(u64::from(viewers)));
         group.bench_function(BenchmarkId::new("viewers", viewers), |b| {
-            let mut server = PeerServer::new(service_addr());
-            let mut now = Instant::now();
-            let mut ids = Vec::new();
-            let mut _bots = Vec::new();
-            for n in 0..viewers {
-                let (id, bot, at) = connect_in_memory(
-                    &mut server,
-                    n,
-                    MediaLayout::default(),
-                    PeerOptions::default(),
-                    now,
-                );
-                now = at;
-                ids.push(id);
-                _bots.push(bot);
-            }
+            let (mut server, ids, _bots, now) = many_connected(viewers);
             let boxes = [Some((320, 180)), Some((1280, 720))];
             let mut layers = Layers::default();
             let sizes = [(160, 90), (320, 180), (640, 360)];
