@@ -14,6 +14,7 @@ pub mod rtp_view;
 mod server;
 mod setup;
 mod srtp_gcm;
+mod timers;
 pub mod stun;
 
 pub use bandwidth::{INITIAL_BITS_PER_SECOND, MAX_BITS_PER_SECOND, MIN_BITS_PER_SECOND};

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use super::timers::PeerTimers;
 use super::{Peer, PeerError, PeerEvent, PeerOptions, Section, stun};
 use crate::slab::PacketSlab;
 use crate::udp::Transport;
@@ -19,7 +20,7 @@ pub struct PeerId(pub u64);
 /// out itself, looked up for every packet sent (SipHash showed up in profiles of the
 /// egress path), and nobody outside can choose them.
 #[derive(Debug, Default, Clone, Copy)]
-struct PeerIdHasher(u64);
+pub(super) struct PeerIdHasher(u64);
 
 impl std::hash::Hasher for PeerIdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -37,7 +38,7 @@ impl std::hash::Hasher for PeerIdHasher {
     }
 }
 
-type ByPeer<V> = HashMap<PeerId, V, std::hash::BuildHasherDefault<PeerIdHasher>>;
+pub(super) type ByPeer<V> = HashMap<PeerId, V, std::hash::BuildHasherDefault<PeerIdHasher>>;
 
 /// What came in on the shared port.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,7 +63,9 @@ pub struct PeerServer {
     routes: HashMap<SocketAddr, PeerId>,
     /// Each peer's next timer, refreshed whenever the peer is touched: asking every peer's
     /// core on every datagram would cost O(peers) core walks per packet.
-    deadlines: ByPeer<Instant>,
+    timers: PeerTimers,
+    /// The peers whose timers are due, reused across timeouts.
+    due: Vec<PeerId>,
     next_id: u64,
     outgoing: VecDeque<(SocketAddr, BytesMut)>,
     /// Where the lean path seals audio for every peer: a tick's datagrams side by side in
@@ -83,7 +86,8 @@ impl PeerServer {
             peers: ByPeer::default(),
             by_ufrag: HashMap::new(),
             routes: HashMap::new(),
-            deadlines: ByPeer::default(),
+            timers: PeerTimers::default(),
+            due: Vec::new(),
             next_id: 1,
             outgoing: VecDeque::new(),
             egress: PacketSlab::new(EGRESS_SLAB_BYTES),
@@ -119,7 +123,7 @@ impl PeerServer {
             self.by_ufrag.remove(peer.ufrag());
         }
         self.routes.retain(|_, p| *p != id);
-        self.deadlines.remove(&id);
+        self.timers.set(id, None);
     }
 
     /// Counters of the shared port.
@@ -292,10 +296,7 @@ impl PeerServer {
         while let Some(event) = peer.poll_event() {
             self.events.push_back((id, event));
         }
-        match peer.poll_timeout() {
-            Some(at) => self.deadlines.insert(id, at),
-            None => self.deadlines.remove(&id),
-        };
+        self.timers.set(id, peer.poll_timeout());
     }
 }
 
@@ -334,18 +335,15 @@ impl Transport for PeerServer {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<PeerId> = self
-            .deadlines
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.take_due(now, &mut due);
+        for id in due.drain(..) {
             if let Some(peer) = self.peers.get_mut(&id) {
                 peer.handle_timeout(now);
             }
             self.collect(id);
         }
+        self.due = due;
     }
 
     fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
@@ -357,7 +355,7 @@ impl Transport for PeerServer {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        self.deadlines.values().min().copied()
+        self.timers.next()
     }
 }
 
