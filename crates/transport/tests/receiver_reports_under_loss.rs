@@ -3,7 +3,8 @@
 //! which the core never sees). A bot sends speech to the service through an emulated uplink
 //! that loses 10 % of packets at random and reorders and duplicates a few; the service
 //! opens nearly all of it on the lean path, and the loss it reports back to the bot is the
-//! loss that happened — reordering and duplicates are not counted as loss.
+//! loss that happened — reordering and duplicates are not counted as loss. The reports
+//! themselves are read on the lean path too, by both ends.
 
 #![allow(
     clippy::unwrap_used,
@@ -68,6 +69,14 @@ fn the_loss_reported_back_is_the_loss_on_the_link() {
     assert!(
         lean as usize + 1 >= packets,
         "all but the first through the lean path: {lean} of {packets}"
+    );
+    // Reports both ways were read by the peers themselves, never through the core.
+    let server_reports = pair.server.peer(pair.peer_id).unwrap().lean_reports_in();
+    let client_reports = pair.client.lean_reports_in();
+    println!("reports read on the lean path: service {server_reports}, bot {client_reports}");
+    assert!(
+        server_reports >= 4 && client_reports >= 4,
+        "a report every second read on the lean path: service {server_reports}, bot {client_reports}"
     );
     let losses: Vec<f64> = reported.iter().flatten().copied().collect();
     assert!(losses.len() >= 4, "a report every second: {reported:?}");

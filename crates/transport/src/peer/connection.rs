@@ -498,6 +498,12 @@ impl Peer {
         self.lean_in.opened
     }
 
+    /// Incoming RTCP compounds of reports only (sender and receiver reports, source
+    /// descriptions) read on the lean ingress path so far, never shown to the core.
+    pub fn lean_reports_in(&self) -> u64 {
+        self.lean_in.reports_opened
+    }
+
     /// The connection state.
     pub fn is_connected(&self) -> bool {
         self.state == RTCPeerConnectionState::Connected
@@ -558,6 +564,12 @@ impl Peer {
                     packet,
                     audio_level,
                 });
+                true
+            }
+            Ingress::Reports(packets) => {
+                for packet in &packets {
+                    self.note_reception_reports(packet.as_any(), now);
+                }
                 true
             }
             Ingress::Padding {

@@ -10,6 +10,12 @@
 //! the rest of that stream is opened here: checked and decrypted in place in a slab buffer
 //! with the connection's remote SRTP keys (AES-GCM only), and its payload handed on as a
 //! slice of that buffer.
+//!
+//! The remote's RTCP takes this path too when a compound holds nothing but sender and
+//! receiver reports and source descriptions (what an audio participant sends, once a
+//! second): the [`Peer`](super::Peer) reads those itself, and no interceptor needs them.
+//! Anything else (feedback for video: NACK, PLI, FIR, transport-wide, REMB; BYE) goes to
+//! the core as it came.
 
 use bytes::Bytes;
 use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
@@ -18,7 +24,9 @@ use rtc::srtp::protection_profile::ProtectionProfile;
 
 use super::Section;
 use super::lean::session_keys;
+use super::rtcp_view::reports_only;
 use super::rtp_view::{RtpView, RtpViewError};
+use super::srtcp_gcm::{GcmRtcpOpener, RtcpOpenError};
 use super::srtp_gcm::{GcmOpener, OpenError, TAG_LEN};
 use crate::slab::PacketSlab;
 
@@ -30,20 +38,28 @@ const SLAB_BYTES: usize = 16 * 1024;
 #[derive(Debug)]
 pub(super) struct LeanIngress {
     opener: Option<GcmOpener>,
+    rtcp: Option<GcmRtcpOpener>,
+    /// Where an SRTCP packet is opened (reports are parsed into owned packets).
+    rtcp_buf: Vec<u8>,
     /// The streams that take this path: SSRC, section, audio-level extension id.
     streams: Vec<(u32, Section, Option<u8>)>,
     slab: PacketSlab,
-    /// Packets opened here so far.
+    /// Media packets opened here so far.
     pub(super) opened: u64,
+    /// RTCP compounds of reports opened here so far.
+    pub(super) reports_opened: u64,
 }
 
 impl Default for LeanIngress {
     fn default() -> Self {
         LeanIngress {
             opener: None,
+            rtcp: None,
+            rtcp_buf: Vec::new(),
             streams: Vec::new(),
             slab: PacketSlab::new(SLAB_BYTES),
             opened: 0,
+            reports_opened: 0,
         }
     }
 }
@@ -62,6 +78,8 @@ pub(super) enum Ingress {
         packet: rtc::rtp::Packet,
         audio_level: Option<u8>,
     },
+    /// An opened RTCP compound of sender and receiver reports and source descriptions.
+    Reports(Vec<Box<dyn rtc::rtcp::Packet>>),
     /// An opened packet with padding only: it took sequence number `seq`.
     Padding {
         section: Section,
@@ -78,6 +96,10 @@ pub(super) enum DropReason {
     Srtp(#[from] OpenError),
     #[error("RTP: {0}")]
     Rtp(#[from] RtpViewError),
+    #[error("SRTCP: {0}")]
+    Srtcp(#[from] RtcpOpenError),
+    #[error("RTCP: a report that does not parse")]
+    Rtcp,
 }
 
 impl LeanIngress {
@@ -86,20 +108,23 @@ impl LeanIngress {
         if export.profile != SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm {
             return;
         }
-        let opener = session_keys(export, ProtectionProfile::AeadAes128Gcm)
+        let openers = session_keys(export, ProtectionProfile::AeadAes128Gcm)
             .map_err(|e| e.to_string())
             .and_then(|config| {
                 let provider = rtc::crypto::default_provider().map_err(|e| e.to_string())?;
-                GcmOpener::new(
-                    provider.crypto(),
+                let (key, salt) = (
                     &config.keys.remote_master_key,
                     &config.keys.remote_master_salt,
-                )
-                .map_err(|e| e.to_string())
+                );
+                let rtp = GcmOpener::new(provider.crypto(), key, salt);
+                let rtcp = GcmRtcpOpener::new(provider.crypto(), key, salt);
+                rtp.and_then(|rtp| Ok((rtp, rtcp?)))
+                    .map_err(|e| e.to_string())
             });
-        match opener {
-            Ok(opener) => {
-                self.opener = Some(opener);
+        match openers {
+            Ok((rtp, rtcp)) => {
+                self.opener = Some(rtp);
+                self.rtcp = Some(rtcp);
                 // New keys, new session: streams are adopted again.
                 self.streams.clear();
             }
@@ -117,16 +142,16 @@ impl LeanIngress {
 
     /// Opens `datagram` if it is a packet of a lean stream.
     pub(super) fn open(&mut self, datagram: &[u8]) -> Ingress {
+        // RFC 7983: RTP and RTCP start 128–191; RFC 5761: RTCP packet types 192–223.
+        if datagram.len() < 12 || !(128..=191).contains(&datagram[0]) {
+            return Ingress::NotLean;
+        }
+        if (192..=223).contains(&datagram[1]) {
+            return self.open_rtcp(datagram);
+        }
         let Some(opener) = self.opener.as_mut() else {
             return Ingress::NotLean;
         };
-        // RFC 7983: RTP and RTCP start 128–191; RFC 5761: RTCP packet types 192–223.
-        if datagram.len() < 12
-            || !(128..=191).contains(&datagram[0])
-            || (192..=223).contains(&datagram[1])
-        {
-            return Ingress::NotLean;
-        }
         let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
         let Some(&(_, section, level_id)) = self.streams.iter().find(|(s, ..)| *s == ssrc) else {
             return Ingress::NotLean;
@@ -176,6 +201,32 @@ impl LeanIngress {
                 payload: plain.slice(view.header_len..payload_end),
             },
             audio_level,
+        }
+    }
+
+    /// Opens an SRTCP packet if it holds reports only (see the module's documentation).
+    fn open_rtcp(&mut self, datagram: &[u8]) -> Ingress {
+        let Some(opener) = self.rtcp.as_mut() else {
+            return Ingress::NotLean;
+        };
+        self.rtcp_buf.clear();
+        self.rtcp_buf.extend_from_slice(datagram);
+        let plain_len = match opener.open(&mut self.rtcp_buf) {
+            Ok(n) => n,
+            // Authenticated only (no encryption): rare, and the core's to judge.
+            Err(RtcpOpenError::NotEncrypted) => return Ingress::NotLean,
+            Err(e) => return Ingress::Dropped(e.into()),
+        };
+        let plain = &self.rtcp_buf[..plain_len];
+        if !reports_only(plain) {
+            return Ingress::NotLean;
+        }
+        match rtc::rtcp::packet::unmarshal(&mut &plain[..]) {
+            Ok(packets) => {
+                self.reports_opened += 1;
+                Ingress::Reports(packets)
+            }
+            Err(_) => Ingress::Dropped(DropReason::Rtcp),
         }
     }
 }

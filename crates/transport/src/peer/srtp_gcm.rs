@@ -44,28 +44,32 @@ pub(crate) enum OpenError {
     Replayed,
 }
 
-/// The session key and salt of one direction's master key and salt.
+/// The SRTP session key and salt of one direction's master key and salt.
 fn session(
     crypto: &dyn RTCCrypto,
     master_key: &[u8],
     master_salt: &[u8],
 ) -> Result<(Box<dyn AeadCipher>, [u8; SALT_LEN]), rtc::crypto::CryptoError> {
+    session_for(
+        crypto,
+        master_key,
+        master_salt,
+        (LABEL_SRTP_ENCRYPTION, LABEL_SRTP_SALT),
+    )
+}
+
+/// The session key and salt derived with `labels` (encryption, salt: RFC 3711 4.3.2) from
+/// one direction's master key and salt, and an AES-GCM cipher under that key.
+pub(super) fn session_for(
+    crypto: &dyn RTCCrypto,
+    master_key: &[u8],
+    master_salt: &[u8],
+    labels: (u8, u8),
+) -> Result<(Box<dyn AeadCipher>, [u8; SALT_LEN]), rtc::crypto::CryptoError> {
     let mut session_key = [0u8; KEY_LEN];
-    derive(
-        crypto,
-        master_key,
-        master_salt,
-        LABEL_SRTP_ENCRYPTION,
-        &mut session_key,
-    )?;
+    derive(crypto, master_key, master_salt, labels.0, &mut session_key)?;
     let mut session_salt = [0u8; SALT_LEN];
-    derive(
-        crypto,
-        master_key,
-        master_salt,
-        LABEL_SRTP_SALT,
-        &mut session_salt,
-    )?;
+    derive(crypto, master_key, master_salt, labels.1, &mut session_salt)?;
     let cipher = crypto.new_aead(AeadAlgorithm::Aes128Gcm, &session_key);
     session_key.fill(0);
     Ok((cipher?, session_salt))
@@ -101,7 +105,7 @@ impl std::fmt::Debug for GcmOpener {
 }
 
 /// The replay window (RFC 3711 3.3.2 asks for at least 64).
-const REPLAY_WINDOW: u64 = 64;
+pub(super) const REPLAY_WINDOW: u64 = 64;
 
 impl GcmOpener {
     /// An opener for the master key and salt of one direction (from the DTLS-SRTP export).
