@@ -1,7 +1,8 @@
 //! A real browser against the service side: headless Chromium (driven by playwright-core)
 //! opens a test page that does offer/answer with a confab PeerServer through a minimal HTTP
 //! endpoint. Audio and video flow both ways: the page's getStats shows inbound audio and
-//! video decoded, and the confab side decodes the browser's fake microphone to speech.
+//! video decoded and the service's RTCP reports taken, and the confab side decodes the
+//! browser's fake microphone to speech.
 
 #![allow(
     clippy::unwrap_used,
@@ -282,6 +283,25 @@ fn exchange_with_chromium(srtp: SrtpPolicy) -> String {
     assert!(frames >= 30, "browser decoded {frames} pictures");
     assert_eq!(result["video"]["frameWidth"].as_u64(), Some(320));
 
+    // The browser took the service's RTCP (sealed by its lean path, in either profile): its
+    // sender reports about our audio, and in them the reception report about the browser's
+    // audio, which with the browser's own sender reports gives it a round-trip time.
+    println!(
+        "browser's view of our RTCP: {} / {}",
+        result["remoteOutboundAudio"], result["remoteInboundAudio"]
+    );
+    let reports = result["remoteOutboundAudio"]["reportsSent"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        reports >= 2,
+        "browser counted {reports} sender reports from us"
+    );
+    let rtt = result["remoteInboundAudio"]["roundTripTime"].as_f64();
+    assert!(
+        rtt.is_some_and(|rtt| (0.0..0.5).contains(&rtt)),
+        "browser's round trip from our reception reports: {rtt:?}"
+    );
     let cipher = result["transport"]["srtpCipher"]
         .as_str()
         .unwrap_or_default()

@@ -4,7 +4,9 @@
 //! that loses 10 % of packets at random and reorders and duplicates a few; the service
 //! opens nearly all of it on the lean path, and the loss it reports back to the bot is the
 //! loss that happened — reordering and duplicates are not counted as loss. The reports
-//! themselves are read on the lean path too, by both ends.
+//! themselves take the lean path too: the service, which speaks as well, sends its
+//! reception report inside its own sender report, one SRTCP compound it seals itself, and
+//! each end reads the other's without the core.
 
 #![allow(
     clippy::unwrap_used,
@@ -40,7 +42,25 @@ fn the_loss_reported_back_is_the_loss_on_the_link() {
         let now = Instant::now();
         let (payload, level) = speech.packets[i % speech.packets.len()].clone();
         pair.client
-            .send_audio(Section::Audio, now, payload, (i * 960) as u32, Some(level))
+            .send_audio(
+                Section::Audio,
+                now,
+                payload.clone(),
+                (i * 960) as u32,
+                Some(level),
+            )
+            .unwrap();
+        // The service speaks too (as the mix does), so its reception reports ride in its
+        // own sender reports.
+        pair.server
+            .send_audio(
+                pair.peer_id,
+                Section::Audio,
+                now,
+                payload,
+                (i * 960) as u32,
+                Some(level),
+            )
             .unwrap();
         pair.run(
             Duration::from_millis(20),
@@ -70,13 +90,18 @@ fn the_loss_reported_back_is_the_loss_on_the_link() {
         lean as usize + 1 >= packets,
         "all but the first through the lean path: {lean} of {packets}"
     );
-    // Reports both ways were read by the peers themselves, never through the core.
-    let server_reports = pair.server.peer(pair.peer_id).unwrap().lean_reports_in();
-    let client_reports = pair.client.lean_reports_in();
-    println!("reports read on the lean path: service {server_reports}, bot {client_reports}");
+    // Reports both ways were sealed and read by the peers themselves, never the core.
+    let service = pair.server.peer(pair.peer_id).unwrap();
+    let counts = [
+        service.lean_reports_out(),
+        pair.client.lean_reports_in(),
+        pair.client.lean_reports_out(),
+        service.lean_reports_in(),
+    ];
+    println!("reports on the lean path (service out, bot in, bot out, service in): {counts:?}");
     assert!(
-        server_reports >= 4 && client_reports >= 4,
-        "a report every second read on the lean path: service {server_reports}, bot {client_reports}"
+        counts.iter().all(|&n| n >= 4),
+        "a report every second each way, sealed and read on the lean path: {counts:?}"
     );
     let losses: Vec<f64> = reported.iter().flatten().copied().collect();
     assert!(losses.len() >= 4, "a report every second: {reported:?}");

@@ -89,6 +89,10 @@ pub struct Peer {
     /// When the lean streams' next RTCP sender reports are due (webrtc-rs never sees their
     /// packets, so its report interceptor cannot), and the wall clock they are stamped with.
     next_lean_report: Option<Instant>,
+    /// Where this side's reports are written before the lean path seals them.
+    rtcp_plain: Vec<u8>,
+    /// Compounds of reports the lean path sealed and sent.
+    lean_reports_out: u64,
     wall_clock: Option<SystemInstant>,
     /// The latest sender report heard for each incoming section: packets and octets sent.
     sender_reports: HashMap<Section, (u32, u32)>,
@@ -190,6 +194,8 @@ impl Peer {
             ingress: PacketSlab::new(INGRESS_SLAB_BYTES),
             lean_egress: options.lean_egress,
             next_lean_report: None,
+            rtcp_plain: Vec::new(),
+            lean_reports_out: 0,
             wall_clock: None,
             sender_reports: HashMap::new(),
             incoming_ssrcs: HashMap::new(),
@@ -647,8 +653,7 @@ impl Peer {
         }
         let _ = self.pc.handle_timeout(now);
         if self.next_lean_report.is_some_and(|at| now >= at) {
-            self.send_lean_reports(now);
-            self.send_receiver_reports(now);
+            self.send_reports(now);
             self.next_lean_report = Some(now + LEAN_REPORT_EVERY);
         }
         self.drain(now);

@@ -21,6 +21,7 @@ use rtc::srtp::config::Config;
 use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
 
+use super::srtcp_gcm::GcmRtcpSealer;
 use super::srtp_gcm::{self, GcmSealer, SealError};
 use crate::slab::PacketSlab;
 
@@ -28,7 +29,7 @@ use crate::slab::PacketSlab;
 /// place with AES-GCM (`srtp_gcm.rs`, no allocation), or through rtc-srtp's context for the
 /// AES-CM profile (a new buffer per packet; only peers without GCM).
 pub(super) enum LeanSender {
-    Gcm(GcmSealer),
+    Gcm(GcmSealer, GcmRtcpSealer),
     Context {
         context: Context,
         plaintext: BytesMut,
@@ -60,11 +61,12 @@ impl LeanSender {
             let provider =
                 rtc::crypto::default_provider().map_err(|e| LeanError::Srtp(e.to_string()))?;
             let keys = &config.keys;
-            return Ok(LeanSender::Gcm(GcmSealer::new(
-                provider.crypto(),
-                &keys.local_master_key,
-                &keys.local_master_salt,
-            )?));
+            let (key, salt) = (&keys.local_master_key, &keys.local_master_salt);
+            return Ok(LeanSender::Gcm(
+                GcmSealer::new(provider.crypto(), key, salt)?,
+                GcmRtcpSealer::new(provider.crypto(), key, salt)
+                    .map_err(|e| LeanError::Srtp(e.to_string()))?,
+            ));
         }
         Ok(LeanSender::Context {
             context: srtp_context(export, true)?,
@@ -80,7 +82,7 @@ impl LeanSender {
         slab: &mut PacketSlab,
     ) -> Result<BytesMut, LeanError> {
         match self {
-            LeanSender::Gcm(sealer) => {
+            LeanSender::Gcm(sealer, _) => {
                 let len = header.marshal_size() + payload.len() + srtp_gcm::TAG_LEN;
                 sealer.seal(header, payload, slab.writer(len))?;
                 Ok(slab.take())
@@ -96,6 +98,24 @@ impl LeanSender {
                     .encrypt_rtp_with_header(plaintext, header)
                     .map_err(srtp)
             }
+        }
+    }
+}
+
+impl LeanSender {
+    /// The RTCP compound `plain` as one SRTCP packet ready for the wire.
+    fn seal_rtcp(&mut self, plain: &[u8]) -> Result<BytesMut, LeanError> {
+        match self {
+            LeanSender::Gcm(_, sealer) => {
+                let mut out = BytesMut::with_capacity(plain.len() + 32);
+                sealer
+                    .seal(plain, &mut out)
+                    .map_err(|e| LeanError::Srtp(e.to_string()))?;
+                Ok(out)
+            }
+            LeanSender::Context { context, .. } => context
+                .encrypt_rtcp(plain)
+                .map_err(|e| LeanError::Srtp(e.to_string())),
         }
     }
 }
@@ -279,7 +299,7 @@ impl LeanPath {
             return Ok(false);
         };
         let datagram = match sender {
-            LeanSender::Gcm(sealer) => {
+            LeanSender::Gcm(sealer, _) => {
                 let slab = match slab {
                     Some(shared) => shared,
                     None => {
@@ -306,6 +326,17 @@ impl LeanPath {
                 sender.seal(&header.to_rtc(), payload, &mut self.slab)?
             }
         };
+        self.out.push_back((to, datagram));
+        Ok(true)
+    }
+
+    /// Seals and queues one RTCP compound of ours (its first packet's sender SSRC one that
+    /// only this path sends on); `false` if the path is not ready (nothing done).
+    pub(super) fn send_rtcp(&mut self, plain: &[u8]) -> Result<bool, LeanError> {
+        let (Some(sender), Some(to)) = (self.sender.as_mut(), self.media_to) else {
+            return Ok(false);
+        };
+        let datagram = sender.seal_rtcp(plain)?;
         self.out.push_back((to, datagram));
         Ok(true)
     }

@@ -16,8 +16,8 @@ mod server;
 mod setup;
 mod srtcp_gcm;
 mod srtp_gcm;
-mod timers;
 pub mod stun;
+mod timers;
 
 pub use bandwidth::{INITIAL_BITS_PER_SECOND, MAX_BITS_PER_SECOND, MIN_BITS_PER_SECOND};
 pub use connection::Peer;

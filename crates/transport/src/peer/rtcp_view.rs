@@ -36,10 +36,15 @@ mod tests {
         let sdes = packet(202, 3);
         assert!(reports_only(&sr));
         assert!(reports_only(&[rr.clone(), sdes.clone()].concat()));
-        assert!(reports_only(&[sr.clone(), rr.clone(), sdes.clone()].concat()));
+        assert!(reports_only(
+            &[sr.clone(), rr.clone(), sdes.clone()].concat()
+        ));
         // Feedback, BYE and APP are the core's.
         for other in [203, 204, 205, 206, 207] {
-            assert!(!reports_only(&[rr.clone(), packet(other, 2)].concat()), "{other}");
+            assert!(
+                !reports_only(&[rr.clone(), packet(other, 2)].concat()),
+                "{other}"
+            );
             assert!(!reports_only(&packet(other, 2)), "{other}");
         }
         // Framing: empty, cut short, a length past the end, bytes left over, version 1.

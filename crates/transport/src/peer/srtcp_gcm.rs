@@ -1,5 +1,5 @@
-//! SRTCP with AEAD_AES_128_GCM (RFC 7714 section 9), opened in the caller's buffer: the
-//! lean ingress path's reader of the reports a peer sends.
+//! SRTCP with AEAD_AES_128_GCM (RFC 7714 section 9): the lean paths' reports, sealed, and
+//! the remote's, opened in the caller's buffer.
 //!
 //! An SRTCP packet is the first RTCP header and sender SSRC in the clear (8 octets), the
 //! rest of the compound encrypted, the 16-octet tag, then the E flag and the 31-bit SRTCP
@@ -9,6 +9,7 @@
 //! 64-packet window per sender SSRC (RFC 3711 3.3.2); the index never wraps (2^31 reports).
 //! The tests check it against rtc-srtp, which is what Chromium interoperates with.
 
+use bytes::BytesMut;
 use rtc::crypto::{AeadCipher, RTCCrypto};
 
 use super::srtp_gcm::{REPLAY_WINDOW, SALT_LEN, TAG_LEN, session_for};
@@ -33,6 +34,15 @@ pub(crate) enum RtcpOpenError {
     Forged,
     #[error("replayed or too old (more than 64 reports behind)")]
     Replayed,
+}
+
+/// Why an RTCP compound could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RtcpSealError {
+    #[error("an RTCP packet is at least its header and sender SSRC (8 bytes)")]
+    TooShort,
+    #[error("crypto: {0}")]
+    Crypto(#[from] rtc::crypto::CryptoError),
 }
 
 /// Opens the SRTCP packets of one direction of one DTLS-SRTP session.
@@ -100,12 +110,7 @@ impl GcmRtcpOpener {
                 }
             }
         }
-        let mut nonce = [0u8; 12];
-        nonce[2..6].copy_from_slice(&ssrc.to_be_bytes());
-        nonce[8..12].copy_from_slice(&index.to_be_bytes());
-        for (n, s) in nonce.iter_mut().zip(&self.session_salt) {
-            *n ^= s;
-        }
+        let nonce = rtcp_nonce(&self.session_salt, ssrc, index);
         let mut aad = [0u8; CLEAR_LEN + TRAILER_LEN];
         aad[..CLEAR_LEN].copy_from_slice(&packet[..CLEAR_LEN]);
         aad[CLEAR_LEN..].copy_from_slice(&e_and_index.to_be_bytes());
@@ -135,6 +140,92 @@ impl GcmRtcpOpener {
         }
         Ok(tag_at)
     }
+}
+
+/// Seals the SRTCP packets of one direction of one DTLS-SRTP session.
+pub(crate) struct GcmRtcpSealer {
+    cipher: Box<dyn AeadCipher>,
+    session_salt: [u8; SALT_LEN],
+    /// Per sender SSRC: the SRTCP index of its next packet.
+    senders: Vec<(u32, u32)>,
+}
+
+impl std::fmt::Debug for GcmRtcpSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcmRtcpSealer")
+            .field("senders", &self.senders.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GcmRtcpSealer {
+    /// A sealer for the master key and salt of one direction (from the DTLS-SRTP export).
+    pub(crate) fn new(
+        crypto: &dyn RTCCrypto,
+        master_key: &[u8],
+        master_salt: &[u8],
+    ) -> Result<GcmRtcpSealer, rtc::crypto::CryptoError> {
+        let (cipher, session_salt) = session_for(
+            crypto,
+            master_key,
+            master_salt,
+            (LABEL_SRTCP_ENCRYPTION, LABEL_SRTCP_SALT),
+        )?;
+        Ok(GcmRtcpSealer {
+            cipher,
+            session_salt,
+            senders: Vec::new(),
+        })
+    }
+
+    /// Appends the RTCP compound `plain` (at least its first header and sender SSRC) to
+    /// `out` as one SRTCP packet, under its sender's next index.
+    pub(crate) fn seal(&mut self, plain: &[u8], out: &mut BytesMut) -> Result<(), RtcpSealError> {
+        if plain.len() < CLEAR_LEN {
+            return Err(RtcpSealError::TooShort);
+        }
+        let ssrc = u32::from_be_bytes([plain[4], plain[5], plain[6], plain[7]]);
+        let index = match self.senders.iter_mut().find(|(s, _)| *s == ssrc) {
+            Some((_, next)) => {
+                let index = *next;
+                *next = (*next + 1) & 0x7FFF_FFFF;
+                index
+            }
+            None => {
+                self.senders.push((ssrc, 1));
+                0
+            }
+        };
+        let e_and_index = 0x8000_0000 | index;
+        let start = out.len();
+        out.extend_from_slice(plain);
+        out.extend_from_slice(&[0; TAG_LEN]);
+        out.extend_from_slice(&e_and_index.to_be_bytes());
+        let mut aad = [0u8; CLEAR_LEN + TRAILER_LEN];
+        aad[..CLEAR_LEN].copy_from_slice(&plain[..CLEAR_LEN]);
+        aad[CLEAR_LEN..].copy_from_slice(&e_and_index.to_be_bytes());
+        let packet = &mut out[start..];
+        let tag_at = plain.len();
+        let (sealed, rest) = packet.split_at_mut(tag_at);
+        self.cipher.seal_in_place(
+            &rtcp_nonce(&self.session_salt, ssrc, index),
+            &aad,
+            &mut sealed[CLEAR_LEN..],
+            &mut rest[..TAG_LEN],
+        )?;
+        Ok(())
+    }
+}
+
+/// RFC 7714 9.1: 00 00 ‖ SSRC ‖ 00 00 ‖ 0 ‖ SRTCP index, XORed with the session salt.
+fn rtcp_nonce(salt: &[u8; SALT_LEN], ssrc: u32, index: u32) -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    nonce[2..6].copy_from_slice(&ssrc.to_be_bytes());
+    nonce[8..12].copy_from_slice(&index.to_be_bytes());
+    for (n, s) in nonce.iter_mut().zip(salt) {
+        *n ^= s;
+    }
+    nonce
 }
 
 #[cfg(test)]
@@ -231,6 +322,35 @@ mod tests {
             let n = opener.open(&mut packet).expect("opens");
             assert_eq!(&packet[..n], &plain[..]);
         }
+    }
+
+    /// rtc-srtp opens what this seals (two senders interleaved, each with its own index),
+    /// and so does this side's opener.
+    #[test]
+    fn rtc_srtp_opens_what_it_seals() {
+        let (key, salt) = keys();
+        let provider = rtc::crypto::default_provider().unwrap();
+        let mut sealer = GcmRtcpSealer::new(provider.crypto(), &key, &salt).unwrap();
+        let mut rtc_opener = rtc_context();
+        let mut opener = own_opener();
+        for n in 0..100u32 {
+            for sender in [0x0102_0304, 0x0506_0708] {
+                let plain = compound(sender, n);
+                let mut packet = BytesMut::new();
+                sealer.seal(&plain, &mut packet).unwrap();
+                assert_eq!(packet.len(), plain.len() + TAG_LEN + TRAILER_LEN);
+                assert_ne!(&packet[8..plain.len()], &plain[8..], "encrypted");
+                let opened = rtc_opener.decrypt_rtcp(&packet).expect("rtc-srtp opens it");
+                assert_eq!(&opened[..], &plain[..]);
+                let n = opener.open(&mut packet).expect("opens");
+                assert_eq!(&packet[..n], &plain[..]);
+            }
+        }
+        assert!(
+            sealer
+                .seal(&[0x80, 200, 0, 0], &mut BytesMut::new())
+                .is_err()
+        );
     }
 
     #[test]

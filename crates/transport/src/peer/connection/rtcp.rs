@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::RTCRtpReceiverId;
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::shared::marshal::Marshal;
 use rtc::shared::time::SystemInstant;
 
 use super::Peer;
@@ -49,40 +50,101 @@ impl Peer {
         self.sender_reports.get(&section).copied()
     }
 
-    /// A sender report for each stream that went out on the lean path (through the core's
-    /// RTCP writer: a report is once a second, not per packet).
-    pub(super) fn send_lean_reports(&mut self, now: Instant) {
+    /// This side's RTCP of the second: sender reports for the streams that went out on the
+    /// lean path and reception reports about the streams heard. Sealed and sent by the lean
+    /// path as one compound when this side has sent on it (the first report's sender is a
+    /// lean stream, whose SSRC webrtc-rs never protects RTCP for); otherwise through the
+    /// core's RTCP writers, a receiver report on its own.
+    pub(super) fn send_reports(&mut self, now: Instant) {
+        self.reception
+            .forget_silent(now.checked_sub(FORGET_SILENT_AFTER).unwrap_or(now));
+        let mut senders = self.lean_sender_reports(now);
+        if senders.is_empty() || !self.lean.ready() {
+            for (sender, report) in senders {
+                if let Some(mut sender) = self.pc.rtp_sender(sender) {
+                    let _ = sender.write_rtcp(now, vec![Box::new(report)]);
+                }
+            }
+            self.send_receiver_reports(now);
+            return;
+        }
+        let mut blocks = self.reception.reports(now);
+        // RFC 3550 6.4: at most 31 reception report blocks a report; more follow in
+        // receiver reports from the same sender.
+        let first = blocks.len().min(31);
+        senders[0].1.reports = blocks.drain(..first).collect();
+        let sender_ssrc = senders[0].1.ssrc;
+        self.rtcp_plain.clear();
+        let mut marshalled =
+            senders
+                .iter()
+                .map(|(_, report)| report.marshal())
+                .chain(blocks.chunks(31).map(|chunk| {
+                    rtc::rtcp::receiver_report::ReceiverReport {
+                        ssrc: sender_ssrc,
+                        reports: chunk.to_vec(),
+                        ..Default::default()
+                    }
+                    .marshal()
+                }));
+        let compound = marshalled.try_for_each(|packet| {
+            self.rtcp_plain.extend_from_slice(&packet?);
+            Ok::<_, rtc::shared::error::Error>(())
+        });
+        if let Err(e) = compound {
+            tracing::debug!("reports not written: {e}");
+            return;
+        }
+        match self.lean.send_rtcp(&self.rtcp_plain) {
+            Ok(true) => self.lean_reports_out += 1,
+            Ok(false) => {}
+            Err(e) => tracing::debug!("reports not sealed: {e}"),
+        }
+    }
+
+    /// A sender report (without reception blocks) for each stream that went out on the
+    /// lean path, with the sender of that stream.
+    fn lean_sender_reports(
+        &mut self,
+        now: Instant,
+    ) -> Vec<(RTCRtpSenderId, rtc::rtcp::sender_report::SenderReport)> {
         use rtc::rtcp::sender_report::SenderReport;
         let wall = *self
             .wall_clock
             .get_or_insert_with(|| SystemInstant::now(now));
+        let mut reports = Vec::new();
         for (_, out) in self.outgoing.iter() {
             let sent = out.lean_sent;
             let Some((timestamp, at)) = sent.last else {
                 continue;
             };
             let elapsed = now.saturating_duration_since(at).as_micros() as u64 * 48 / 1000;
-            let report = SenderReport {
-                ssrc: out.ssrc,
-                ntp_time: wall.ntp(now),
-                rtp_time: timestamp.wrapping_add(elapsed as u32),
-                packet_count: sent.packets,
-                octet_count: sent.octets,
-                ..Default::default()
-            };
-            if let Some(mut sender) = self.pc.rtp_sender(out.sender) {
-                let _ = sender.write_rtcp(now, vec![Box::new(report)]);
-            }
+            reports.push((
+                out.sender,
+                SenderReport {
+                    ssrc: out.ssrc,
+                    ntp_time: wall.ntp(now),
+                    rtp_time: timestamp.wrapping_add(elapsed as u32),
+                    packet_count: sent.packets,
+                    octet_count: sent.octets,
+                    ..Default::default()
+                },
+            ));
         }
+        reports
+    }
+
+    /// Compounds of reports sealed and sent by the lean path so far (see
+    /// [`Peer::lean_reports_in`] for the other direction).
+    pub fn lean_reports_out(&self) -> u64 {
+        self.lean_reports_out
     }
 
     /// A receiver report with a block for each stream heard (written through the core's
     /// RTCP path by any receiver: the transport is shared), once a second. webrtc-rs's own
     /// report interceptor is not installed: the lean ingress path's packets never reach it.
-    pub(super) fn send_receiver_reports(&mut self, now: Instant) {
+    fn send_receiver_reports(&mut self, now: Instant) {
         use rtc::rtcp::receiver_report::ReceiverReport;
-        self.reception
-            .forget_silent(now.checked_sub(FORGET_SILENT_AFTER).unwrap_or(now));
         let reports = self.reception.reports(now);
         if reports.is_empty() {
             return;
