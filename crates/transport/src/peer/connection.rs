@@ -643,20 +643,30 @@ impl Peer {
         }
     }
 
-    /// Runs timers (ICE keep-alives and checks, DTLS retransmits, RTCP reports).
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Runs timers (ICE keep-alives and checks, DTLS retransmits, RTCP reports). Returns
+    /// whether the core was walked: when only this side's own timers were due (its reports,
+    /// sealed on the lean path, once a second), the core's queues and timers are as they
+    /// were, so a caller may then take only [`poll_lean_transmit`](Peer::poll_lean_transmit)
+    /// and [`poll_event`](Peer::poll_event).
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
         if self
             .last_input
             .is_some_and(|at| now >= at + CONNECTING_POLL)
         {
             self.last_input = None;
         }
-        let _ = self.pc.handle_timeout(now);
+        let core_due = !self.sends_lean() || self.pc.poll_timeout().is_some_and(|t| t <= now);
+        let mut walked = core_due;
+        if core_due {
+            let _ = self.pc.handle_timeout(now);
+        }
         if self.next_lean_report.is_some_and(|at| now >= at) {
-            self.send_reports(now);
+            walked |= self.send_reports(now);
             self.next_lean_report = Some(now + LEAN_REPORT_EVERY);
         }
-        self.drain(now);
+        if walked {
+            self.drain(now);
+        }
         if self.is_connected()
             && self
                 .heard
@@ -665,6 +675,7 @@ impl Peer {
             self.state = RTCPeerConnectionState::Failed;
             self.events.push_back(PeerEvent::Failed);
         }
+        walked
     }
 
     /// The next event.

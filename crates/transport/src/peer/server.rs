@@ -338,10 +338,23 @@ impl Transport for PeerServer {
         let mut due = std::mem::take(&mut self.due);
         self.timers.take_due(now, &mut due);
         for id in due.drain(..) {
-            if let Some(peer) = self.peers.get_mut(&id) {
-                peer.handle_timeout(now);
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if peer.handle_timeout(now) {
+                self.collect(id);
+            } else {
+                // Only the peer's own timers ran (its reports, sealed on the lean path):
+                // the core has nothing new to send, and walking its queues for it cost
+                // more than the reports.
+                while let Some(datagram) = peer.poll_lean_transmit() {
+                    self.outgoing.push_back(datagram);
+                }
+                while let Some(event) = peer.poll_event() {
+                    self.events.push_back((id, event));
+                }
+                self.timers.set(id, peer.poll_timeout());
             }
-            self.collect(id);
         }
         self.due = due;
     }
@@ -365,7 +378,7 @@ impl Transport for Peer {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        Peer::handle_timeout(self, now);
+        let _ = Peer::handle_timeout(self, now);
     }
 
     fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {

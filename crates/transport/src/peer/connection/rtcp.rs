@@ -54,8 +54,9 @@ impl Peer {
     /// lean path and reception reports about the streams heard. Sealed and sent by the lean
     /// path as one compound when this side has sent on it (the first report's sender is a
     /// lean stream, whose SSRC webrtc-rs never protects RTCP for); otherwise through the
-    /// core's RTCP writers, a receiver report on its own.
-    pub(super) fn send_reports(&mut self, now: Instant) {
+    /// core's RTCP writers, a receiver report on its own. Returns whether the core was
+    /// written to.
+    pub(super) fn send_reports(&mut self, now: Instant) -> bool {
         self.reception
             .forget_silent(now.checked_sub(FORGET_SILENT_AFTER).unwrap_or(now));
         let mut senders = self.lean_sender_reports(now);
@@ -66,7 +67,7 @@ impl Peer {
                 }
             }
             self.send_receiver_reports(now);
-            return;
+            return true;
         }
         let mut blocks = self.reception.reports(now);
         // RFC 3550 6.4: at most 31 reception report blocks a report; more follow in
@@ -93,13 +94,14 @@ impl Peer {
         });
         if let Err(e) = compound {
             tracing::debug!("reports not written: {e}");
-            return;
+            return false;
         }
         match self.lean.send_rtcp(&self.rtcp_plain) {
             Ok(true) => self.lean_reports_out += 1,
             Ok(false) => {}
             Err(e) => tracing::debug!("reports not sealed: {e}"),
         }
+        false
     }
 
     /// A sender report (without reception blocks) for each stream that went out on the
