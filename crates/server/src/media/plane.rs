@@ -853,6 +853,10 @@ fn fit_to_link(
     let Some(peer) = member.receiving() else {
         return;
     };
+    if video.is_empty() && member.slots.screen.occupant.is_none() {
+        // No picture to fit (most of a large room's listeners): nothing below would change.
+        return;
+    }
     let estimate = server.peer(peer).and_then(|p| p.bandwidth_estimate());
     // Which slot each want is for: `None` the screen slot, `Some(i)` video slot i.
     let mut order: Vec<Option<usize>> = Vec::new();
