@@ -186,8 +186,36 @@ def table(results):
     return "\n".join(lines)
 
 
+def slope(xs, ys):
+    """Least-squares slope of ys over xs."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+
+
+def marginal(results):
+    """What one more participant costs, from the least-squares slope over the room sizes:
+    CPU per participant (service, and its media I/O thread alone) and the listeners one core
+    holds at that rate."""
+    if len(results) < 2:
+        return None
+    n = [r["participants"] for r in results]
+    service = slope(n, [r["service_cpu_cores"] for r in results])
+    io = slope(n, [r["threads_cores"].get("confab-media-pl", 0) for r in results])
+    return {
+        "cpu_per_participant_pct": round(100 * service, 4),
+        "listeners_per_core": round(1 / service) if service > 0 else None,
+        "io_thread_per_participant_pct": round(100 * io, 4),
+        "io_thread_listeners_per_core": round(1 / io) if io > 0 else None,
+    }
+
+
 def plot(results, path):
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        print("no plot: matplotlib is missing (scripts/capacity.sh installs it)")
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     n = [r["participants"] for r in results]
@@ -233,10 +261,19 @@ def main():
         "model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
         "date": time.strftime("%Y-%m-%d"),
     }
-    json.dump({"machine": machine, "results": results}, open(f"{args.out}.json", "w"), indent=2)
-    open(f"{args.out}-table.md", "w").write(table(results) + "\n")
+    margin = marginal(results)
+    json.dump({"machine": machine, "results": results, "marginal": margin},
+              open(f"{args.out}.json", "w"), indent=2)
+    summary = ""
+    if margin:
+        summary = (f"\nMarginal cost (least squares over {len(results)} sizes): "
+                   f"{margin['cpu_per_participant_pct']} % of a core per participant, "
+                   f"**{margin['listeners_per_core']} listeners per core** "
+                   f"(media I/O thread alone: {margin['io_thread_listeners_per_core']}).\n")
+    open(f"{args.out}-table.md", "w").write(table(results) + "\n" + summary)
     plot(results, f"{args.out}.png")
     print(table(results))
+    print(summary)
     print(f"written: {args.out}.json, {args.out}-table.md, {args.out}.png")
 
 
