@@ -36,9 +36,7 @@ mod tests {
         let sdes = packet(202, 3);
         assert!(reports_only(&sr));
         assert!(reports_only(&[rr.clone(), sdes.clone()].concat()));
-        assert!(reports_only(
-            &[sr.clone(), rr.clone(), sdes.clone()].concat()
-        ));
+        assert!(reports_only(&[sr, rr.clone(), sdes].concat()));
         // Feedback, BYE and APP are the core's.
         for other in [203, 204, 205, 206, 207] {
             assert!(
@@ -52,7 +50,7 @@ mod tests {
         assert!(!reports_only(&rr[..3]));
         assert!(!reports_only(&rr[..rr.len() - 4]));
         assert!(!reports_only(&[rr.clone(), vec![0x80, 201]].concat()));
-        let mut v1 = rr.clone();
+        let mut v1 = rr;
         v1[0] = 0x40;
         assert!(!reports_only(&v1));
     }

@@ -77,6 +77,7 @@ impl PeerTimers {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests start their clock somewhere
 mod tests {
     use std::time::Duration;
 
