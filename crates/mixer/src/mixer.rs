@@ -390,7 +390,12 @@ impl AudioMixer {
 
     /// Packets lost on the way in, over every source now in the room.
     pub fn packets_lost(&self) -> u64 {
-        self.sources.values().map(|s| s.jitter.stats().lost()).sum()
+        self.sources.values().map(|s| s.jitter.lost()).sum()
+    }
+
+    /// Packets lost on the way in from one source.
+    pub fn source_packets_lost(&self, id: SourceId) -> Option<u64> {
+        self.sources.get(&id).map(|s| s.jitter.lost())
     }
 
     /// A source's jitter-buffer statistics.

@@ -223,12 +223,7 @@ impl Tick for MixRoom {
         let lost = self.ticks.is_multiple_of(LOSS_REPORT_TICKS).then(|| {
             self.participants
                 .iter()
-                .map(|&p| {
-                    (
-                        p,
-                        self.mixer.jitter_stats(source(p)).map_or(0, |j| j.lost()),
-                    )
-                })
+                .map(|&p| (p, self.mixer.source_packets_lost(source(p)).unwrap_or(0)))
                 .collect()
         });
         let mixed = Mixed {

@@ -266,6 +266,12 @@ impl JitterBuffer {
         Duration::from_millis(u64::from(self.frame_ms().max(1)))
     }
 
+    /// Packets lost on the way in so far (as [`JitterStats::lost`]), without working out
+    /// the delays: a mixer sums this over every source each tick.
+    pub fn lost(&self) -> u64 {
+        self.stats.lost()
+    }
+
     /// Counters and delays.
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;
