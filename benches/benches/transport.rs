@@ -260,6 +260,82 @@ fn ingress(c: &mut Criterion) {
     group.finish();
 }
 
+/// One SRTCP compound of reports in (a sender report with a reception block, what a
+/// speaking participant sends once a second): opened and read by the peer itself on the
+/// lean ingress path, or through webrtc-rs's read pipeline.
+fn ingress_reports(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingress_rtcp_report");
+    group.throughput(Throughput::Elements(1));
+    for (name, lean_ingress) in [("lean", true), ("webrtc-rs", false)] {
+        let options = PeerOptions {
+            lean_ingress,
+            ..PeerOptions::default()
+        };
+        group.bench_function(BenchmarkId::new("path", name), |b| {
+            let (mut server, id, mut bot, start) = connected(options);
+            let from = std::net::SocketAddr::from(([10, 0, 0, 1], 40_000));
+            let payload = Bytes::from_static(&[0x78; 80]);
+            // The bot speaks: its reports are then sender reports on the lean path.
+            bot.send_audio(Section::Audio, start, payload.clone(), 0, Some(30))
+                .unwrap();
+            while let Some((_, d)) = bot.poll_lean_transmit() {
+                server.handle_datagram(start, from, &d);
+            }
+            while server.poll_event().is_some() {}
+            let mut second: u64 = 0;
+            let mut reports = Vec::with_capacity(REPORT_CHUNK);
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let chunk = left.min(REPORT_CHUNK as u64);
+                    left -= chunk;
+                    reports.clear();
+                    while (reports.len() as u64) < chunk {
+                        // A second of call: the service speaks (so the bot's report carries
+                        // a reception block), consent checks go both ways, the bot reports.
+                        second += 1;
+                        let now = start + Duration::from_secs(second);
+                        let ts = (second * 48_000) as u32;
+                        server
+                            .send_audio(id, Section::Audio, now, payload.clone(), ts, Some(30))
+                            .unwrap();
+                        let _ = bot.handle_timeout(now);
+                        while let Some((_, d)) = bot.poll_transmit() {
+                            // RFC 5761: RTCP packet types 200-206 after the first byte.
+                            if d.len() > 1 && (200..=206).contains(&d[1]) {
+                                reports.push((now, d));
+                            } else {
+                                server.handle_datagram(now, from, &d);
+                            }
+                        }
+                        while let Some((_, d)) = server.poll_transmit() {
+                            bot.handle_datagram(now, service_addr(), &d);
+                        }
+                        while server.poll_event().is_some() {}
+                        while bot.poll_event().is_some() {}
+                    }
+                    let began = Instant::now();
+                    for (now, d) in &reports {
+                        server.handle_datagram(*now, from, d);
+                        while let Some(event) = server.poll_event() {
+                            black_box(event);
+                        }
+                    }
+                    timed += began.elapsed();
+                }
+                timed
+            });
+            let lean = server.peer(id).unwrap().lean_reports_in();
+            assert_eq!(lean > 0, lean_ingress, "{name}: the path under test");
+        });
+    }
+    group.finish();
+}
+
+/// Report compounds made ahead of each timed run (each takes a simulated second of call).
+const REPORT_CHUNK: usize = 1_000;
+
 /// Datagrams made ahead of each timed run of the ingress bench.
 const CHUNK: usize = 10_000;
 
@@ -402,6 +478,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = transport;
     config = config();
-    targets = jitter_buffer, h264_payload, opus_payload, egress, egress_tick, ingress, udp_egress, video_forward
+    targets = jitter_buffer, h264_payload, opus_payload, egress, egress_tick, ingress, ingress_reports, udp_egress, video_forward
 }
 criterion_main!(transport);
