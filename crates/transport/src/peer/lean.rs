@@ -100,9 +100,7 @@ impl LeanSender {
             }
         }
     }
-}
 
-impl LeanSender {
     /// The RTCP compound `plain` as one SRTCP packet ready for the wire.
     fn seal_rtcp(&mut self, plain: &[u8]) -> Result<BytesMut, LeanError> {
         match self {

@@ -280,6 +280,20 @@ impl PeerServer {
         });
     }
 
+    /// Moves what a peer queued on its lean path, and its events, into the server's queues:
+    /// [`collect`](PeerServer::collect) for when the core was not touched.
+    fn collect_lean(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        while let Some(datagram) = peer.poll_lean_transmit() {
+            self.outgoing.push_back(datagram);
+        }
+        while let Some(event) = peer.poll_event() {
+            self.events.push_back((id, event));
+        }
+    }
+
     /// Moves a peer's outgoing datagrams and events into the server's queues, and learns
     /// routes from where the peer sends (STUN responses carry no USERNAME).
     fn collect(&mut self, id: PeerId) {
@@ -326,11 +340,9 @@ impl Transport for PeerServer {
             self.collect(id);
         } else {
             // Opened on the lean path (most of a room's incoming audio): the core was not
-            // touched, so there is nothing of its to send and its timers stand — walking
-            // its queues and handlers for them cost more than opening the packet.
-            while let Some(event) = peer.poll_event() {
-                self.events.push_back((id, event));
-            }
+            // touched, so its timers stand — walking its queues and handlers cost more
+            // than opening the packet.
+            self.collect_lean(id);
         }
     }
 
@@ -347,13 +359,9 @@ impl Transport for PeerServer {
                 // Only the peer's own timers ran (its reports, sealed on the lean path):
                 // the core has nothing new to send, and walking its queues for it cost
                 // more than the reports.
-                while let Some(datagram) = peer.poll_lean_transmit() {
-                    self.outgoing.push_back(datagram);
-                }
-                while let Some(event) = peer.poll_event() {
-                    self.events.push_back((id, event));
-                }
-                self.timers.set(id, peer.poll_timeout());
+                let next = peer.poll_timeout();
+                self.collect_lean(id);
+                self.timers.set(id, next);
             }
         }
         self.due = due;

@@ -12,7 +12,7 @@
 use bytes::BytesMut;
 use rtc::crypto::{AeadCipher, RTCCrypto};
 
-use super::srtp_gcm::{REPLAY_WINDOW, SALT_LEN, TAG_LEN, session_for};
+use super::srtp_gcm::{ReplayWindow, SALT_LEN, TAG_LEN, session_for};
 
 /// RFC 3711 4.3.2 labels for the SRTCP session key and salt.
 const LABEL_SRTCP_ENCRYPTION: u8 = 0x03;
@@ -49,9 +49,8 @@ pub(crate) enum RtcpSealError {
 pub(crate) struct GcmRtcpOpener {
     cipher: Box<dyn AeadCipher>,
     session_salt: [u8; SALT_LEN],
-    /// Per sender SSRC: the highest SRTCP index authenticated and the replay window below
-    /// it (bit n: index `highest - n` seen).
-    senders: Vec<(u32, u32, u64)>,
+    /// Per sender SSRC: its replay window over SRTCP indexes.
+    senders: Vec<(u32, ReplayWindow)>,
 }
 
 impl std::fmt::Debug for GcmRtcpOpener {
@@ -69,12 +68,7 @@ impl GcmRtcpOpener {
         master_key: &[u8],
         master_salt: &[u8],
     ) -> Result<GcmRtcpOpener, rtc::crypto::CryptoError> {
-        let (cipher, session_salt) = session_for(
-            crypto,
-            master_key,
-            master_salt,
-            (LABEL_SRTCP_ENCRYPTION, LABEL_SRTCP_SALT),
-        )?;
+        let (cipher, session_salt) = rtcp_session(crypto, master_key, master_salt)?;
         Ok(GcmRtcpOpener {
             cipher,
             session_salt,
@@ -98,17 +92,11 @@ impl GcmRtcpOpener {
         if e_and_index & 0x8000_0000 == 0 {
             return Err(RtcpOpenError::NotEncrypted);
         }
-        let index = e_and_index & 0x7FFF_FFFF;
         let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
-        let sender = self.senders.iter().position(|(s, ..)| *s == ssrc);
-        if let Some(at) = sender {
-            let (_, highest, window) = self.senders[at];
-            if index <= highest {
-                let behind = u64::from(highest - index);
-                if behind >= REPLAY_WINDOW || window & (1 << behind) != 0 {
-                    return Err(RtcpOpenError::Replayed);
-                }
-            }
+        let index = e_and_index & 0x7FFF_FFFF;
+        let sender = self.senders.iter().position(|(s, _)| *s == ssrc);
+        if sender.is_some_and(|at| !self.senders[at].1.allows(u64::from(index))) {
+            return Err(RtcpOpenError::Replayed);
         }
         let nonce = rtcp_nonce(&self.session_salt, ssrc, index);
         let mut aad = [0u8; CLEAR_LEN + TRAILER_LEN];
@@ -122,21 +110,10 @@ impl GcmRtcpOpener {
             .map_err(|_| RtcpOpenError::Forged)?;
         // Only what authenticated moves the window.
         match sender {
-            Some(at) => {
-                let (_, highest, window) = &mut self.senders[at];
-                if index > *highest {
-                    let ahead = u64::from(index - *highest);
-                    *window = if ahead >= REPLAY_WINDOW {
-                        1
-                    } else {
-                        (*window << ahead) | 1
-                    };
-                    *highest = index;
-                } else {
-                    *window |= 1 << (*highest - index);
-                }
-            }
-            None => self.senders.push((ssrc, index, 1)),
+            Some(at) => self.senders[at].1.accept(u64::from(index)),
+            None => self
+                .senders
+                .push((ssrc, ReplayWindow::new(u64::from(index)))),
         }
         Ok(tag_at)
     }
@@ -165,12 +142,7 @@ impl GcmRtcpSealer {
         master_key: &[u8],
         master_salt: &[u8],
     ) -> Result<GcmRtcpSealer, rtc::crypto::CryptoError> {
-        let (cipher, session_salt) = session_for(
-            crypto,
-            master_key,
-            master_salt,
-            (LABEL_SRTCP_ENCRYPTION, LABEL_SRTCP_SALT),
-        )?;
+        let (cipher, session_salt) = rtcp_session(crypto, master_key, master_salt)?;
         Ok(GcmRtcpSealer {
             cipher,
             session_salt,
@@ -215,6 +187,20 @@ impl GcmRtcpSealer {
         )?;
         Ok(())
     }
+}
+
+/// The SRTCP session cipher and salt of one direction's master key and salt.
+fn rtcp_session(
+    crypto: &dyn RTCCrypto,
+    master_key: &[u8],
+    master_salt: &[u8],
+) -> Result<(Box<dyn AeadCipher>, [u8; SALT_LEN]), rtc::crypto::CryptoError> {
+    session_for(
+        crypto,
+        master_key,
+        master_salt,
+        (LABEL_SRTCP_ENCRYPTION, LABEL_SRTCP_SALT),
+    )
 }
 
 /// RFC 7714 9.1: 00 00 ‖ SSRC ‖ 00 00 ‖ 0 ‖ SRTCP index, XORed with the session salt.

@@ -91,9 +91,8 @@ fn nonce(salt: &[u8; SALT_LEN], ssrc: u32, roc: u32, seq: u16) -> [u8; 12] {
 pub(crate) struct GcmOpener {
     cipher: Box<dyn AeadCipher>,
     session_salt: [u8; SALT_LEN],
-    /// Per SSRC: the highest packet index authenticated and the replay window below it
-    /// (bit n: index `highest - n` seen).
-    streams: Vec<(u32, u64, u64)>,
+    /// Per SSRC: its replay window.
+    streams: Vec<(u32, ReplayWindow)>,
 }
 
 impl std::fmt::Debug for GcmOpener {
@@ -105,7 +104,56 @@ impl std::fmt::Debug for GcmOpener {
 }
 
 /// The replay window (RFC 3711 3.3.2 asks for at least 64).
-pub(super) const REPLAY_WINDOW: u64 = 64;
+const REPLAY_WINDOW: u64 = 64;
+
+/// One sender's replay window (RFC 3711 3.3.2): the highest packet index authenticated and
+/// which of the [`REPLAY_WINDOW`] below it were seen. SRTP and SRTCP openers keep one per
+/// SSRC.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReplayWindow {
+    highest: u64,
+    /// Bit n: index `highest - n` seen.
+    seen: u64,
+}
+
+impl ReplayWindow {
+    /// A window whose first authenticated packet had `index`.
+    pub(super) fn new(index: u64) -> ReplayWindow {
+        ReplayWindow {
+            highest: index,
+            seen: 1,
+        }
+    }
+
+    /// The highest index authenticated.
+    pub(super) fn highest(&self) -> u64 {
+        self.highest
+    }
+
+    /// Whether a packet of `index` may be accepted: ahead of the window, or inside it and
+    /// not seen yet.
+    pub(super) fn allows(&self, index: u64) -> bool {
+        index > self.highest || {
+            let behind = self.highest - index;
+            behind < REPLAY_WINDOW && self.seen & (1 << behind) == 0
+        }
+    }
+
+    /// Notes `index` seen (only once its packet authenticated).
+    pub(super) fn accept(&mut self, index: u64) {
+        if index > self.highest {
+            let ahead = index - self.highest;
+            self.seen = if ahead >= REPLAY_WINDOW {
+                1
+            } else {
+                (self.seen << ahead) | 1
+            };
+            self.highest = index;
+        } else {
+            self.seen |= 1 << (self.highest - index);
+        }
+    }
+}
 
 impl GcmOpener {
     /// An opener for the master key and salt of one direction (from the DTLS-SRTP export).
@@ -135,16 +183,13 @@ impl GcmOpener {
         if packet.len() < header_len + TAG_LEN {
             return Err(OpenError::TooShort);
         }
-        let stream = self.streams.iter().position(|(s, ..)| *s == ssrc);
+        let stream = self.streams.iter().position(|(s, _)| *s == ssrc);
         let index = match stream {
             Some(at) => {
-                let (_, highest, window) = self.streams[at];
-                let index = estimate_index(highest, seq);
-                if index <= highest {
-                    let behind = highest - index;
-                    if behind >= REPLAY_WINDOW || window & (1 << behind) != 0 {
-                        return Err(OpenError::Replayed);
-                    }
+                let window = self.streams[at].1;
+                let index = estimate_index(window.highest(), seq);
+                if !window.allows(index) {
+                    return Err(OpenError::Replayed);
                 }
                 index
             }
@@ -160,21 +205,8 @@ impl GcmOpener {
             .map_err(|_| OpenError::Forged)?;
         // Only what authenticated moves the window.
         match stream {
-            Some(at) => {
-                let (_, highest, window) = &mut self.streams[at];
-                if index > *highest {
-                    let ahead = index - *highest;
-                    *window = if ahead >= REPLAY_WINDOW {
-                        1
-                    } else {
-                        (*window << ahead) | 1
-                    };
-                    *highest = index;
-                } else {
-                    *window |= 1 << (*highest - index);
-                }
-            }
-            None => self.streams.push((ssrc, index, 1)),
+            Some(at) => self.streams[at].1.accept(index),
+            None => self.streams.push((ssrc, ReplayWindow::new(index))),
         }
         Ok(())
     }
