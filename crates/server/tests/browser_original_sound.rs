@@ -2,10 +2,18 @@
 //! plays a speech fixture joins with `?sound=original` (no echo cancellation, noise
 //! suppression or automatic gain; Opus at 96 kbit/s), the recorder bot records it, and the
 //! recorded voice is scored with PESQ-WB (the `pesq` package, `scripts/pesq_wb.py`) against
-//! the fixture — beside the codec's own limit (the same stretch of the fixture through Opus
-//! at the same bit rate and nothing else; 20 s scored, measured 0.06–0.09 apart, held to 0.1)
-//! and beside the page with its default voice processing, which original sound must clearly
-//! beat.
+//! the fixture — beside the codec's own limit (the same stretch of the fixture through our
+//! Opus encoder at the same bit rate and nothing else) and beside the page with its default
+//! voice processing, which original sound must clearly beat. On loopback the path must lose
+//! nothing and conceal next to nothing.
+//!
+//! Chromium's encoder is not ours (another libopus build, planning for the 0 % loss our
+//! reports tell it; ours here plans for 10 %, which scores higher at this rate), so the two
+//! scores differ from stretch to stretch. Over 36 runs of this test on the 2-vCPU VM: the
+//! page 4.30–4.44 (median 4.36), the codec alone 4.37–4.46 (median 4.44), the gap −0.00 to
+//! 0.13 (median 0.075, 6 runs over 0.1). Held to 0.2. Like-for-like — the same encoder on
+//! both sides — the service's path is at the codec's limit exactly (`scripts/quality.sh`,
+//! docs/quality.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -123,6 +131,14 @@ async fn through_the_page(server: &confab_server::ServerHandle, sound: &str) -> 
         .find(|p| p["display_name"] == "Pat")
         .expect("the page is in the manifest");
     println!("recorder: {}", manifest["counters"]);
+    let counters = &manifest["counters"];
+    let concealed = counters["audio_frames_concealed"].as_u64().unwrap();
+    assert_eq!(counters["audio_packets_lost"], 0, "{counters}");
+    // Two shared cores under the whole suite may hold a packet past its playout time.
+    assert!(
+        concealed * 100 <= counters["unmixed_frames"].as_u64().unwrap(),
+        "at most 1 % of frames concealed: {counters}"
+    );
     let recorded: Vec<i16> =
         hound::WavReader::open(out.join(pat["audio"]["file"].as_str().unwrap()))
             .unwrap()
@@ -198,12 +214,11 @@ async fn original_sound_scores_near_the_codec_limit() {
         "PESQ-WB through the page and the service: original sound {original:.2}, the codec \
          alone at 96 kbit/s {codec:.2}; with the default voice processing {processed:.2}"
     );
-    // Chromium's own Opus encoder against ours at the same rate; nothing lost, concealed or
-    // time-stretched on the way. PESQ of one encoder against another swings from stretch to
-    // stretch: over 9 s of speech the gap measured 0.05–0.14, over 14 s 0.02–0.11 (one run
-    // of five over 0.1), over the 20 s scored now 0.06–0.09 in three runs.
+    // Chromium's own Opus encoder against ours at the same rate, nothing lost on the way:
+    // the gap measured up to 0.13 (module doc), so 0.2. Anything the path did to the voice —
+    // voice processing (−0.5 and more, below), a missing or concealed stretch — shows here.
     assert!(
-        original >= codec - 0.1,
+        original >= codec - 0.2,
         "original sound {original:.2} against the codec's {codec:.2}"
     );
     assert!(

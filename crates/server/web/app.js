@@ -682,7 +682,8 @@ async function automate(seconds, expect) {
   let audioSent = null;
   (await state.pc.getStats()).forEach((s) => {
     if (s.type === 'transport' && s.srtpCipher) srtpCipher = s.srtpCipher;
-    if (s.type === 'outbound-rtp' && s.kind === 'audio') audioSent = { bytes: s.bytesSent ?? 0, packets: s.packetsSent ?? 0, targetBitrate: s.targetBitrate ?? null };
+    if (s.type === 'outbound-rtp' && s.kind === 'audio') audioSent = { ...audioSent, bytes: s.bytesSent ?? 0, packets: s.packetsSent ?? 0, targetBitrate: s.targetBitrate ?? null };
+    if (s.type === 'remote-inbound-rtp' && s.kind === 'audio') audioSent = { ...audioSent, reportedLost: s.packetsLost ?? null, fractionLost: s.fractionLost ?? null, reportedJitter: s.jitter ?? null, roundTripTime: s.roundTripTime ?? null };
     if (s.type === 'inbound-rtp' && s.kind === 'video') byMid.set(s.mid, { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, frameHeight: s.frameHeight, keyFramesDecoded: s.keyFramesDecoded, freezeCount: s.freezeCount ?? 0, totalFreezesDuration: s.totalFreezesDuration ?? 0 });
   });
   const slotReport = (t) => ({ ...(byMid.get(t.mid) ?? { framesDecoded: 0 }), participant: state.slots.get(t.mid)?.participant ?? null, name: state.slots.get(t.mid)?.participant ? nameOf(state.slots.get(t.mid).participant) : null });
