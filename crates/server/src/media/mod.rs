@@ -7,6 +7,7 @@ mod phones;
 mod plane;
 mod room;
 mod slots;
+mod video;
 mod video_budget;
 
 use std::net::SocketAddr;
