@@ -51,8 +51,12 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// `redis://[user:password@]host:port[/db]`; `None`: one node, all state in memory.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS; `None`: one node,
+    /// all state in memory.
     pub redis: Option<String>,
+    /// For `rediss://`: a PEM file of the CA certificates that Redis's certificate must chain
+    /// to, instead of the system's roots (a private CA).
+    pub redis_ca: Option<PathBuf>,
     /// This node's name in the cluster (default: `node-` and 8 random hex digits).
     pub node_id: Option<String>,
     /// The URL other nodes reach this node's HTTP and WebSocket on (default: the HTTP
@@ -196,6 +200,9 @@ pub enum ConfigError {
          \"insecure_http\": true) if a TLS-terminating proxy sits in front"
     )]
     InsecureHttp(SocketAddr),
+    /// A CA for Redis's certificate, but no `rediss://` URL to check it on.
+    #[error("--redis-ca checks Redis's TLS certificate: it needs a rediss:// URL in --redis")]
+    RedisCaWithoutTls,
 }
 
 impl ServerConfig {
@@ -251,6 +258,9 @@ impl ServerConfig {
         if let Some(v) = env("CONFAB_REDIS") {
             self.cluster.redis = Some(v);
         }
+        if let Some(v) = env("CONFAB_REDIS_CA") {
+            self.cluster.redis_ca = Some(PathBuf::from(v));
+        }
         if let Some(v) = env("CONFAB_NODE_ID") {
             self.cluster.node_id = Some(v);
         }
@@ -278,6 +288,15 @@ impl ServerConfig {
         }
         if self.tls_cert.is_none() && !self.http.ip().is_loopback() && !self.insecure_http {
             return Err(ConfigError::InsecureHttp(self.http));
+        }
+        if self.cluster.redis_ca.is_some()
+            && !self
+                .cluster
+                .redis
+                .as_deref()
+                .is_some_and(|url| url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::RedisCaWithoutTls);
         }
         self.sip.check()?;
         Ok(())
@@ -349,6 +368,36 @@ mod tests {
             ..ServerConfig::default()
         };
         assert!(ipv6_loopback.validate().is_ok());
+    }
+
+    #[test]
+    fn a_redis_ca_goes_with_a_rediss_url() {
+        let mut config = ServerConfig::default();
+        config
+            .apply_env(|name| match name {
+                "CONFAB_REDIS" => Some("rediss://redis.internal:6380".into()),
+                "CONFAB_REDIS_CA" => Some("/etc/confab/redis-ca.pem".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            config.cluster.redis_ca.as_deref(),
+            Some(std::path::Path::new("/etc/confab/redis-ca.pem"))
+        );
+        assert!(config.validate().is_ok());
+        for redis in [Some("redis://redis.internal:6379".to_owned()), None] {
+            let clear = ServerConfig {
+                cluster: ClusterConfig {
+                    redis,
+                    ..config.cluster.clone()
+                },
+                ..config.clone()
+            };
+            assert!(matches!(
+                clear.validate(),
+                Err(ConfigError::RedisCaWithoutTls)
+            ));
+        }
     }
 
     #[test]

@@ -227,12 +227,19 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         (Some(cert), Some(key)) => Some(http::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let (store, secrets) = match &config.cluster.redis {
-        Some(url) => {
-            let (store, secrets) = cluster::join(url, &config.data_dir).await?;
+    let redis = match &config.cluster.redis {
+        Some(url) => Some(cluster::redis_client(
+            url,
+            config.cluster.redis_ca.as_deref(),
+        )?),
+        None => None,
+    };
+    let (store, secrets) = match (&redis, &config.cluster.redis) {
+        (Some(client), Some(url)) => {
+            let (store, secrets) = cluster::join(client.clone(), url, &config.data_dir).await?;
             (Some(store), secrets)
         }
-        None => (None, Secrets::load_or_create(&config.data_dir)?),
+        _ => (None, Secrets::load_or_create(&config.data_dir)?),
     };
     let token_key = secrets.token_key()?;
     let metrics = Arc::new(Metrics::default());
@@ -431,8 +438,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             let (leave, stop) = oneshot::channel();
             cluster::spawn_heartbeat(cluster.clone(), signaling.clone(), metrics.clone(), stop)
                 .await;
-            if let Some(url) = &config.cluster.redis {
-                cluster::spawn_ring_listener(cluster.clone(), url.clone());
+            if let Some(redis) = redis {
+                cluster::spawn_ring_listener(cluster.clone(), redis);
             }
             tracing::info!(node = %cluster.id, url = %cluster.url, "joined the cluster");
             Some(leave)

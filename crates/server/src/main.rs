@@ -73,11 +73,15 @@ enum Command {
         /// admin key and tokens would otherwise cross the network in clear text).
         #[arg(long)]
         insecure_http: bool,
-        /// Join a cluster of nodes sharing this Redis (`redis://host:6379`): calls are placed
-        /// on the least loaded node and any node takes any client [default: one node, state
-        /// in memory].
+        /// Join a cluster of nodes sharing this Redis (`redis://host:6379`, or `rediss://`
+        /// for TLS): calls are placed on the least loaded node and any node takes any client
+        /// [default: one node, state in memory].
         #[arg(long)]
         redis: Option<String>,
+        /// For a rediss:// URL: a PEM file of the CA that Redis's certificate chains to
+        /// [default: the system's roots].
+        #[arg(long)]
+        redis_ca: Option<PathBuf>,
         /// This node's name in the cluster [default: node- and 8 random hex digits].
         #[arg(long)]
         node_id: Option<String>,
@@ -206,6 +210,7 @@ fn main() -> ExitCode {
             sip_tcp,
             insecure_http,
             redis,
+            redis_ca,
             node_id,
             advertise_url,
         } => {
@@ -234,6 +239,7 @@ fn main() -> ExitCode {
             settings.sip.tcp = sip_tcp.or(settings.sip.tcp);
             settings.insecure_http |= insecure_http;
             settings.cluster.redis = redis.or(settings.cluster.redis);
+            settings.cluster.redis_ca = redis_ca.or(settings.cluster.redis_ca);
             settings.cluster.node_id = node_id.or(settings.cluster.node_id);
             settings.cluster.advertise_url = advertise_url.or(settings.cluster.advertise_url);
             serve(settings)

@@ -68,6 +68,54 @@ pub enum ClusterError {
     /// The data directory could not be read or written.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// The CA file for Redis's TLS certificate could not be read.
+    #[error("cannot read the Redis CA {}: {source}", .path.display())]
+    RedisCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A client for the cluster's Redis at `url`: in the clear for `redis://`, over TLS for
+/// `rediss://`, where Redis's certificate must chain to the CAs in the PEM file `ca` or,
+/// without one, to the system's roots. Clear text to another machine is allowed (a private
+/// network) but warned about: the cluster's signing and admin keys are kept in Redis.
+pub(crate) fn redis_client(url: &str, ca: Option<&Path>) -> Result<redis::Client, ClusterError> {
+    let invalid = |e: redis::RedisError| ClusterError::Unreachable {
+        url: redacted(url),
+        reason: e.to_string(),
+    };
+    let client = match ca {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|source| ClusterError::RedisCa {
+                path: path.to_owned(),
+                source,
+            })?;
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            redis::Client::build_with_tls(url, certificates).map_err(invalid)?
+        }
+        None => redis::Client::open(url).map_err(invalid)?,
+    };
+    if let redis::ConnectionAddr::Tcp(host, _) = client.get_connection_info().addr() {
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            tracing::warn!(
+                url = %redacted(url),
+                "Redis in clear text: the cluster's signing and admin keys cross the network \
+                 unencrypted; use rediss:// (and --redis-ca for a private CA)"
+            );
+        }
+    }
+    Ok(client)
 }
 
 /// `url` with any password replaced by `***`, for messages and logs.
@@ -124,12 +172,16 @@ pub(crate) struct Cluster {
 /// Connects to the cluster's Redis and settles the node's secrets with the cluster's:
 /// adopted (and written to `data_dir`) when the node has none, published when the cluster
 /// has none, an error when both have and they differ.
-pub(crate) async fn join(url: &str, data_dir: &Path) -> Result<(Store, Secrets), ClusterError> {
+pub(crate) async fn join(
+    client: redis::Client,
+    url: &str,
+    data_dir: &Path,
+) -> Result<(Store, Secrets), ClusterError> {
     let unreachable = |e: StoreError| ClusterError::Unreachable {
         url: redacted(url),
         reason: e.to_string(),
     };
-    let mut store = Store::connect(url, CONNECT_TIMEOUT)
+    let mut store = Store::connect(client, CONNECT_TIMEOUT)
         .await
         .map_err(unreachable)?;
     let local = Secrets::load(data_dir)?;

@@ -91,11 +91,11 @@ impl Drop for DeviceEntry {
 
 /// Listens for ring requests of other nodes until the process ends, re-subscribing after a
 /// Redis outage.
-pub(crate) fn spawn_listener(cluster: Arc<Cluster>, redis_url: String) {
+pub(crate) fn spawn_listener(cluster: Arc<Cluster>, redis: redis::Client) {
     tokio::spawn(async move {
         let mut failing = false;
         loop {
-            match listen(&cluster, &redis_url).await {
+            match listen(&cluster, &redis).await {
                 Ok(()) => {}
                 Err(e) if !failing => {
                     tracing::warn!("ring listener: {e}; re-subscribing");
@@ -108,9 +108,8 @@ pub(crate) fn spawn_listener(cluster: Arc<Cluster>, redis_url: String) {
     });
 }
 
-async fn listen(cluster: &Cluster, redis_url: &str) -> Result<(), redis::RedisError> {
-    let client = redis::Client::open(redis_url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
+async fn listen(cluster: &Cluster, redis: &redis::Client) -> Result<(), redis::RedisError> {
+    let mut pubsub = redis.get_async_pubsub().await?;
     pubsub.subscribe(RING_CHANNEL).await?;
     let mut messages = pubsub.on_message();
     while let Some(message) = messages.next().await {

@@ -75,9 +75,11 @@ async fn bounded<T>(op: impl Future<Output = redis::RedisResult<T>>) -> Result<T
 }
 
 impl Store {
-    /// Connects to `url` and checks that Redis answers (within `within`).
-    pub(crate) async fn connect(url: &str, within: Duration) -> Result<Store, StoreError> {
-        let client = redis::Client::open(url)?;
+    /// Connects through `client` and checks that Redis answers (within `within`).
+    pub(crate) async fn connect(
+        client: redis::Client,
+        within: Duration,
+    ) -> Result<Store, StoreError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(within))
             .set_response_timeout(Some(OP_TIMEOUT))

@@ -33,6 +33,50 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A `redis-server` that speaks only TLS, on a free loopback port, with a certificate
+    /// for 127.0.0.1 issued by a CA of its own: the CA's PEM is written to `ca`.
+    pub fn start_tls(ca: &std::path::Path) -> Redis {
+        assert!(
+            which("redis-server"),
+            "run scripts/install-deps.sh: redis-server is missing"
+        );
+        let dir = super::temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca_pem, cert_pem, key_pem) = ca_and_certificate(&["127.0.0.1", "localhost"]);
+        std::fs::write(ca, ca_pem).unwrap();
+        std::fs::write(dir.join("redis.pem"), cert_pem).unwrap();
+        std::fs::write(dir.join("redis.key"), key_pem).unwrap();
+        let port = free_tcp_port();
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--tls-auth-clients", "no"])
+            .arg("--tls-cert-file")
+            .arg(dir.join("redis.pem"))
+            .arg("--tls-key-file")
+            .arg(dir.join("redis.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(ca)
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis {
+            child: Some(child),
+            port,
+        }
+    }
+
+    /// The `rediss://` URL of a [`Redis::start_tls`] server.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
     /// Starts it (again, on the same port, empty) and waits until it answers.
     pub fn restart(&mut self) {
         assert!(
@@ -91,6 +135,26 @@ impl Drop for Redis {
     }
 }
 
+/// A fresh CA, and a certificate for `names` it issued: the CA's PEM, the certificate's
+/// and its key's.
+pub fn ca_and_certificate(names: &[&str]) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "confab test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let certificate = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &Issuer::new(ca_params, ca_key))
+        .unwrap();
+    (ca.pem(), certificate.pem(), key.serialize_pem())
+}
+
 fn which(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -125,10 +189,17 @@ pub fn serve_command(redis_url: &str, id: &str, http: SocketAddr, data_dir: &Pat
 impl Node {
     /// Starts node `id` on `redis_url` and waits until it serves.
     pub fn start(redis_url: &str, id: &str) -> Node {
+        Node::start_with(redis_url, id, &[])
+    }
+
+    /// Starts node `id` on `redis_url` with more `confab serve` arguments, and waits until
+    /// it serves.
+    pub fn start_with(redis_url: &str, id: &str, args: &[&str]) -> Node {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let data_dir = super::temp_dir();
         let log = data_dir.with_extension(format!("{id}.log"));
         let child = serve_command(redis_url, id, http, &data_dir)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -1,0 +1,135 @@
+//! A cluster whose Redis speaks only TLS (`rediss://`, Redis's certificate from a private CA
+//! given with `--redis-ca`): two nodes join, share the cluster's keys, and carry one call
+//! between them — a tone spoken on one node is recorded on the other. A node that trusts
+//! another CA, or speaks clear text to the TLS port, is refused at start with a clear error,
+//! and a CA without a `rediss://` URL is a configuration error.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::disallowed_methods
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Node, Redis, ca_and_certificate, serve_command};
+use common::drops::{self, Seen, join_tone_speaker, wait_for};
+use common::phones::free_tcp_port;
+use common::temp_dir;
+use confab_bot::CallEvent;
+use confab_testkit::signal;
+
+/// `confab serve` on `redis_url` with more `args`: its exit status and stderr (it must
+/// exit, and soon).
+fn serve_exits(redis_url: &str, args: &[&str]) -> (i32, String) {
+    let http = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+    let started = Instant::now();
+    let output = serve_command(redis_url, "z", http, &temp_dir())
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    println!("exited in {:?}: {stderr}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_a_call_through_redis_over_tls() {
+    let ca = temp_dir().with_extension("ca.pem");
+    let redis = Redis::start_tls(&ca);
+    let ca_arg = ca.to_str().unwrap().to_owned();
+    let url = redis.tls_url();
+    let nodes = tokio::task::spawn_blocking(move || {
+        ["a", "b"].map(|id| Node::start_with(&url, id, &["--redis-ca", &ca_arg]))
+    })
+    .await
+    .unwrap();
+    // The second node took the first one's keys from Redis, and both see each other.
+    assert_eq!(nodes[0].admin_key(), nodes[1].admin_key());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = nodes[1].nodes().to_string();
+        if listed.contains("\"a\"") && listed.contains("\"b\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both nodes listed: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let group = uuid::Uuid::new_v4();
+    let seen = Seen::default();
+    let speaker = join_tone_speaker(nodes[0].bot_config("speaker"), group, &seen, 30).await;
+    wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
+    let out = temp_dir();
+    let recording = drops::join_recorder(nodes[1].bot_config("recorder"), group, &out).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    recording.handle().hang_up().await.unwrap();
+    recording.finished().await.unwrap();
+    speaker.handle().hang_up().await.unwrap();
+
+    let hosts: usize = nodes.iter().map(|n| n.calls().len()).sum();
+    assert!(hosts <= 1, "one call in the cluster, on one node");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let entry = manifest["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["identity"].as_str().unwrap().starts_with("28:speaker"))
+        .unwrap_or_else(|| panic!("the speaker in the manifest: {manifest}"));
+    let samples = drops::wav(&out.join(entry["audio"]["file"].as_str().unwrap()));
+    let voiced = samples
+        .chunks(960)
+        .filter(|w| w.len() == 960 && signal::rms_dbfs(w) > -30.0)
+        .count();
+    println!("the speaker on node a, recorded on node b: {voiced} loud 20 ms frames");
+    assert!(voiced >= 75, "at least 1.5 s of the tone: {voiced} frames");
+    for node in &nodes {
+        let log = node.log_text();
+        assert!(!log.contains("ring listener"), "{}: {log}", node.id);
+        assert!(!log.contains("clear text"), "{}: {log}", node.id);
+    }
+}
+
+#[test]
+fn a_node_that_trusts_another_ca_is_refused() {
+    let ca = temp_dir().with_extension("ca.pem");
+    let redis = Redis::start_tls(&ca);
+    let other = temp_dir().with_extension("other-ca.pem");
+    std::fs::write(&other, ca_and_certificate(&["127.0.0.1"]).0).unwrap();
+    let (code, stderr) = serve_exits(&redis.tls_url(), &["--redis-ca", other.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(&format!("cannot reach Redis at {}", redis.tls_url())),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    // Clear text to the TLS port is no better.
+    let (code, stderr) = serve_exits(&format!("redis://127.0.0.1:{}", redis.port), &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("cannot reach Redis"), "{stderr}");
+}
+
+#[test]
+fn a_ca_without_a_tls_url_is_a_configuration_error() {
+    let ca = temp_dir().with_extension("ca.pem");
+    std::fs::write(&ca, ca_and_certificate(&["127.0.0.1"]).0).unwrap();
+    let (code, stderr) = serve_exits(
+        "redis://127.0.0.1:6379",
+        &["--redis-ca", ca.to_str().unwrap()],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("needs a rediss:// URL"), "{stderr}");
+    // And a CA file that is not there is named.
+    let missing = temp_dir().with_extension("missing.pem");
+    let (code, stderr) = serve_exits(
+        "rediss://127.0.0.1:6379",
+        &["--redis-ca", missing.to_str().unwrap()],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("cannot read the Redis CA"), "{stderr}");
+}
