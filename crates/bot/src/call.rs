@@ -22,9 +22,12 @@ use crate::media::{
 };
 use crate::recovery::{Recovery, Step};
 use crate::router::{CallInput, Router};
+
+mod takeover;
 use crate::{
     Bot, BotConfig, BotError, CallEvent, CallHandle, CallReport, Participant, VideoSource,
 };
+use takeover::{REJOIN_RETRY, RESUME_WAIT, Resuming, answer_resumed, place_resumed, rejoin_group};
 
 /// How long the service may take to answer our offer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -363,6 +366,8 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
     let mut recovery = Recovery::new(reconnect);
     // A group call the service lost: its group, and when to try joining it afresh.
     let mut rejoin: Option<(uuid::Uuid, Instant)> = None;
+    // A 1:1 call the service lost: what to do about it, and when.
+    let mut resuming: Option<(Resuming, Instant)> = None;
     // A replacement connection offered, waiting for the service's answer.
     let mut offered: Option<Peer> = None;
     // Unmixed audio can outrun the notice saying whose it is (UDP against the WebSocket):
@@ -418,6 +423,31 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
                     }
                 }
                 Some(CallInput::Rejoin(group)) => rejoin = Some((group, Instant::now())),
+                Some(CallInput::Resume(one_to_one)) => {
+                    let now = Instant::now();
+                    resuming = Some(if one_to_one.caller {
+                        (Resuming::Place(one_to_one.peer), now)
+                    } else {
+                        (Resuming::AwaitRing, now + RESUME_WAIT)
+                    });
+                }
+                Some(CallInput::ResumeRings(new)) => {
+                    if matches!(resuming, Some((Resuming::AwaitRing, _))) {
+                        resuming = None;
+                        match answer_resumed(&handle, &router, &mut view, new).await {
+                            Ok(events) => {
+                                for event in &events {
+                                    bot.on_event(&call, event).await;
+                                }
+                                recovery.rejoined(Instant::now());
+                            }
+                            Err(e) => {
+                                tracing::warn!(%new, "answering the call resuming this one: {e}");
+                                ended = Some(EndReason::new(EndKind::NetworkLost));
+                            }
+                        }
+                    }
+                }
                 None => ended = Some(EndReason::new(EndKind::NetworkLost)),
             },
             () = sleep_until(rejoin.map(|(_, at)| at)) => {
@@ -442,6 +472,27 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
                         }
                     }
                 }
+            },
+            () = sleep_until(resuming.as_ref().map(|(_, at)| *at)) => match resuming.take() {
+                Some((Resuming::Place(peer), _)) => {
+                    match place_resumed(&handle, &router, &mut view, peer).await {
+                        Ok(events) => {
+                            for event in &events {
+                                bot.on_event(&call, event).await;
+                            }
+                            recovery.rejoined(Instant::now());
+                        }
+                        Err(e) => {
+                            tracing::warn!(call_id = %call.call_id(), "placing the lost 1:1 call again: {e}");
+                            ended = Some(EndReason::new(EndKind::NetworkLost));
+                        }
+                    }
+                }
+                Some((Resuming::AwaitRing, _)) => {
+                    tracing::warn!(call_id = %call.call_id(), "the lost 1:1 call was not placed again in time");
+                    ended = Some(EndReason::new(EndKind::NetworkLost));
+                }
+                None => {}
             },
             () = sleep_until(recovery_due) => match recovery.poll(Instant::now()) {
                 Some(Step::Offer) => {
@@ -535,66 +586,6 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// How soon a failed attempt to join a lost group call afresh is repeated (the cluster
-/// takes a few seconds to see a dead node as dead).
-const REJOIN_RETRY: Duration = Duration::from_millis(500);
-
-/// Joins `group` afresh after the service lost its call: the events for the bot (those of
-/// the old instance leaving, then [`CallEvent::Rejoined`]), or none when the service gave
-/// the same call back.
-async fn rejoin_group(
-    handle: &CallHandle,
-    router: &Router,
-    view: &mut View,
-    group: uuid::Uuid,
-) -> Result<Vec<CallEvent>, BotError> {
-    let old = handle.call_id();
-    let reply = handle
-        .inner
-        .client
-        .request(ClientMessage::CreateCall {
-            group_id: Some(group),
-            lobby: false,
-            video: false,
-        })
-        .await?;
-    let ServerMessage::Ok {
-        call_id: Some(new),
-        participant,
-    } = reply
-    else {
-        return Err(BotError::Protocol(format!("unexpected answer {reply:?}")));
-    };
-    let me = handle.me();
-    if new == old && participant == me {
-        // The same place (the call's node lives; this device's own node was lost).
-        return Ok(Vec::new());
-    }
-    tracing::info!(%old, %new, %group, "the group's call goes on in a fresh instance");
-    router.rekey(old, new);
-    if let Ok(mut id) = handle.inner.call_id.lock() {
-        *id = new;
-    }
-    if let Ok(mut mine) = handle.inner.me.lock() {
-        *mine = participant;
-    }
-    let mut events = Vec::new();
-    if let Ok(mut roster) = handle.inner.roster.lock() {
-        for (id, p) in roster.drain() {
-            if Some(id) != me {
-                events.push(CallEvent::Left {
-                    participant: p,
-                    reason: EndReason::new(EndKind::NetworkLost),
-                });
-            }
-        }
-    }
-    view.slots.clear();
-    view.dominant = None;
-    events.push(CallEvent::Rejoined { call_id: new });
-    Ok(events)
 }
 
 /// Offers a new media connection from the call's socket (its answer replaces the old one).

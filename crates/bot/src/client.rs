@@ -128,9 +128,15 @@ impl BotClient {
     pub async fn place_call<B: Bot>(&self, to: Identity, bot: B) -> Result<CallTask, BotError> {
         let reply = self
             .client
-            .request(ClientMessage::PlaceCall { to, video: false })
+            .request(ClientMessage::PlaceCall {
+                to: to.clone(),
+                video: false,
+                resumes: None,
+            })
             .await?;
-        self.start(reply, bot).await
+        let task = self.start(reply, bot).await?;
+        self.router.set_one_to_one(task.handle.call_id(), to, true);
+        Ok(task)
     }
 
     /// The next call ringing for the bot (`None` once the connection is gone).
@@ -147,7 +153,12 @@ impl BotClient {
                 video: false,
             })
             .await?;
-        self.start(reply, bot).await
+        let task = self.start(reply, bot).await?;
+        if !call.group {
+            self.router
+                .set_one_to_one(task.handle.call_id(), call.from, false);
+        }
+        Ok(task)
     }
 
     /// Declines a ringing call.

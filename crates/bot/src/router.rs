@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use confab_signaling::Identity;
 use confab_signaling::client::{Events, Link};
 use confab_signaling::protocol::{CallId, ServerMessage};
 use tokio::sync::{mpsc, watch};
@@ -34,6 +35,20 @@ pub(crate) enum CallInput {
     /// The connection is back but the service did not give this group call back: join the
     /// group afresh.
     Rejoin(uuid::Uuid),
+    /// The connection is back but this 1:1 call was lost with its node: its caller places
+    /// it again, its callee waits for that call.
+    Resume(OneToOne),
+    /// The call resuming this lost 1:1 call rings: answer it.
+    ResumeRings(CallId),
+}
+
+/// A 1:1 call as one of its two sides sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OneToOne {
+    /// The other side.
+    pub(crate) peer: Identity,
+    /// Whether this side placed it.
+    pub(crate) caller: bool,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +56,8 @@ struct Routes {
     calls: HashMap<CallId, mpsc::Sender<CallInput>>,
     /// The group of each group call joined by its group.
     groups: HashMap<CallId, uuid::Uuid>,
+    /// The other side of each 1:1 call.
+    one_to_one: HashMap<CallId, OneToOne>,
     held: HashMap<CallId, Vec<ServerMessage>>,
     /// Calls held for, oldest first (the oldest goes when room is needed).
     held_order: VecDeque<CallId>,
@@ -71,6 +88,7 @@ impl Routes {
     fn finish(&mut self, call_id: CallId) {
         self.calls.remove(&call_id);
         self.groups.remove(&call_id);
+        self.one_to_one.remove(&call_id);
         self.held.remove(&call_id);
         self.held_order.retain(|c| *c != call_id);
         if self.finished.insert(call_id) {
@@ -123,8 +141,15 @@ impl Router {
         }
     }
 
-    /// Routes what was `old`'s to `new` (a group call joined afresh), with anything held
-    /// for `new` meanwhile; `old` is finished.
+    /// Notes that `call_id` is a 1:1 call with `peer` (resumed if the service loses it).
+    pub(crate) fn set_one_to_one(&self, call_id: CallId, peer: Identity, caller: bool) {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.one_to_one.insert(call_id, OneToOne { peer, caller });
+        }
+    }
+
+    /// Routes what was `old`'s to `new` (a call joined afresh or resumed), with anything
+    /// held for `new` meanwhile; `old` is finished.
     pub(crate) fn rekey(&self, old: CallId, new: CallId) {
         if old == new {
             return;
@@ -132,7 +157,11 @@ impl Router {
         let Ok(mut routes) = self.routes.lock() else {
             return;
         };
-        let (Some(tx), group) = (routes.calls.remove(&old), routes.groups.remove(&old)) else {
+        let (Some(tx), group, one_to_one) = (
+            routes.calls.remove(&old),
+            routes.groups.remove(&old),
+            routes.one_to_one.remove(&old),
+        ) else {
             return;
         };
         routes.finish(old);
@@ -144,6 +173,20 @@ impl Router {
         if let Some(group) = group {
             routes.groups.insert(new, group);
         }
+        if let Some(one_to_one) = one_to_one {
+            routes.one_to_one.insert(new, one_to_one);
+        }
+    }
+
+    /// The task of `lost`, if it is a 1:1 call this side answered from `caller` (whose
+    /// call resuming it is then this side's to answer).
+    fn resuming(&self, lost: CallId, caller: &Identity) -> Option<mpsc::Sender<CallInput>> {
+        let routes = self.routes.lock().ok()?;
+        let one_to_one = routes.one_to_one.get(&lost)?;
+        if one_to_one.caller || &one_to_one.peer != caller {
+            return None;
+        }
+        routes.calls.get(&lost).cloned()
     }
 
     /// Stops routing a finished call.
@@ -163,7 +206,8 @@ impl Router {
     }
 
     /// The connection is back: the calls the service resumed hear so; the others are gone,
-    /// or — group calls whose node was lost — are joined afresh.
+    /// or — calls whose node was lost — group calls are joined afresh and 1:1 calls
+    /// resumed.
     fn reconnected(&self, resumed: &[CallId], node_lost: bool) {
         let Ok(mut routes) = self.routes.lock() else {
             return;
@@ -182,6 +226,13 @@ impl Router {
             ) {
                 tracing::warn!(%call_id, %group, "the service did not give this call back after the reconnect: joining the group afresh");
                 let _ = tx.try_send(CallInput::Rejoin(*group));
+            } else if let (true, Some(one_to_one), Some(tx)) = (
+                node_lost,
+                routes.one_to_one.get(call_id),
+                routes.calls.get(call_id),
+            ) {
+                tracing::warn!(%call_id, peer = %one_to_one.peer, caller = one_to_one.caller, "the service did not give this 1:1 call back after the reconnect: resuming it");
+                let _ = tx.try_send(CallInput::Resume(one_to_one.clone()));
             } else {
                 tracing::warn!(%call_id, "the service did not give this call back after the reconnect");
                 // Dropping its route ends the call as network-lost.
@@ -232,9 +283,22 @@ impl Router {
             if let ServerMessage::IncomingCall {
                 call_id,
                 from,
+                resumes: Some(lost),
+                ..
+            } = &message
+                && let Some(tx) = self.resuming(*lost, from)
+            {
+                // Answered by the call it resumes, not by the bot (which answered already).
+                let _ = tx.try_send(CallInput::ResumeRings(*call_id));
+                continue;
+            }
+            if let ServerMessage::IncomingCall {
+                call_id,
+                from,
                 from_name,
                 group,
                 video,
+                ..
             } = &message
             {
                 let call = IncomingCall {
@@ -288,5 +352,35 @@ impl Router {
         if let Ok(mut routes) = self.routes.lock() {
             routes.calls.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bot(name: &str) -> Identity {
+        Identity::Bot(name.into())
+    }
+
+    #[test]
+    fn only_the_callee_of_a_lost_call_answers_its_resumption_and_only_from_its_caller() {
+        let router = Router::default();
+        let (answered, placed, group) = (CallId::new(), CallId::new(), CallId::new());
+        let _rx = [answered, placed, group].map(|c| router.register(c));
+        router.set_one_to_one(answered, bot("alice"), false);
+        router.set_one_to_one(placed, bot("carol"), true);
+        router.set_group(group, uuid::Uuid::new_v4());
+        assert!(router.resuming(answered, &bot("alice")).is_some());
+        // Someone else naming the call, the caller's side, a group call, an unknown call.
+        assert!(router.resuming(answered, &bot("mallory")).is_none());
+        assert!(router.resuming(placed, &bot("carol")).is_none());
+        assert!(router.resuming(group, &bot("alice")).is_none());
+        assert!(router.resuming(CallId::new(), &bot("alice")).is_none());
+        // Resumed as a new call: the new one is the 1:1 call from then on.
+        let resumed = CallId::new();
+        router.rekey(answered, resumed);
+        assert!(router.resuming(answered, &bot("alice")).is_none());
+        assert!(router.resuming(resumed, &bot("alice")).is_some());
     }
 }

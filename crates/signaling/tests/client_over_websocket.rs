@@ -142,6 +142,7 @@ async fn a_call_over_real_websockets() {
         .request(ClientMessage::PlaceCall {
             to: bob.clone(),
             video: false,
+            resumes: None,
         })
         .await
         .unwrap();

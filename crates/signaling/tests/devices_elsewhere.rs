@@ -30,6 +30,7 @@ fn a_device_arriving_from_another_node_rings() {
         ClientMessage::PlaceCall {
             to: bob.clone(),
             video: false,
+            resumes: None,
         },
     ));
     h.advance(Duration::from_secs(2));
@@ -68,6 +69,7 @@ fn nobody_anywhere_is_unavailable_after_the_wait() {
         ClientMessage::PlaceCall {
             to: user(),
             video: false,
+            resumes: None,
         },
     );
     h.advance(Duration::from_millis(3_100));

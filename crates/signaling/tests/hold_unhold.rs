@@ -19,6 +19,7 @@ fn hold_and_resume() {
         ClientMessage::PlaceCall {
             to: bob,
             video: false,
+            resumes: None,
         },
     ));
     let (_, pb) = joined(&h.ok(

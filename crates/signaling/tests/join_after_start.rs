@@ -135,6 +135,7 @@ fn a_one_to_one_call_cannot_be_joined_uninvited() {
         ClientMessage::PlaceCall {
             to: bob,
             video: false,
+            resumes: None,
         },
     ));
     let intruder = h.connect(&user());

@@ -21,6 +21,7 @@ fn ring_accept_connected_hang_up() {
         ClientMessage::PlaceCall {
             to: bob.clone(),
             video: true,
+            resumes: None,
         },
     ));
     assert_eq!(
@@ -93,6 +94,7 @@ fn calling_someone_offline_ends_as_unavailable() {
         ClientMessage::PlaceCall {
             to: user(),
             video: false,
+            resumes: None,
         },
     ));
     let states = call_states(&h.events(a));
@@ -118,6 +120,7 @@ fn caller_cancels_before_an_answer() {
         ClientMessage::PlaceCall {
             to: bob,
             video: false,
+            resumes: None,
         },
     ));
     h.events(a);
@@ -136,4 +139,44 @@ fn caller_cancels_before_an_answer() {
         },
         confab_signaling::protocol::ErrorCode::CallNotFound,
     );
+}
+
+#[test]
+fn a_call_resuming_a_lost_one_rings_saying_so() {
+    let mut h = Harness::new();
+    let (alice, bob) = (user(), user());
+    let a = h.connect(&alice);
+    let b = h.connect(&bob);
+    let lost = confab_signaling::protocol::CallId::new();
+    let (call, _) = joined(&h.ok(
+        a,
+        ClientMessage::PlaceCall {
+            to: bob.clone(),
+            video: false,
+            resumes: Some(lost),
+        },
+    ));
+    let rings = |events: Vec<ServerMessage>| {
+        events.into_iter().find_map(|e| match e {
+            ServerMessage::IncomingCall {
+                call_id, resumes, ..
+            } => Some((call_id, resumes)),
+            _ => None,
+        })
+    };
+    assert_eq!(rings(h.events(b)), Some((call, Some(lost))));
+    // A device of Bob's that comes while it rings hears the same.
+    let b_later = h.connect(&bob);
+    assert_eq!(rings(h.events(b_later)), Some((call, Some(lost))));
+    // An ordinary call says nothing of the kind.
+    let c = h.connect(&user());
+    let (other, _) = joined(&h.ok(
+        c,
+        ClientMessage::PlaceCall {
+            to: alice,
+            video: false,
+            resumes: None,
+        },
+    ));
+    assert_eq!(rings(h.events(a)), Some((other, None)));
 }

@@ -20,6 +20,7 @@ fn callee_rejects() {
         ClientMessage::PlaceCall {
             to: bob,
             video: false,
+            resumes: None,
         },
     ));
     h.events(a);

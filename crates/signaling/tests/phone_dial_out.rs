@@ -183,6 +183,7 @@ fn a_one_to_one_call_to_a_phone() {
         ClientMessage::PlaceCall {
             to: number(4),
             video: false,
+            resumes: None,
         },
     ));
     let pid = match &h.phones[..] {
@@ -217,6 +218,7 @@ fn cancelling_a_ringing_phone_and_declined_calls() {
         ClientMessage::PlaceCall {
             to: number(5),
             video: false,
+            resumes: None,
         },
     ));
     h.phones.clear();
@@ -233,6 +235,7 @@ fn cancelling_a_ringing_phone_and_declined_calls() {
         ClientMessage::PlaceCall {
             to: number(6),
             video: false,
+            resumes: None,
         },
     ));
     let pid = match &h.phones[..] {

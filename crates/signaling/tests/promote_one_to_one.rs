@@ -20,6 +20,7 @@ fn third_participant_promotes_without_interruption() {
         ClientMessage::PlaceCall {
             to: bob.clone(),
             video: false,
+            resumes: None,
         },
     ));
     let (_, pb) = joined(&h.ok(

@@ -25,6 +25,7 @@ fn unanswered_call_times_out() {
         ClientMessage::PlaceCall {
             to: bob,
             video: false,
+            resumes: None,
         },
     ));
     h.events(a);

@@ -54,6 +54,10 @@ pub enum ClientMessage {
         /// Whether I start with camera video.
         #[serde(default)]
         video: bool,
+        /// The 1:1 call between the same two that this one takes over, lost with the node
+        /// that hosted it: `to`'s device that was in it answers by itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<CallId>,
     },
     /// Answer an incoming call.
     AcceptCall {

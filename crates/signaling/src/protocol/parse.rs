@@ -216,4 +216,31 @@ mod tests {
         let reply = ServerEnvelope::reply(Some(7), ServerMessage::Pong);
         assert_eq!(parse_server(&reply.to_json()).unwrap(), reply);
     }
+
+    #[test]
+    fn a_call_placed_to_resume_another_names_it_only_then() {
+        let to = r#""to":"28:bob""#;
+        let plain = parse_client(&format!(r#"{{"v":1,"type":"place_call",{to}}}"#)).unwrap();
+        assert!(matches!(
+            plain.message,
+            ClientMessage::PlaceCall { resumes: None, .. }
+        ));
+        assert!(!plain.to_json().contains("resumes"), "{}", plain.to_json());
+        let lost = CallId::new();
+        let resuming = parse_client(&format!(
+            r#"{{"v":1,"type":"place_call",{to},"resumes":"{}"}}"#,
+            lost.0
+        ))
+        .unwrap();
+        assert!(matches!(
+            resuming.message,
+            ClientMessage::PlaceCall { resumes: Some(c), .. } if c == lost
+        ));
+        assert_eq!(parse_client(&resuming.to_json()).unwrap(), resuming);
+        let bad = format!(r#"{{"v":1,"type":"place_call",{to},"resumes":"yesterday"}}"#);
+        assert_eq!(
+            parse_client(&bad).unwrap_err().code,
+            ErrorCode::InvalidMessage
+        );
+    }
 }

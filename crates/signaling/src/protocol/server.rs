@@ -50,6 +50,10 @@ pub enum ServerMessage {
         group: bool,
         /// Whether the caller sends video.
         video: bool,
+        /// The lost 1:1 call (between the same two) this one takes over: a device that was
+        /// in it answers without asking its user.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<CallId>,
     },
     /// An incoming call stopped ringing here (answered elsewhere, cancelled, timed out).
     IncomingCallEnded {

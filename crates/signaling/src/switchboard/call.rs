@@ -78,6 +78,8 @@ pub(crate) struct Call {
     pub(crate) group_id: Option<Uuid>,
     pub(crate) lobby: bool,
     pub(crate) participants: BTreeMap<ParticipantId, Participant>,
+    /// A 1:1 call: the lost call between the same two that it takes over.
+    pub(crate) resumes: Option<CallId>,
     next_participant: u32,
 }
 
@@ -89,6 +91,7 @@ impl Call {
             group_id,
             lobby,
             participants: BTreeMap::new(),
+            resumes: None,
             next_participant: 1,
         }
     }

@@ -174,6 +174,7 @@ impl Switchboard {
         conn: ConnectionId,
         to: &Identity,
         video: bool,
+        resumes: Option<CallId>,
         now: Instant,
     ) -> Result<ServerMessage, Refusal> {
         let (identity, name, endpoint, role) = self.caller(conn, true)?;
@@ -181,6 +182,7 @@ impl Switchboard {
             return refuse(ErrorCode::InvalidMessage, "cannot call yourself");
         }
         let mut call = Call::new(CallKind::OneToOne, None, false);
+        call.resumes = resumes;
         let call_id = call.id;
         let caller = call.add(identity.clone(), name, role, CallState::Connecting);
         let callee = call.add(
@@ -226,6 +228,7 @@ impl Switchboard {
             return;
         };
         let group = call.kind == CallKind::Group;
+        let resumes = call.resumes.filter(|_| !group);
         let from = p.invited_by.clone().unwrap_or_else(|| p.identity.clone());
         let from_name = self
             .online
@@ -279,6 +282,7 @@ impl Switchboard {
                     from_name: from_name.clone(),
                     group,
                     video,
+                    resumes,
                 },
             );
         }

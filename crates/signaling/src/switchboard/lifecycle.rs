@@ -132,7 +132,7 @@ impl Switchboard {
                 p.ring_deadline = Some(now + ring_timeout);
             }
         }
-        let ringing: Vec<(CallId, Identity, bool)> = self
+        let ringing: Vec<(CallId, Identity, bool, Option<CallId>)> = self
             .calls
             .values()
             .filter(|c| c.ringing_for(identity).is_some())
@@ -142,10 +142,11 @@ impl Switchboard {
                     .and_then(|pid| c.participants.get(&pid))
                     .and_then(|p| p.invited_by.clone())
                     .unwrap_or_else(|| identity.clone());
-                (c.id, from, c.kind == CallKind::Group)
+                let group = c.kind == CallKind::Group;
+                (c.id, from, group, c.resumes.filter(|_| !group))
             })
             .collect();
-        for (call_id, from, group) in ringing {
+        for (call_id, from, group, resumes) in ringing {
             let from_name = from.to_string();
             self.event(
                 conn,
@@ -155,6 +156,7 @@ impl Switchboard {
                     from_name,
                     group,
                     video: false,
+                    resumes,
                 },
             );
         }

@@ -39,7 +39,7 @@ impl Switchboard {
                 group_id,
                 video,
             } => self.join_call(conn, call_id, group_id, video),
-            M::PlaceCall { to, video } => self.place_call(conn, &to, video, now),
+            M::PlaceCall { to, video, resumes } => self.place_call(conn, &to, video, resumes, now),
             M::AcceptCall { call_id, video } => self.accept_call(conn, call_id, video),
             M::RejectCall { call_id } => self.reject_call(conn, call_id),
             M::CancelCall { call_id } => self.cancel_call(conn, call_id),
