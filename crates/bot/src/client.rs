@@ -135,7 +135,10 @@ impl BotClient {
             })
             .await?;
         let task = self.start(reply, bot).await?;
-        self.router.set_one_to_one(task.handle.call_id(), to, true);
+        // A phone's call lives with its SIP dialog on its node: not resumed elsewhere.
+        if !to.is_phone() {
+            self.router.set_one_to_one(task.handle.call_id(), to, true);
+        }
         Ok(task)
     }
 
@@ -154,7 +157,7 @@ impl BotClient {
             })
             .await?;
         let task = self.start(reply, bot).await?;
-        if !call.group {
+        if !call.group && !call.from.is_phone() {
             self.router
                 .set_one_to_one(task.handle.call_id(), call.from, false);
         }

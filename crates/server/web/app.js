@@ -14,6 +14,8 @@ const state = {
   transceivers: null, slots: new Map(), dominant: [], levels: [], ended: null, incoming: null,
   credentials: null, welcomed: false, linkDown: false, mediaDown: false, restarting: false,
   reconnects: 0, dropSince: null, group: null, nodes: [], rejoin: false, rejoins: 0,
+  // A 1:1 call: the other side, and whether this page placed it (it is resumed if its node dies).
+  oneToOne: null, resume: false,
 };
 // This tab's device id: a WebSocket re-opened with it gets the tab's calls back.
 // Kept in sessionStorage where the page may use it (a sandboxed or third-party frame may
@@ -84,6 +86,8 @@ function endCall(reason) {
   state.pc = null;
   state.callId = null;
   state.group = null;
+  state.oneToOne = null;
+  clearTimeout(state.resumeTimer);
 }
 
 async function onEvent(m) {
@@ -100,6 +104,12 @@ async function onEvent(m) {
       if (m.state === 'disconnected') endCall(m.reason);
       break;
     case 'incoming_call':
+      // The call resuming the 1:1 call this page answered, lost with its node: answered
+      // without asking, if it comes from the same caller.
+      if (m.resumes && m.resumes === state.callId && state.oneToOne && !state.oneToOne.caller && m.from === state.oneToOne.peer) {
+        await answerResumed(m.call_id);
+        break;
+      }
       state.incoming = m;
       $('incoming-text').textContent = `${m.from_name} (${m.from}) is calling${m.group ? ' you into a group call' : ''}.`;
       $('incoming').hidden = false;
@@ -114,6 +124,8 @@ async function onEvent(m) {
         if ((m.resumed ?? []).includes(state.callId)) { state.linkDown = false; settle(); }
         // A group call not given back after its node was lost (a cluster's): join it again.
         else if (state.group && state.nodeLost) state.rejoin = true;
+        // A 1:1 call lost with its node: placed again by its caller, answered by its callee.
+        else if (state.oneToOne && state.nodeLost) state.resume = true;
         else { status('The call ended while the connection was down.'); endCall({ text: 'The connection was lost', code: 410 }); }
       }
       state.welcomed = true;
@@ -213,6 +225,7 @@ async function reconnectSignaling() {
       state.reconnectingLink = false;
       if (!state.callId) { state.linkDown = false; status('Signed in again.'); }
       if (state.rejoin) await rejoinGroup();
+      if (state.resume) await resumeOneToOne();
       return;
     } catch (e) { console.log('reconnect failed', e.message); }
   }
@@ -249,6 +262,52 @@ async function rejoinGroup() {
     }
   }
   if (state.callId) endCall({ text: 'The connection was lost', code: 410 });
+}
+
+// A 1:1 call not given back after its node was lost: its caller places it again naming the
+// lost call (the callee's side answers by itself); its callee waits for that call to ring.
+async function resumeOneToOne() {
+  state.resume = false;
+  const lost = state.callId;
+  if (!state.oneToOne.caller) {
+    status('The call was lost with its node; waiting for the other side to call again...');
+    state.resumeTimer = setTimeout(() => {
+      if (state.callId === lost) endCall({ text: 'The connection was lost', code: 410 });
+    }, 15000);
+    return;
+  }
+  try {
+    const placed = await request({ type: 'place_call', to: state.oneToOne.peer, video: !!state.camera, resumes: lost });
+    console.log(`resumed the 1:1 call as ${placed.call_id}`);
+    tookOver(placed.call_id);
+  } catch (e) {
+    console.log('resuming failed', e.message);
+    endCall({ text: 'The connection was lost', code: 410 });
+  }
+}
+
+// Answers the call that resumes this page's lost 1:1 call.
+async function answerResumed(callId) {
+  clearTimeout(state.resumeTimer);
+  state.resume = false;
+  try {
+    await request({ type: 'accept_call', call_id: callId, video: !!state.camera });
+    console.log(`answered the call resuming the 1:1 call: ${callId}`);
+    tookOver(callId);
+  } catch (e) {
+    console.log('answering the resumed call failed', e.message);
+    endCall({ text: 'The connection was lost', code: 410 });
+  }
+}
+
+// The call goes on as `callId` (a new call on a live node): offer media there.
+function tookOver(callId) {
+  state.callId = callId;
+  state.rejoins += 1;
+  state.levelsAtRejoin = state.levels.length;
+  state.linkDown = false;
+  status('The call goes on on another node; reconnecting media...');
+  restartMedia();
 }
 
 // Signs in: with ?identity=&token= as given, else as a guest of this server.
@@ -505,6 +564,9 @@ async function placeCall() {
   const wantVideo = $('with-video').checked;
   const placed = await request({ type: 'place_call', to, video: wantVideo });
   state.callId = placed.call_id;
+  // A phone's call lives with its SIP dialog: not resumed elsewhere.
+  state.oneToOne = to.startsWith('4:') ? null : { peer: to, caller: true };
+  learnNodes();
   status(`Calling ${to}...`);
   await startMedia(wantVideo);
 }
@@ -545,6 +607,8 @@ async function accept() {
   const wantVideo = $('with-video').checked && params.get('video') !== '0';
   await request({ type: 'accept_call', call_id: call.call_id, video: wantVideo });
   state.callId = call.call_id;
+  state.oneToOne = call.group || call.from.startsWith('4:') ? null : { peer: call.from, caller: false };
+  learnNodes();
   status(`In a call with ${call.from_name}.`);
   await startMedia(wantVideo);
 }
