@@ -72,10 +72,12 @@ pub enum CallEvent {
     /// Back after [`CallEvent::Reconnecting`]: the same participant in the same call, its
     /// roster and slots as the service sees them now.
     Reconnected,
-    /// The node hosting this group call was lost and the SDK joined the group afresh on a
-    /// live one: the call goes on under a new id ([`CallHandle::call_id`]) with its own
-    /// roster (everyone of the lost instance left first). [`CallEvent::Reconnected`] follows
-    /// once media flows again.
+    /// The node hosting this call was lost and the call goes on in a new one on a live
+    /// node: a group call joined afresh by its group, a 1:1 call placed again by its caller
+    /// (this SDK, if it placed it) and answered by its callee's device without asking the
+    /// bot. The call goes on under a new id ([`CallHandle::call_id`]) with its own roster
+    /// (everyone of the lost call left first). [`CallEvent::Reconnected`] follows once media
+    /// flows again.
     ///
     /// [`CallHandle::call_id`]: crate::CallHandle::call_id
     Rejoined {
