@@ -57,6 +57,11 @@ pub struct ClusterConfig {
     /// For `rediss://`: a PEM file of the CA certificates that Redis's certificate must chain
     /// to, instead of the system's roots (a private CA).
     pub redis_ca: Option<PathBuf>,
+    /// For `rediss://` to a Redis that asks for client certificates (`tls-auth-clients`):
+    /// this node's certificate (PEM), with `redis_client_key`.
+    pub redis_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of `redis_client_cert`.
+    pub redis_client_key: Option<PathBuf>,
     /// This node's name in the cluster (default: `node-` and 8 random hex digits).
     pub node_id: Option<String>,
     /// The URL other nodes reach this node's HTTP and WebSocket on (default: the HTTP
@@ -200,9 +205,15 @@ pub enum ConfigError {
          \"insecure_http\": true) if a TLS-terminating proxy sits in front"
     )]
     InsecureHttp(SocketAddr),
-    /// A CA for Redis's certificate, but no `rediss://` URL to check it on.
-    #[error("--redis-ca checks Redis's TLS certificate: it needs a rediss:// URL in --redis")]
+    /// A CA for Redis's certificate or a client certificate, but no `rediss://` URL.
+    #[error(
+        "--redis-ca and --redis-client-cert are for TLS to Redis: they need a rediss:// URL \
+         in --redis"
+    )]
     RedisCaWithoutTls,
+    /// Only one of the Redis client certificate and key was given.
+    #[error("--redis-client-cert and --redis-client-key go together")]
+    HalfRedisClientCertificate,
 }
 
 impl ServerConfig {
@@ -261,6 +272,12 @@ impl ServerConfig {
         if let Some(v) = env("CONFAB_REDIS_CA") {
             self.cluster.redis_ca = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("CONFAB_REDIS_CLIENT_CERT") {
+            self.cluster.redis_client_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("CONFAB_REDIS_CLIENT_KEY") {
+            self.cluster.redis_client_key = Some(PathBuf::from(v));
+        }
         if let Some(v) = env("CONFAB_NODE_ID") {
             self.cluster.node_id = Some(v);
         }
@@ -289,7 +306,11 @@ impl ServerConfig {
         if self.tls_cert.is_none() && !self.http.ip().is_loopback() && !self.insecure_http {
             return Err(ConfigError::InsecureHttp(self.http));
         }
-        if self.cluster.redis_ca.is_some()
+        let cluster = &self.cluster;
+        if cluster.redis_client_cert.is_some() != cluster.redis_client_key.is_some() {
+            return Err(ConfigError::HalfRedisClientCertificate);
+        }
+        if (cluster.redis_ca.is_some() || cluster.redis_client_cert.is_some())
             && !self
                 .cluster
                 .redis

@@ -228,10 +228,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         _ => None,
     };
     let redis = match &config.cluster.redis {
-        Some(url) => Some(cluster::redis_client(
-            url,
-            config.cluster.redis_ca.as_deref(),
-        )?),
+        Some(url) => Some(cluster::redis_client(url, &config.cluster)?),
         None => None,
     };
     let (store, secrets) = match (&redis, &config.cluster.redis) {

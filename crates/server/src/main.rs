@@ -82,6 +82,13 @@ enum Command {
         /// [default: the system's roots].
         #[arg(long)]
         redis_ca: Option<PathBuf>,
+        /// For a rediss:// URL to a Redis that asks for client certificates: this node's
+        /// certificate (PEM), with --redis-client-key.
+        #[arg(long)]
+        redis_client_cert: Option<PathBuf>,
+        /// The private key (PEM) of --redis-client-cert.
+        #[arg(long)]
+        redis_client_key: Option<PathBuf>,
         /// This node's name in the cluster [default: node- and 8 random hex digits].
         #[arg(long)]
         node_id: Option<String>,
@@ -211,6 +218,8 @@ fn main() -> ExitCode {
             insecure_http,
             redis,
             redis_ca,
+            redis_client_cert,
+            redis_client_key,
             node_id,
             advertise_url,
         } => {
@@ -240,6 +249,10 @@ fn main() -> ExitCode {
             settings.insecure_http |= insecure_http;
             settings.cluster.redis = redis.or(settings.cluster.redis);
             settings.cluster.redis_ca = redis_ca.or(settings.cluster.redis_ca);
+            settings.cluster.redis_client_cert =
+                redis_client_cert.or(settings.cluster.redis_client_cert);
+            settings.cluster.redis_client_key =
+                redis_client_key.or(settings.cluster.redis_client_key);
             settings.cluster.node_id = node_id.or(settings.cluster.node_id);
             settings.cluster.advertise_url = advertise_url.or(settings.cluster.advertise_url);
             serve(settings)

@@ -2,7 +2,8 @@
 //! given with `--redis-ca`): two nodes join, share the cluster's keys, and carry one call
 //! between them — a tone spoken on one node is recorded on the other. A node that trusts
 //! another CA, or speaks clear text to the TLS port, is refused at start with a clear error,
-//! and a CA without a `rediss://` URL is a configuration error.
+//! and a CA without a `rediss://` URL is a configuration error. A Redis that asks for client
+//! certificates takes a node with one from its CA and refuses a node without.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +16,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{Node, Redis, ca_and_certificate, serve_command};
+use common::cluster::{Node, Redis, TestCa, serve_command};
 use common::drops::{self, Seen, join_tone_speaker, wait_for};
 use common::phones::free_tcp_port;
 use common::temp_dir;
@@ -39,9 +40,9 @@ fn serve_exits(redis_url: &str, args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_a_call_through_redis_over_tls() {
-    let ca = temp_dir().with_extension("ca.pem");
-    let redis = Redis::start_tls(&ca);
-    let ca_arg = ca.to_str().unwrap().to_owned();
+    let ca = TestCa::new();
+    let redis = Redis::start_tls(&ca, false);
+    let ca_arg = ca.pem.to_str().unwrap().to_owned();
     let url = redis.tls_url();
     let nodes = tokio::task::spawn_blocking(move || {
         ["a", "b"].map(|id| Node::start_with(&url, id, &["--redis-ca", &ca_arg]))
@@ -97,11 +98,12 @@ async fn two_nodes_share_a_call_through_redis_over_tls() {
 
 #[test]
 fn a_node_that_trusts_another_ca_is_refused() {
-    let ca = temp_dir().with_extension("ca.pem");
-    let redis = Redis::start_tls(&ca);
-    let other = temp_dir().with_extension("other-ca.pem");
-    std::fs::write(&other, ca_and_certificate(&["127.0.0.1"]).0).unwrap();
-    let (code, stderr) = serve_exits(&redis.tls_url(), &["--redis-ca", other.to_str().unwrap()]);
+    let redis = Redis::start_tls(&TestCa::new(), false);
+    let other = TestCa::new();
+    let (code, stderr) = serve_exits(
+        &redis.tls_url(),
+        &["--redis-ca", other.pem.to_str().unwrap()],
+    );
     assert_ne!(code, 0);
     assert!(
         stderr.contains(&format!("cannot reach Redis at {}", redis.tls_url())),
@@ -115,15 +117,21 @@ fn a_node_that_trusts_another_ca_is_refused() {
 }
 
 #[test]
-fn a_ca_without_a_tls_url_is_a_configuration_error() {
-    let ca = temp_dir().with_extension("ca.pem");
-    std::fs::write(&ca, ca_and_certificate(&["127.0.0.1"]).0).unwrap();
+fn tls_settings_without_a_tls_url_are_a_configuration_error() {
+    let ca = TestCa::new();
+    let ca = ca.pem.to_str().unwrap();
+    let (code, stderr) = serve_exits("redis://127.0.0.1:6379", &["--redis-ca", ca]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("need a rediss:// URL"), "{stderr}");
     let (code, stderr) = serve_exits(
-        "redis://127.0.0.1:6379",
-        &["--redis-ca", ca.to_str().unwrap()],
+        "rediss://127.0.0.1:6379",
+        &["--redis-ca", ca, "--redis-client-cert", ca],
     );
     assert_ne!(code, 0);
-    assert!(stderr.contains("needs a rediss:// URL"), "{stderr}");
+    assert!(
+        stderr.contains("--redis-client-cert and --redis-client-key go together"),
+        "{stderr}"
+    );
     // And a CA file that is not there is named.
     let missing = temp_dir().with_extension("missing.pem");
     let (code, stderr) = serve_exits(
@@ -131,5 +139,35 @@ fn a_ca_without_a_tls_url_is_a_configuration_error() {
         &["--redis-ca", missing.to_str().unwrap()],
     );
     assert_ne!(code, 0);
-    assert!(stderr.contains("cannot read the Redis CA"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the Redis TLS file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_redis_that_asks_for_client_certificates_takes_nodes_with_one() {
+    let ca = TestCa::new();
+    let redis = Redis::start_tls(&ca, true);
+    let ca_pem = ca.pem.to_str().unwrap();
+    // Without a certificate: refused by Redis, a clear error at start.
+    let (code, stderr) = serve_exits(&redis.tls_url(), &["--redis-ca", ca_pem]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(&format!("cannot reach Redis at {}", redis.tls_url())),
+        "{stderr}"
+    );
+    // With one from Redis's CA: in the cluster.
+    let (cert, key) = ca.issue(&["node-a"], &temp_dir(), "node-a");
+    let args = [
+        "--redis-ca",
+        ca_pem,
+        "--redis-client-cert",
+        cert.to_str().unwrap(),
+        "--redis-client-key",
+        key.to_str().unwrap(),
+    ];
+    let node = Node::start_with(&redis.tls_url(), "a", &args);
+    let listed = node.nodes().to_string();
+    assert!(listed.contains("\"a\""), "{listed}");
 }

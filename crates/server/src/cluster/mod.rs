@@ -28,6 +28,7 @@ pub(crate) use relay::Relay;
 pub(crate) use ring::{RingRequest, spawn_listener as spawn_ring_listener};
 use store::{Store, StoreError};
 
+use crate::config::ClusterConfig;
 use crate::keys::{Secrets, SecretsError};
 
 /// How often a node rewrites its record.
@@ -68,9 +69,9 @@ pub enum ClusterError {
     /// The data directory could not be read or written.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
-    /// The CA file for Redis's TLS certificate could not be read.
-    #[error("cannot read the Redis CA {}: {source}", .path.display())]
-    RedisCa {
+    /// A file for TLS to Redis (CA, client certificate or key) could not be read.
+    #[error("cannot read the Redis TLS file {}: {source}", .path.display())]
+    RedisTlsFile {
         /// The file.
         path: PathBuf,
         /// Why.
@@ -79,27 +80,38 @@ pub enum ClusterError {
 }
 
 /// A client for the cluster's Redis at `url`: in the clear for `redis://`, over TLS for
-/// `rediss://`, where Redis's certificate must chain to the CAs in the PEM file `ca` or,
-/// without one, to the system's roots. Clear text to another machine is allowed (a private
-/// network) but warned about: the cluster's signing and admin keys are kept in Redis.
-pub(crate) fn redis_client(url: &str, ca: Option<&Path>) -> Result<redis::Client, ClusterError> {
+/// `rediss://`, where Redis's certificate must chain to the CAs in the PEM file
+/// `tls.redis_ca` or, without one, to the system's roots, and this node shows
+/// `tls.redis_client_cert` if Redis asks for one. Clear text to another machine is allowed
+/// (a private network) but warned about: the cluster's signing and admin keys are kept in
+/// Redis.
+pub(crate) fn redis_client(url: &str, tls: &ClusterConfig) -> Result<redis::Client, ClusterError> {
     let invalid = |e: redis::RedisError| ClusterError::Unreachable {
         url: redacted(url),
         reason: e.to_string(),
     };
-    let client = match ca {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|source| ClusterError::RedisCa {
-                path: path.to_owned(),
-                source,
-            })?;
-            let certificates = redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem),
-            };
-            redis::Client::build_with_tls(url, certificates).map_err(invalid)?
-        }
-        None => redis::Client::open(url).map_err(invalid)?,
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ClusterError::RedisTlsFile {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let root_cert = tls.redis_ca.as_deref().map(read).transpose()?;
+    let client_tls = match (&tls.redis_client_cert, &tls.redis_client_key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert)?,
+            client_key: read(key)?,
+        }),
+        _ => None,
+    };
+    let client = if root_cert.is_some() || client_tls.is_some() {
+        let certificates = redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        };
+        redis::Client::build_with_tls(url, certificates).map_err(invalid)?
+    } else {
+        redis::Client::open(url).map_err(invalid)?
     };
     if let redis::ConnectionAddr::Tcp(host, _) = client.get_connection_info().addr() {
         let loopback = host == "localhost"

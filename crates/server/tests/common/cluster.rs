@@ -34,28 +34,30 @@ impl Redis {
     }
 
     /// A `redis-server` that speaks only TLS, on a free loopback port, with a certificate
-    /// for 127.0.0.1 issued by a CA of its own: the CA's PEM is written to `ca`.
-    pub fn start_tls(ca: &std::path::Path) -> Redis {
+    /// for 127.0.0.1 issued by `ca`; with `client_certificates` it asks every client for a
+    /// certificate from `ca`.
+    pub fn start_tls(ca: &TestCa, client_certificates: bool) -> Redis {
         assert!(
             which("redis-server"),
             "run scripts/install-deps.sh: redis-server is missing"
         );
         let dir = super::temp_dir();
         std::fs::create_dir_all(&dir).unwrap();
-        let (ca_pem, cert_pem, key_pem) = ca_and_certificate(&["127.0.0.1", "localhost"]);
-        std::fs::write(ca, ca_pem).unwrap();
-        std::fs::write(dir.join("redis.pem"), cert_pem).unwrap();
-        std::fs::write(dir.join("redis.key"), key_pem).unwrap();
+        let (cert, key) = ca.issue(&["127.0.0.1", "localhost"], &dir, "redis");
         let port = free_tcp_port();
         let child = Command::new("redis-server")
             .args(["--port", "0", "--tls-port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--tls-auth-clients", "no"])
+            .args(["--bind", "127.0.0.1"])
+            .args([
+                "--tls-auth-clients",
+                if client_certificates { "yes" } else { "no" },
+            ])
             .arg("--tls-cert-file")
-            .arg(dir.join("redis.pem"))
+            .arg(cert)
             .arg("--tls-key-file")
-            .arg(dir.join("redis.key"))
+            .arg(key)
             .arg("--tls-ca-cert-file")
-            .arg(ca)
+            .arg(&ca.pem)
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -135,24 +137,59 @@ impl Drop for Redis {
     }
 }
 
-/// A fresh CA, and a certificate for `names` it issued: the CA's PEM, the certificate's
-/// and its key's.
-pub fn ca_and_certificate(names: &[&str]) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "confab test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let certificate = CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&key, &Issuer::new(ca_params, ca_key))
-        .unwrap();
-    (ca.pem(), certificate.pem(), key.serialize_pem())
+/// A certificate authority of a test's own: its certificate in a PEM file (`pem`), and
+/// certificates it issues.
+pub struct TestCa {
+    /// The CA's certificate (PEM).
+    pub pem: PathBuf,
+    params: rcgen::CertificateParams,
+    key_pem: String,
+}
+
+impl TestCa {
+    /// A fresh CA, its certificate written beside the test's temporary files.
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("confab test CA {}", uuid::Uuid::new_v4()),
+        );
+        let certificate = params.self_signed(&key).unwrap();
+        let pem = super::temp_dir().with_extension("ca.pem");
+        std::fs::write(&pem, certificate.pem()).unwrap();
+        TestCa {
+            pem,
+            params,
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// A certificate for `names` issued by this CA, and its key, written to `dir` as
+    /// `{name}.pem` and `{name}.key`.
+    pub fn issue(&self, names: &[&str], dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf) {
+        use rcgen::{CertificateParams, Issuer, KeyPair};
+        let issuer = Issuer::new(
+            self.params.clone(),
+            KeyPair::from_pem(&self.key_pem).unwrap(),
+        );
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let certificate = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let (cert, key_file) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&cert, certificate.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        (cert, key_file)
+    }
 }
 
 fn which(program: &str) -> bool {
