@@ -18,6 +18,10 @@ struct Args {
     /// A token for the identity (`confab token --identity 28:echo --scope bot`).
     #[arg(long, env = "CONFAB_TOKEN")]
     token: String,
+    /// A PEM file of CA certificates to trust for an https:// service besides the
+    /// system's (a service with a private CA).
+    #[arg(long, env = "CONFAB_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Who the bot is.
     #[arg(long, default_value = "28:echo")]
     identity: String,
@@ -58,13 +62,18 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let ca_certificates = match &args.ca_file {
+        Some(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => Vec::new(),
+    };
     if args.service {
         let identity = if args.identity == "28:echo" {
             Identity::EchoService
         } else {
             args.identity.parse()?
         };
-        let config = BotConfig::new(args.server, identity, args.token);
+        let mut config = BotConfig::new(args.server, identity, args.token);
+        config.ca_certificates = ca_certificates;
         serve_echo_test(config, Duration::from_secs(5)).await?;
         return Ok(());
     }
@@ -72,6 +81,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = BotConfig::new(args.server, identity, args.token);
     config.display_name = "Echo".into();
     config.unmixed_slots = 0;
+    config.ca_certificates = ca_certificates;
     let client = BotClient::connect(config).await?;
     let bot = LiveEcho::new(Duration::from_millis(args.delay_ms));
     let task = match (args.group, args.call) {

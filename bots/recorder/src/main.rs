@@ -28,6 +28,10 @@ struct Args {
     /// --data-dir <the service's data dir>`).
     #[arg(long, env = "CONFAB_TOKEN")]
     token: String,
+    /// A PEM file of CA certificates to trust for an https:// service besides the
+    /// system's (a service with a private CA).
+    #[arg(long, env = "CONFAB_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Who the recorder is: must be the identity the token names [default: the token's
     /// identity].
     #[arg(long)]
@@ -63,6 +67,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut config = BotConfig::new(args.server, identity, args.token);
     config.display_name = "Recorder".into();
+    if let Some(path) = &args.ca_file {
+        config.ca_certificates =
+            std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     Recorder::configure(&mut config);
     let recorder = Recorder::new(&args.out)?;
     let client = BotClient::connect(config).await?;

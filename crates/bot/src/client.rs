@@ -81,6 +81,7 @@ impl BotClient {
         signaling.endpoint = Some(config.endpoint.clone());
         signaling.reconnect = config.reconnect;
         signaling.fallback_urls = config.fallback_ws_urls();
+        signaling.ca_certificates = config.ca_certificates.clone();
         let (client, events) = SignalingClient::connect(&signaling).await?;
         let (router, incoming) = Router::start(events, client.link(), client.node_lost_signal());
         Ok(BotClient {

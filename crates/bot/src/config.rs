@@ -106,6 +106,9 @@ pub struct BotConfig {
     /// reconnecting goes round them. A group call whose node died is joined afresh on a
     /// live node (needs `reconnect`).
     pub fallback_servers: Vec<String>,
+    /// CA certificates (PEM) trusted for an `https://`/`wss://` service besides the system's:
+    /// a service whose certificate comes from a private CA. Empty: the system's alone.
+    pub ca_certificates: Vec<u8>,
 }
 
 impl BotConfig {
@@ -132,6 +135,7 @@ impl BotConfig {
             reconnect: Some(Duration::from_secs(30)),
             media_timeout: Duration::from_secs(1),
             fallback_servers: Vec::new(),
+            ca_certificates: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::Identity;
@@ -40,6 +41,9 @@ pub struct ClientConfig {
     /// Other nodes of the same cluster: reconnect attempts go round `url` and these (a node
     /// that died is left for a live one).
     pub fallback_urls: Vec<String>,
+    /// CA certificates (PEM) trusted for `wss://` besides the system's: a service whose
+    /// certificate comes from a private CA. Empty: the system's alone.
+    pub ca_certificates: Vec<u8>,
 }
 
 /// The state of a client's connection.
@@ -65,6 +69,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(10),
             reconnect: None,
             fallback_urls: Vec::new(),
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -90,6 +95,9 @@ pub enum ClientError {
     /// The connection is closed.
     #[error("connection closed")]
     Closed,
+    /// The trust for `wss://` could not be set up.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 type Pending = HashMap<u64, oneshot::Sender<ServerMessage>>;
@@ -119,7 +127,13 @@ pub type Events = mpsc::Receiver<ServerMessage>;
 impl SignalingClient {
     /// Connects, says hello and waits for the server to accept it.
     pub async fn connect(config: &ClientConfig) -> Result<(SignalingClient, Events), ClientError> {
-        let socket = open(&config.url).await?;
+        // Trust for wss:// (the system's roots, and the CAs given), if any URL needs it.
+        let tls = std::iter::once(&config.url)
+            .chain(&config.fallback_urls)
+            .any(|url| url.starts_with("wss://") || url.starts_with("https://"))
+            .then(|| crate::tls::connector(&config.ca_certificates))
+            .transpose()?;
+        let socket = open(&config.url, tls.as_ref()).await?;
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, events) = mpsc::channel(1024);
         let (link_tx, link) = watch::channel(Link::Up);
@@ -137,6 +151,7 @@ impl SignalingClient {
             node_lost: node_lost.clone(),
             connected_index: 0,
             closed_node_lost: false,
+            tls,
         };
         tokio::spawn(driver.run(socket));
         let client = SignalingClient {
@@ -207,12 +222,13 @@ impl SignalingClient {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(url: &str) -> Result<Socket, ClientError> {
+async fn open(url: &str, tls: Option<&Connector>) -> Result<Socket, ClientError> {
     // Nagle off: small request/answer frames would otherwise wait for delayed ACKs
     // (40 ms per round trip).
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
-        .await
-        .map_err(|e| ClientError::Connect(e.to_string()))?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url, None, true, tls.cloned())
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
     Ok(socket)
 }
 
@@ -251,6 +267,8 @@ struct Driver {
     connected_index: usize,
     /// The connection that dropped was closed with 1012 `node_lost`.
     closed_node_lost: bool,
+    /// Trust for `wss://` URLs (`None`: none of them is one).
+    tls: Option<Connector>,
 }
 
 /// Waits between reconnect attempts: 100 ms, doubling up to 2 s.
@@ -349,7 +367,9 @@ impl Driver {
     /// One connect and hello; the `welcome` goes to the events like any other.
     async fn attempt(&mut self) -> Result<Socket, Retry> {
         let url = self.url().to_owned();
-        let mut socket = open(&url).await.map_err(|e| Retry::Again(e.to_string()))?;
+        let mut socket = open(&url, self.tls.as_ref())
+            .await
+            .map_err(|e| Retry::Again(e.to_string()))?;
         // Said before the hello: its `welcome` is read as soon as it comes.
         let lost = self.closed_node_lost || self.url_index != self.connected_index;
         self.node_lost.store(lost, Ordering::Relaxed);
