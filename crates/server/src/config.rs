@@ -62,6 +62,9 @@ pub struct ClusterConfig {
     pub redis_client_cert: Option<PathBuf>,
     /// The private key (PEM) of `redis_client_cert`.
     pub redis_client_key: Option<PathBuf>,
+    /// CA certificates (PEM) trusted for the other nodes' `https://` URLs besides the
+    /// system's (nodes whose certificates come from a private CA).
+    pub node_ca: Option<PathBuf>,
     /// This node's name in the cluster (default: `node-` and 8 random hex digits).
     pub node_id: Option<String>,
     /// The URL other nodes reach this node's HTTP and WebSocket on (default: the HTTP
@@ -277,6 +280,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("CONFAB_REDIS_CLIENT_KEY") {
             self.cluster.redis_client_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("CONFAB_NODE_CA") {
+            self.cluster.node_ca = Some(PathBuf::from(v));
         }
         if let Some(v) = env("CONFAB_NODE_ID") {
             self.cluster.node_id = Some(v);

@@ -231,6 +231,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         Some(url) => Some(cluster::redis_client(url, &config.cluster)?),
         None => None,
     };
+    let node_tls = cluster::node_tls(&config.cluster)?;
     let (store, secrets) = match (&redis, &config.cluster.redis) {
         (Some(client), Some(url)) => {
             let (store, secrets) = cluster::join(client.clone(), url, &config.data_dir).await?;
@@ -332,6 +333,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             cluster::heartbeat_unix_ms(),
             store,
             metrics.clone(),
+            node_tls,
         ))
     });
     let state = http::AppState {

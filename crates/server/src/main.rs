@@ -89,6 +89,10 @@ enum Command {
         /// The private key (PEM) of --redis-client-cert.
         #[arg(long)]
         redis_client_key: Option<PathBuf>,
+        /// A PEM file of the CA the other nodes' HTTPS certificates come from, trusted
+        /// besides the system's [default: the system's alone].
+        #[arg(long)]
+        node_ca: Option<PathBuf>,
         /// This node's name in the cluster [default: node- and 8 random hex digits].
         #[arg(long)]
         node_id: Option<String>,
@@ -220,6 +224,7 @@ fn main() -> ExitCode {
             redis_ca,
             redis_client_cert,
             redis_client_key,
+            node_ca,
             node_id,
             advertise_url,
         } => {
@@ -253,6 +258,7 @@ fn main() -> ExitCode {
                 redis_client_cert.or(settings.cluster.redis_client_cert);
             settings.cluster.redis_client_key =
                 redis_client_key.or(settings.cluster.redis_client_key);
+            settings.cluster.node_ca = node_ca.or(settings.cluster.node_ca);
             settings.cluster.node_id = node_id.or(settings.cluster.node_id);
             settings.cluster.advertise_url = advertise_url.or(settings.cluster.advertise_url);
             serve(settings)

@@ -89,3 +89,73 @@ async fn bots_meet_on_a_service_with_a_private_ca() {
     assert!(loud >= 100, "at least 2 s of the tone: {loud} frames");
     server.shutdown().await;
 }
+
+/// Two nodes serving HTTPS with certificates from a private CA (`--node-ca` trusts it for
+/// the relay legs between them): a bot on one and the recorder on the other meet in one call,
+/// one of them relayed over `wss://` to the node hosting it, and the tone is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_with_a_private_ca_relay_over_wss() {
+    let ca = TestCa::new();
+    let pem = std::fs::read(&ca.pem).unwrap();
+    let redis = common::cluster::Redis::start();
+    let url = redis.url();
+    let ca_arg = ca.pem.to_str().unwrap().to_owned();
+    let nodes = tokio::task::spawn_blocking(move || {
+        ["a", "b"].map(|id| {
+            let dir = temp_dir();
+            let (cert, key) = ca.issue(&["127.0.0.1"], &dir, id);
+            common::cluster::Node::start_with(
+                &url,
+                id,
+                &[
+                    "--tls-cert",
+                    cert.to_str().unwrap(),
+                    "--tls-key",
+                    key.to_str().unwrap(),
+                    "--node-ca",
+                    &ca_arg,
+                ],
+            )
+        })
+    })
+    .await
+    .unwrap();
+    let config = |node: &common::cluster::Node, name: &str| {
+        let mut config = node.bot_config(name);
+        config.ca_certificates = pem.clone();
+        config
+    };
+    let group = uuid::Uuid::new_v4();
+    let seen = Seen::default();
+    let speaker = join_tone_speaker(config(&nodes[0], "speaker"), group, &seen, 30).await;
+    wait_for(&seen, CallEvent::MediaConnected, Duration::from_secs(10)).await;
+    let out = temp_dir();
+    let recording = drops::join_recorder(config(&nodes[1], "recorder"), group, &out).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    recording.handle().hang_up().await.unwrap();
+    recording.finished().await.unwrap();
+    speaker.handle().hang_up().await.unwrap();
+    // One bot's node relayed its signaling to the other's, over wss://.
+    assert!(
+        nodes.iter().any(|n| n.log_text().contains("relay leg up")),
+        "a relay leg between the nodes"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let entry = manifest["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["identity"] == "28:speaker")
+        .unwrap_or_else(|| panic!("the speaker in the manifest: {manifest}"));
+    let loud = drops::wav(&out.join(entry["audio"]["file"].as_str().unwrap()))
+        .chunks(960)
+        .filter(|w| w.len() == 960 && signal::rms_dbfs(w) > -30.0)
+        .count();
+    println!("the tone recorded across the nodes: {loud} loud 20 ms frames");
+    assert!(loud >= 100, "at least 2 s of the tone: {loud} frames");
+    for node in &nodes {
+        let log = node.log_text();
+        assert!(!log.contains("relay leg failed"), "{}: {log}", node.id);
+    }
+}

@@ -34,7 +34,7 @@ mod rate_limit;
 mod roles;
 mod state;
 mod switchboard;
-mod tls;
+pub mod tls;
 mod token;
 
 pub use identity::{Identity, IdentityError};
@@ -49,5 +49,4 @@ pub use switchboard::{
     CallSummary, ConnectionId, MAX_DTMF_DIGITS, MediaCommand, Output, PhoneCommand, PhoneRefusal,
     PhoneRoute, Switchboard, SwitchboardConfig,
 };
-pub use tls::TlsError;
 pub use token::{Claims, ISSUER, Scope, TokenError, TokenKey, token_identity};

@@ -20,7 +20,7 @@ pub enum TlsError {
 }
 
 /// A TLS connector trusting the system's roots and every certificate in `ca_pem`.
-pub(crate) fn connector(ca_pem: &[u8]) -> Result<Connector, TlsError> {
+pub fn connector(ca_pem: &[u8]) -> Result<Connector, TlsError> {
     let mut roots = RootCertStore::empty();
     // Certificates of the system the platform could not parse are skipped, not fatal.
     let system = rustls_native_certs::load_native_certs();

@@ -12,6 +12,7 @@ use confab_signaling::protocol::{
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -56,6 +57,7 @@ pub(crate) fn open(
     outbox: mpsc::Sender<OutFrame>,
     calls: CallNodes,
     metrics: Arc<Metrics>,
+    tls: Option<Connector>,
 ) -> mpsc::Sender<String> {
     let (tx, rx) = mpsc::channel(LEG_QUEUE);
     tokio::spawn(async move {
@@ -65,6 +67,7 @@ pub(crate) fn open(
             outbox,
             calls,
             metrics,
+            tls,
         };
         open.run(url, hello, rx).await;
     });
@@ -79,6 +82,8 @@ struct Leg {
     outbox: mpsc::Sender<OutFrame>,
     calls: CallNodes,
     metrics: Arc<Metrics>,
+    /// How the host's certificate is trusted (`None`: the system's roots).
+    tls: Option<Connector>,
 }
 
 /// Tells the client its queued requests failed: the hosting node is out of reach.
@@ -112,6 +117,7 @@ impl Leg {
             outbox,
             calls,
             metrics,
+            tls,
         } = self;
         let target = ws_url(&url);
         let setup = async {
@@ -121,9 +127,10 @@ impl Leg {
                 .map_err(|e| e.to_string())?;
             let name = HeaderValue::from_str(&from).map_err(|e| e.to_string())?;
             request.headers_mut().insert(LEG_HEADER, name);
-            let (mut socket, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (mut socket, _) =
+                tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls)
+                    .await
+                    .map_err(|e| e.to_string())?;
             socket
                 .send(Message::Text(hello.into()))
                 .await

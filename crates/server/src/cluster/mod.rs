@@ -69,6 +69,14 @@ pub enum ClusterError {
     /// The data directory could not be read or written.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// The CA for the other nodes' certificates is not usable.
+    #[error("the node CA {}: {reason}", .path.display())]
+    NodeCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A file for TLS to Redis (CA, client certificate or key) could not be read.
     #[error("cannot read the Redis TLS file {}: {source}", .path.display())]
     RedisTlsFile {
@@ -77,6 +85,35 @@ pub enum ClusterError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// How relay legs trust other nodes' `https://` URLs: `None`, the system's roots alone.
+#[derive(Clone, Default)]
+pub(crate) struct NodeTls(pub(crate) Option<tokio_tungstenite::Connector>);
+
+impl std::fmt::Debug for NodeTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Some(_) => "NodeTls(the system's roots and the node CA)",
+            None => "NodeTls(the system's roots)",
+        })
+    }
+}
+
+/// How this node's relay legs trust other nodes' `https://` URLs: the system's roots and
+/// the CA in `config.node_ca`, or the system's alone without one.
+pub(crate) fn node_tls(config: &ClusterConfig) -> Result<NodeTls, ClusterError> {
+    let Some(path) = &config.node_ca else {
+        return Ok(NodeTls(None));
+    };
+    let invalid = |reason: String| ClusterError::NodeCa {
+        path: path.clone(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    confab_signaling::tls::connector(&pem)
+        .map(|connector| NodeTls(Some(connector)))
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// A client for the cluster's Redis at `url`: in the clear for `redis://`, over TLS for
@@ -178,6 +215,8 @@ pub(crate) struct Cluster {
     pub(crate) peer_addresses: crate::http::gate::PeerAddresses,
     /// The node's counters (relay legs and frames among them).
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// How relay legs trust other nodes' certificates.
+    pub(crate) node_tls: NodeTls,
     store: Store,
 }
 
@@ -225,6 +264,7 @@ impl Cluster {
         started_unix_ms: u64,
         store: Store,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        node_tls: NodeTls,
     ) -> Cluster {
         Cluster {
             id,
@@ -233,6 +273,7 @@ impl Cluster {
             devices: std::sync::Arc::default(),
             peer_addresses: crate::http::gate::PeerAddresses::default(),
             metrics,
+            node_tls,
             store,
         }
     }

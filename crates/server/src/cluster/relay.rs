@@ -76,6 +76,7 @@ impl Relay {
             self.outbox.clone(),
             self.calls.clone(),
             self.cluster.metrics.clone(),
+            self.cluster.node_tls.0.clone(),
         );
         self.legs.insert(request.node, leg);
     }
@@ -214,6 +215,7 @@ impl Relay {
             self.outbox.clone(),
             self.calls.clone(),
             self.cluster.metrics.clone(),
+            self.cluster.node_tls.0.clone(),
         );
         let _ = leg.send(text).await;
         self.legs.insert(node, leg);

@@ -207,6 +207,8 @@ pub struct Node {
     pub http: SocketAddr,
     pub data_dir: PathBuf,
     pub log: PathBuf,
+    /// Serves HTTPS (started with `--tls-cert`).
+    pub tls: bool,
 }
 
 /// The `confab serve` command line of a node `id` on `redis_url`.
@@ -247,12 +249,18 @@ impl Node {
             http,
             data_dir,
             log,
+            tls: args.contains(&"--tls-cert"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if std::net::TcpStream::connect(http).is_ok()
-                && super::http(http, "GET", "/healthz", None, None).0 == 200
-            {
+            // Over HTTPS the log says when it serves (the test helpers speak plain HTTP).
+            let up = if node.tls {
+                node.log_text().contains("confab is serving")
+            } else {
+                std::net::TcpStream::connect(http).is_ok()
+                    && super::http(http, "GET", "/healthz", None, None).0 == 200
+            };
+            if up {
                 break;
             }
             if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
@@ -269,7 +277,8 @@ impl Node {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.http)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.http)
     }
 
     pub fn log_text(&self) -> String {
