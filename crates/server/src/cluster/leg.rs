@@ -46,31 +46,27 @@ pub(crate) fn ws_url(base: &str) -> String {
     format!("{rest}/ws")
 }
 
-/// Opens a leg to `node` at `url` for a client that said `hello`; what the host says goes to
-/// the client's `outbox`. Frames sent on the returned sender go to the host; dropping it
-/// closes the leg.
+/// Opens a leg from this node of `cluster` to `node` at `url` for a client that said
+/// `hello`; what the host says goes to the client's `outbox`. Frames sent on the returned
+/// sender go to the host; dropping it closes the leg.
 pub(crate) fn open(
-    from: String,
+    cluster: &super::Cluster,
     node: String,
     url: String,
     hello: String,
     outbox: mpsc::Sender<OutFrame>,
     calls: CallNodes,
-    metrics: Arc<Metrics>,
-    tls: Option<Connector>,
 ) -> mpsc::Sender<String> {
     let (tx, rx) = mpsc::channel(LEG_QUEUE);
-    tokio::spawn(async move {
-        let open = Leg {
-            from,
-            node,
-            outbox,
-            calls,
-            metrics,
-            tls,
-        };
-        open.run(url, hello, rx).await;
-    });
+    let open = Leg {
+        from: cluster.id.clone(),
+        node,
+        outbox,
+        calls,
+        metrics: cluster.metrics.clone(),
+        tls: cluster.node_tls.0.clone(),
+    };
+    tokio::spawn(open.run(url, hello, rx));
     tx
 }
 

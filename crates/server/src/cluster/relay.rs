@@ -69,14 +69,12 @@ impl Relay {
         };
         tracing::debug!(node = %request.node, "a leg to ring this device there");
         let leg = leg::open(
-            self.cluster.id.clone(),
+            &self.cluster,
             request.node.clone(),
             request.url,
             hello,
             self.outbox.clone(),
             self.calls.clone(),
-            self.cluster.metrics.clone(),
-            self.cluster.node_tls.0.clone(),
         );
         self.legs.insert(request.node, leg);
     }
@@ -208,14 +206,12 @@ impl Relay {
         };
         let hello = self.hello.clone().unwrap_or_default();
         let leg = leg::open(
-            self.cluster.id.clone(),
+            &self.cluster,
             node.clone(),
             url,
             hello,
             self.outbox.clone(),
             self.calls.clone(),
-            self.cluster.metrics.clone(),
-            self.cluster.node_tls.0.clone(),
         );
         let _ = leg.send(text).await;
         self.legs.insert(node, leg);
