@@ -22,11 +22,11 @@ use crate::media::{
 };
 use crate::recovery::{Recovery, Step};
 use crate::router::{CallInput, Router};
-
-mod takeover;
 use crate::{
     Bot, BotConfig, BotError, CallEvent, CallHandle, CallReport, Participant, VideoSource,
 };
+
+mod takeover;
 use takeover::{REJOIN_RETRY, RESUME_WAIT, Resuming, answer_resumed, place_resumed, rejoin_group};
 
 /// How long the service may take to answer our offer.
