@@ -110,33 +110,36 @@ async fn a_bot_gets_the_mix_and_every_speaker_alone() {
         let (mix_origin, own_origin) = (heard.mixed[0].0, frames[0].0);
         let start =
             (own_origin.saturating_since(mix_origin).as_micros() as u64 * 48 / 1_000) as usize;
-        // Two seconds of it: on a loaded machine a speaker's first moments in the mix can
-        // be thin while its jitter buffer settles.
-        let (_, in_mix) = signal::align(
-            &reference,
-            &mix[start.saturating_sub(9_600)..],
-            24_000,
-            2 * 48_000,
-        );
-        // For the record, the same aligned on later seconds: a start thin in the mix, which
-        // misleads the alignment, shows as a low first figure beside higher later ones.
-        let later: Vec<String> = [2usize, 4]
+        // Aligned on two seconds of it at a time, from its start, 2 s and 4 s on: on a
+        // loaded machine the mix's delay for a speaker can move while its jitter buffer
+        // settles, and the first seconds then align poorly with the rest (measured in a full
+        // suite: 0.23 aligned on the first two seconds, 0.61 and 0.55 on the later ones).
+        // The speaker is in the mix if some window finds it there.
+        let windows: Vec<(f64, f64)> = [0usize, 2, 4]
             .iter()
             .map(|&second| {
                 let from = (start + second * 48_000)
                     .saturating_sub(9_600)
                     .min(mix.len());
-                let (_, corr) = signal::align(
+                let (lag, corr) = signal::align(
                     &reference[second * 48_000..],
                     &mix[from..],
                     24_000,
                     2 * 48_000,
                 );
-                format!("{corr:.3} aligned from {second} s")
+                ((lag as f64 - 9_600.0) / 48.0, corr)
             })
             .collect();
-        println!("{app} in the mix: {in_mix:.3}; {}", later.join(", "));
-        assert!(in_mix >= 0.3, "{app} is in the mix: {in_mix:.3}");
+        println!(
+            "{app} in the mix, aligned from 0, 2, 4 s: {}",
+            windows
+                .iter()
+                .map(|(lag_ms, corr)| format!("{corr:.3} at {lag_ms:+.0} ms"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let in_mix = windows.iter().map(|w| w.1).fold(f64::MIN, f64::max);
+        assert!(in_mix >= 0.3, "{app} is in the mix: {windows:?}");
     }
     let first = heard
         .first_mixed_at
