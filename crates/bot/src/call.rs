@@ -435,12 +435,7 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
                     if matches!(resuming, Some((Resuming::AwaitRing, _))) {
                         resuming = None;
                         match answer_resumed(&handle, &router, &mut view, new).await {
-                            Ok(events) => {
-                                for event in &events {
-                                    bot.on_event(&call, event).await;
-                                }
-                                recovery.rejoined(Instant::now());
-                            }
+                            Ok(events) => went_on(&mut bot, &call, &mut recovery, &events, Instant::now()).await,
                             Err(e) => {
                                 tracing::warn!(%new, "answering the call resuming this one: {e}");
                                 ended = Some(EndReason::new(EndKind::NetworkLost));
@@ -476,12 +471,7 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
             () = sleep_until(resuming.as_ref().map(|(_, at)| *at)) => match resuming.take() {
                 Some((Resuming::Place(peer), _)) => {
                     match place_resumed(&handle, &router, &mut view, peer).await {
-                        Ok(events) => {
-                            for event in &events {
-                                bot.on_event(&call, event).await;
-                            }
-                            recovery.rejoined(Instant::now());
-                        }
+                        Ok(events) => went_on(&mut bot, &call, &mut recovery, &events, Instant::now()).await,
                         Err(e) => {
                             tracing::warn!(call_id = %call.call_id(), "placing the lost 1:1 call again: {e}");
                             ended = Some(EndReason::new(EndKind::NetworkLost));
@@ -578,6 +568,21 @@ pub(crate) async fn run<B: Bot>(mut bot: B, prepared: Prepared) -> Result<CallRe
         reason,
         stats: handle.stats(),
     })
+}
+
+/// The call went on in a new one (a lost 1:1 call resumed): the bot hears of it, and a
+/// media connection is offered there from `now`.
+async fn went_on<B: Bot>(
+    bot: &mut B,
+    call: &CallHandle,
+    recovery: &mut Recovery,
+    events: &[CallEvent],
+    now: Instant,
+) {
+    for event in events {
+        bot.on_event(call, event).await;
+    }
+    recovery.rejoined(now);
 }
 
 /// Sleeps until `deadline`, or for ever.

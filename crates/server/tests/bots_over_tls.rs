@@ -16,7 +16,6 @@ use confab_bot::{BotClient, BotError, CallEvent, Identity};
 use confab_server::ServerConfig;
 use confab_signaling::Scope;
 use confab_signaling::client::ClientError;
-use confab_testkit::signal;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_meet_on_a_service_with_a_private_ca() {
@@ -73,18 +72,7 @@ async fn bots_meet_on_a_service_with_a_private_ca() {
     recording.finished().await.unwrap();
     speaker.handle().hang_up().await.unwrap();
 
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let entry = manifest["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["identity"] == "28:speaker")
-        .unwrap_or_else(|| panic!("the speaker in the manifest: {manifest}"));
-    let loud = drops::wav(&out.join(entry["audio"]["file"].as_str().unwrap()))
-        .chunks(960)
-        .filter(|w| w.len() == 960 && signal::rms_dbfs(w) > -30.0)
-        .count();
+    let loud = drops::recorded_loud_frames(&out, "28:speaker");
     println!("the tone recorded over wss://: {loud} loud 20 ms frames");
     assert!(loud >= 100, "at least 2 s of the tone: {loud} frames");
     server.shutdown().await;
@@ -140,18 +128,7 @@ async fn nodes_with_a_private_ca_relay_over_wss() {
         nodes.iter().any(|n| n.log_text().contains("relay leg up")),
         "a relay leg between the nodes"
     );
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let entry = manifest["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["identity"] == "28:speaker")
-        .unwrap_or_else(|| panic!("the speaker in the manifest: {manifest}"));
-    let loud = drops::wav(&out.join(entry["audio"]["file"].as_str().unwrap()))
-        .chunks(960)
-        .filter(|w| w.len() == 960 && signal::rms_dbfs(w) > -30.0)
-        .count();
+    let loud = drops::recorded_loud_frames(&out, "28:speaker");
     println!("the tone recorded across the nodes: {loud} loud 20 ms frames");
     assert!(loud >= 100, "at least 2 s of the tone: {loud} frames");
     for node in &nodes {

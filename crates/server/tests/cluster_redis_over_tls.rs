@@ -21,7 +21,6 @@ use common::drops::{self, Seen, join_tone_speaker, wait_for};
 use common::phones::free_tcp_port;
 use common::temp_dir;
 use confab_bot::CallEvent;
-use confab_testkit::signal;
 
 /// `confab serve` on `redis_url` with more `args`: its exit status and stderr (it must
 /// exit, and soon).
@@ -74,19 +73,7 @@ async fn two_nodes_share_a_call_through_redis_over_tls() {
 
     let hosts: usize = nodes.iter().map(|n| n.calls().len()).sum();
     assert!(hosts <= 1, "one call in the cluster, on one node");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let entry = manifest["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["identity"].as_str().unwrap().starts_with("28:speaker"))
-        .unwrap_or_else(|| panic!("the speaker in the manifest: {manifest}"));
-    let samples = drops::wav(&out.join(entry["audio"]["file"].as_str().unwrap()));
-    let voiced = samples
-        .chunks(960)
-        .filter(|w| w.len() == 960 && signal::rms_dbfs(w) > -30.0)
-        .count();
+    let voiced = drops::recorded_loud_frames(&out, "28:speaker");
     println!("the speaker on node a, recorded on node b: {voiced} loud 20 ms frames");
     assert!(voiced >= 75, "at least 1.5 s of the tone: {voiced} frames");
     for node in &nodes {

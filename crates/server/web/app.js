@@ -245,12 +245,7 @@ async function rejoinGroup() {
       const joined = await request({ type: 'create_call', group_id: state.group, lobby: false, video: !!state.camera });
       if (joined.call_id !== state.callId) {
         console.log(`rejoined the group's call as ${joined.call_id}`);
-        state.callId = joined.call_id;
-        state.rejoins += 1;
-        state.levelsAtRejoin = state.levels.length;
-        state.linkDown = false;
-        status('The call goes on on another node; reconnecting media...');
-        restartMedia();
+        tookOver(joined.call_id);
       } else {
         state.linkDown = false;
         settle();

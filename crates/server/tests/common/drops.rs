@@ -122,6 +122,23 @@ impl Bot for ToneSpeaker {
     }
 }
 
+/// The loud 20 ms windows (a tone, speech) in the audio the recorder in `out` kept of the
+/// participant whose identity starts with `identity`.
+pub fn recorded_loud_frames(out: &std::path::Path, identity: &str) -> usize {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let entry = manifest["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["identity"].as_str().unwrap_or("").starts_with(identity))
+        .unwrap_or_else(|| panic!("{identity} in the manifest: {manifest}"));
+    tone_windows(&wav(&out.join(entry["audio"]["file"].as_str().unwrap())))
+        .iter()
+        .filter(|&&loud| loud)
+        .count()
+}
+
 /// When `event` first came, waiting for it up to `within`.
 pub async fn wait_for(seen: &Seen, event: CallEvent, within: Duration) -> Instant {
     let deadline = Instant::now() + within;
